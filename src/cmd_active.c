@@ -1,0 +1,218 @@
+/*
+ * cmd_active.c: "pgrotate active TARGET [--format=role|env|json|uri]
+ * [--with-password]": what a deploy hook reads. The role comes from the
+ * authoritative state in the database; a password only from a file sink
+ * the caller can read, and only if it holds the active credential.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "db.h"
+#include "exitcode.h"
+#include "log.h"
+#include "secret.h"
+#include "sink.h"
+#include "state.h"
+
+typedef enum ActiveFormat
+{
+	AF_ROLE,
+	AF_ENV,
+	AF_JSON,
+	AF_URI
+} ActiveFormat;
+
+static int
+load_active(const Target *t, StateRow *st)
+{
+	DbConn	   *c;
+	char	   *err = NULL;
+	bool		found = false;
+	int			version = 0;
+
+	c = db_connect(t->admin, "primary", NULL, &err);
+	if (c == NULL || state_schema_version(c, &version, &err) != 0 ||
+		(version > 0 && state_load(c, t->name, st, &found, &err) != 0))
+	{
+		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "cannot read the state: %s", err);
+		free(err);
+		db_close(c);
+		return PGR_EXIT_FAIL;
+	}
+	db_close(c);
+	if (!found || st->generation == 0)
+	{
+		log_error("target %s has no published credential yet; run \"pgrotate init %s\"",
+				  t->name, t->name);
+		return PGR_EXIT_FAIL;
+	}
+	return PGR_EXIT_OK;
+}
+
+/* The active password from the first readable file sink that holds it. */
+static int
+read_password(const Target *t, const StateRow *st, char **password)
+{
+	char	   *last = NULL;
+
+	*password = NULL;
+	for (int i = 0; i < t->nsinks && *password == NULL; i++)
+	{
+		const SinkCfg *s = &t->sinks[i];
+		char	   *role = NULL;
+		char	   *pw = NULL;
+		char	   *err = NULL;
+		char		fp[SECRET_FINGERPRINT_LEN + 1];
+		int			rc;
+
+		if (s->type != SINK_FILE || s->format == SINK_FMT_PGBOUNCER)
+			continue;
+		rc = sink_read_credential(s, &role, &pw, &err);
+		if (rc == 1)
+		{
+			secret_fingerprint(pw, fp);
+			if (strcmp(role, st->active_role) == 0 && st->fingerprint &&
+				strcmp(fp, st->fingerprint) == 0)
+			{
+				*password = pw;
+				pw = NULL;
+			}
+			else
+				err = xasprintf("%s does not hold the active credential", s->path);
+		}
+		else if (rc == 0)
+			err = xasprintf("%s holds no credential", s->path);
+		secret_free(pw);
+		free(role);
+		free(last);
+		last = err;
+	}
+	if (*password == NULL)
+	{
+		log_emit(LOG_LEVEL_ERROR, "no_password", last,
+				 "--with-password needs read access to one of the target's file sinks",
+				 "cannot read the active password of target %s", t->name);
+		free(last);
+		return PGR_EXIT_FAIL;
+	}
+	free(last);
+	log_register_secret(*password);
+	return PGR_EXIT_OK;
+}
+
+static int
+print_active(const Target *t, const StateRow *st, ActiveFormat f, const char *pw)
+{
+	Credential	cred = {t->name, st->active_role, pw, NULL, st->generation,
+	st->rotated_at, t->app};
+	char		ts[32];
+	StrBuf		sb;
+	char	   *err = NULL;
+	char	   *uri;
+
+	sb_init(&sb);
+	format_utc(st->rotated_at, ts);
+	if (f == AF_ROLE)
+		sb_appendf(&sb, "%s\n", st->active_role);
+	else if (f == AF_ENV)
+	{
+		sb_appendf(&sb, "PGUSER=%s\n", st->active_role);
+		if (pw)
+			sb_appendf(&sb, "PGPASSWORD=%s\n", pw);
+	}
+	else if (f == AF_JSON)
+	{
+		sb_append(&sb, "{\"target\":");
+		sb_append_json(&sb, t->name);
+		sb_append(&sb, ",\"role\":");
+		sb_append_json(&sb, st->active_role);
+		if (pw)
+		{
+			sb_append(&sb, ",\"password\":");
+			sb_append_json(&sb, pw);
+		}
+		sb_appendf(&sb, ",\"generation\":%lld,\"rotated_at\":\"%s\"}\n",
+				   (long long) st->generation, ts);
+	}
+	else
+	{
+		if ((uri = sink_format(SINK_FMT_URI, &cred, &err)) == NULL)
+		{
+			log_error("cannot build the URI: %s", err);
+			free(err);
+			sb_free(&sb);
+			return PGR_EXIT_FAIL;
+		}
+		sb_append(&sb, uri);
+		secret_free(uri);
+	}
+	fputs(sb.data, stdout);
+	sb_free_secret(&sb);
+	return fflush(stdout) == 0 ? PGR_EXIT_OK : PGR_EXIT_FAIL;
+}
+
+static int
+parse_format(const char *s, ActiveFormat *f)
+{
+	static const char *const names[] = {"role", "env", "json", "uri"};
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0)
+		{
+			*f = (ActiveFormat) i;
+			return PGR_EXIT_OK;
+		}
+	return cmd_usage_error("active", "invalid --format \"%s\" (use role, env, json or uri)", s);
+}
+
+int
+cmd_active(int argc, char **argv, const GlobalOpts *g)
+{
+	static const struct option opts[] = {
+		{"format", required_argument, NULL, 'f'},
+		{"with-password", no_argument, NULL, 'P'},
+		{NULL, 0, NULL, 0}
+	};
+	ActiveFormat f = AF_ROLE;
+	bool		with_pw = false;
+	Config	   *cfg = NULL;
+	const Target **targets = NULL;
+	StateRow	st = {0};
+	char	   *pw = NULL;
+	int			c,
+				n,
+				rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	{
+		if (c == 'f')
+		{
+			if ((rc = parse_format(optarg, &f)) != PGR_EXIT_OK)
+				return rc;
+		}
+		else if (c == 'P')
+			with_pw = true;
+		else
+			return cmd_usage_error("active", "invalid option \"%s\"", argv[optind - 1]);
+	}
+	if (argc - optind != 1)
+		return cmd_usage_error("active", "name exactly one target");
+	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
+		return rc;
+	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
+	if (rc == PGR_EXIT_OK)
+		rc = load_active(targets[0], &st);
+	if (rc == PGR_EXIT_OK && with_pw)
+		rc = read_password(targets[0], &st, &pw);
+	if (rc == PGR_EXIT_OK)
+		rc = print_active(targets[0], &st, f, pw);
+	secret_free(pw);
+	state_row_free(&st);
+	free(targets);
+	cfg_free(cfg);
+	return rc;
+}

@@ -1,0 +1,98 @@
+/*
+ * cmd_common.c: what every command does the same way: load the
+ * configuration, resolve target names, report usage errors.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "exitcode.h"
+#include "log.h"
+
+int
+cmd_usage_error(const char *cmd, const char *fmt,...)
+{
+	va_list		ap;
+	char	   *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	log_emit(LOG_LEVEL_ERROR, "usage", NULL, NULL, "%s%s%s", cmd ? cmd : "",
+			 cmd ? ": " : "", msg ? msg : "usage error");
+	if (cmd)
+		fprintf(stderr, "Try \"pgrotate %s --help\" for more information.\n", cmd);
+	else
+		fprintf(stderr, "Try \"pgrotate --help\" for more information.\n");
+	free(msg);
+	return PGR_EXIT_USAGE;
+}
+
+int
+cmd_load_config(const GlobalOpts *g, Config **cfg)
+{
+	StrList		errs = {0};
+
+	if (cfg_load(g->config_path, cfg, &errs) == 0)
+	{
+		strlist_free(&errs);
+		return PGR_EXIT_OK;
+	}
+	for (int i = 0; i < errs.n; i++)
+		log_emit(LOG_LEVEL_ERROR, "config", NULL, NULL, "%s", errs.items[i]);
+	log_emit(LOG_LEVEL_ERROR, "config", NULL,
+			 "fix the file, or name another with -c FILE or PGROTATE_CONFIG",
+			 "configuration %s is not valid (%d problem%s)", g->config_path,
+			 errs.n, errs.n == 1 ? "" : "s");
+	strlist_free(&errs);
+	return PGR_EXIT_USAGE;
+}
+
+int
+cmd_resolve_targets(const Config *cfg, int n, char **names,
+					const Target ***out, int *nout)
+{
+	const Target **list;
+
+	if (n == 0)
+	{
+		list = xcalloc(cfg->ntargets, sizeof(Target *));
+		for (int i = 0; i < cfg->ntargets; i++)
+			list[i] = &cfg->targets[i];
+		*out = list;
+		*nout = cfg->ntargets;
+		return PGR_EXIT_OK;
+	}
+	list = xcalloc(n, sizeof(Target *));
+	for (int i = 0; i < n; i++)
+	{
+		list[i] = cfg_find_target(cfg, names[i]);
+		if (list[i] == NULL)
+		{
+			StrBuf		known;
+
+			sb_init(&known);
+			for (int k = 0; k < cfg->ntargets; k++)
+				sb_appendf(&known, "%s%s", k ? ", " : "", cfg->targets[k].name);
+			log_emit(LOG_LEVEL_ERROR, "usage", NULL, NULL,
+					 "unknown target \"%s\" (targets in %s: %s)", names[i],
+					 cfg->path, known.data);
+			sb_free(&known);
+			free(list);
+			return PGR_EXIT_USAGE;
+		}
+		for (int k = 0; k < i; k++)
+			if (list[k] == list[i])
+			{
+				log_error("target \"%s\" named twice", names[i]);
+				free(list);
+				return PGR_EXIT_USAGE;
+			}
+	}
+	*out = list;
+	*nout = n;
+	return PGR_EXIT_OK;
+}

@@ -1,0 +1,211 @@
+/*
+ * cmd_cycle.c: "pgrotate cycle TARGET... | --all [--due] [--jobs N] ...".
+ * One target runs in this process; several run in child processes, at
+ * most --jobs at a time, each isolated from the others; the exit code is
+ * the worst of theirs.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "cycle.h"
+#include "exitcode.h"
+#include "log.h"
+
+#define DEFAULT_JOBS 16
+
+static volatile int stop_requested = 0;
+
+static void
+on_signal(int sig)
+{
+	stop_requested = sig;
+}
+
+static void
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;			/* no SA_RESTART: sleeps end at once */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Order exit codes by how bad they are: a usage error beats a failure ... */
+static int
+severity(int rc)
+{
+	switch (rc)
+	{
+		case PGR_EXIT_OK:
+			return 0;
+		case PGR_EXIT_DRAIN_TIMEOUT:
+			return 1;
+		case PGR_EXIT_LOCKED:
+			return 2;
+		case PGR_EXIT_FAIL:
+			return 3;
+		default:
+			return 4;
+	}
+}
+
+static int
+worst(int a, int b)
+{
+	return severity(b) > severity(a) ? b : a;
+}
+
+static int
+wait_one(pid_t *pids, int n, int *running)
+{
+	int			status;
+	pid_t		pid;
+
+	for (;;)
+	{
+		pid = waitpid(-1, &status, 0);
+		if (pid > 0)
+			break;
+		if (errno != EINTR)
+			return PGR_EXIT_FAIL;
+		if (stop_requested)		/* pass SIGINT/SIGTERM on to every child */
+			for (int i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGTERM);
+	}
+	for (int i = 0; i < n; i++)
+		if (pids[i] == pid)
+			pids[i] = 0;
+	(*running)--;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return PGR_EXIT_FAIL;
+}
+
+static int
+run_many(const Config *cfg, const Target **targets, int n, int jobs,
+		 const CycleOpts *o)
+{
+	pid_t	   *pids = xcalloc(n, sizeof(pid_t));
+	int			running = 0;
+	int			rc = PGR_EXIT_OK;
+
+	fflush(NULL);
+	for (int i = 0; i < n; i++)
+	{
+		while (running >= jobs)
+			rc = worst(rc, wait_one(pids, n, &running));
+		if (stop_requested)
+			break;
+		pids[i] = fork();
+		if (pids[i] < 0)
+		{
+			log_error("cannot start a process for target %s: %s", targets[i]->name, strerror(errno));
+			rc = worst(rc, PGR_EXIT_FAIL);
+			pids[i] = 0;
+			continue;
+		}
+		if (pids[i] == 0)
+			_exit(cycle_run(cfg, targets[i], o));
+		running++;
+	}
+	while (running > 0)
+		rc = worst(rc, wait_one(pids, n, &running));
+	free(pids);
+	return rc;
+}
+
+static int
+parse_jobs(const char *s, int *jobs)
+{
+	char	   *end;
+	long		v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < 1 || v > 1024)
+		return cmd_usage_error("cycle", "invalid --jobs \"%s\" (a number from 1 to 1024)", s);
+	*jobs = (int) v;
+	return PGR_EXIT_OK;
+}
+
+int
+cmd_cycle(int argc, char **argv, const GlobalOpts *g)
+{
+	static const struct option opts[] = {
+		{"all", no_argument, NULL, 'a'},
+		{"due", no_argument, NULL, 'd'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"no-wait", no_argument, NULL, 'W'},
+		{"emergency", no_argument, NULL, 'E'},
+		{"reason", required_argument, NULL, 'r'},
+		{NULL, 0, NULL, 0}
+	};
+	CycleOpts	o = {0};
+	bool		all = false;
+	int			jobs = DEFAULT_JOBS;
+	int			c,
+				rc,
+				n = 0;
+	Config	   *cfg = NULL;
+	const Target **targets = NULL;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "j:", opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'a':
+				all = true;
+				break;
+			case 'd':
+				o.due_only = true;
+				break;
+			case 'j':
+				if ((rc = parse_jobs(optarg, &jobs)) != PGR_EXIT_OK)
+					return rc;
+				break;
+			case 'n':
+				o.dry_run = true;
+				break;
+			case 'W':
+				o.no_wait = true;
+				break;
+			case 'E':
+				o.emergency = true;
+				break;
+			case 'r':
+				o.reason = optarg;
+				break;
+			default:
+				return cmd_usage_error("cycle", "invalid option \"%s\"", argv[optind - 1]);
+		}
+	}
+	if (all == (optind < argc))
+		return cmd_usage_error("cycle", all ? "--all and target names exclude each other"
+							   : "name at least one target, or --all");
+	if (o.dry_run)
+		return cmd_usage_error("cycle", "--dry-run is not implemented yet");
+	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
+		return rc;
+	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
+	if (rc == PGR_EXIT_OK)
+	{
+		install_signals();
+		o.stop = &stop_requested;
+		rc = n == 1 ? cycle_run(cfg, targets[0], &o) : run_many(cfg, targets, n, jobs, &o);
+	}
+	free(targets);
+	cfg_free(cfg);
+	return rc;
+}

@@ -1,0 +1,323 @@
+/*
+ * cmd_init.c: "pgrotate init TARGET [--print-sql] [--adopt-group]":
+ * create what is missing (group role, login roles, membership, SET role,
+ * state schema), then provision, verify and publish the first credential.
+ * Never changes the password of a role that can log in now.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "cycle.h"
+#include "exitcode.h"
+#include "log.h"
+#include "roles.h"
+#include "rolesql.h"
+#include "state.h"
+
+typedef struct InitPlan
+{
+	RoleInfo	group;
+	RoleInfo	login[2];
+	bool		linked[2];		/* member of the group with SET role */
+	int			schema_version;
+	bool		have_state;
+} InitPlan;
+
+static int
+init_fail(char *err, const char *what)
+{
+	log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "%s: %s", what, err ? err : "unknown error");
+	free(err);
+	return PGR_EXIT_FAIL;
+}
+
+/* Is login a member of group with "role" set to it? */
+static int
+is_linked(DbConn *c, const char *login, const char *group, bool *linked, char **err)
+{
+	const char *p[2] = {login, group};
+	DbRes	   *r = NULL;
+
+	if (db_exec(c,
+				"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m"
+				"  JOIN pg_catalog.pg_roles g ON g.oid = m.roleid"
+				"  JOIN pg_catalog.pg_roles u ON u.oid = m.member"
+				"  WHERE g.rolname = $2 AND u.rolname = $1)"
+				" AND EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s"
+				"  JOIN pg_catalog.pg_roles u ON u.oid = s.setrole"
+				"  WHERE u.rolname = $1 AND s.setdatabase = 0"
+				"  AND ('role=' || $2) = ANY (s.setconfig))",
+				2, p, 1, &r, err) != 0)
+		return -1;
+	*linked = db_bool(r, 0, 0);
+	db_res_free(r);
+	return 0;
+}
+
+/* Another target of this database that uses one of our role names. */
+static int
+roles_taken(DbConn *c, const Target *t, char **other, char **err)
+{
+	const char *p[4] = {t->name, t->roles[0], t->roles[1], t->group_role};
+	DbRes	   *r = NULL;
+
+	*other = NULL;
+	if (db_exec(c,
+				"SELECT target FROM pgrotate.state WHERE target <> $1 AND"
+				" (active_role IN ($2, $3, $4) OR standby_role IN ($2, $3, $4)"
+				"  OR group_role IN ($2, $3))",
+				4, p, 1, &r, err) != 0)
+		return -1;
+	if (db_nrows(r) > 0)
+		*other = xstrdup(db_val(r, 0, 0));
+	db_res_free(r);
+	return 0;
+}
+
+static int
+survey(CycleRun *run, InitPlan *plan)
+{
+	const Target *t = run->t;
+	char	   *err = NULL;
+	bool		found = false;
+
+	memset(plan, 0, sizeof(*plan));
+	if (roles_get(run->admin, t->group_role, &plan->group, &err) != 0 ||
+		state_schema_version(run->admin, &plan->schema_version, &err) != 0)
+		return init_fail(err, "cannot inspect the target");
+	for (int i = 0; i < 2; i++)
+	{
+		if (roles_get(run->admin, t->roles[i], &plan->login[i], &err) != 0)
+			return init_fail(err, "cannot inspect the login roles");
+		if (plan->login[i].exists && plan->group.exists &&
+			is_linked(run->admin, t->roles[i], t->group_role, &plan->linked[i], &err) != 0)
+			return init_fail(err, "cannot inspect the role memberships");
+	}
+	if (plan->schema_version > 0 &&
+		state_load(run->admin, t->name, &run->st, &found, &err) != 0)
+		return init_fail(err, "cannot read the state");
+	plan->have_state = found;
+	run->have_state = found;
+	return PGR_EXIT_OK;
+}
+
+/* The refusals of SPEC section 2. */
+static int
+refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
+{
+	const Target *t = run->t;
+	char	   *other = NULL;
+	char	   *err = NULL;
+
+	if (plan->group.exists && plan->group.canlogin && !adopt)
+	{
+		log_emit(LOG_LEVEL_ERROR, "refused", NULL,
+				 "if an application logs in as it, migrate with \"pgrotate init --adopt-group\"; else ALTER ROLE ... NOLOGIN",
+				 "group role %s can log in; pgrotate needs it NOLOGIN", t->group_role);
+		return PGR_EXIT_FAIL;
+	}
+	for (int i = 0; i < 2; i++)
+	{
+		const RoleInfo *r = &plan->login[i];
+
+		if (r->exists && (r->superuser || r->replication || r->bypassrls))
+		{
+			log_emit(LOG_LEVEL_ERROR, "refused", NULL, "use an ordinary role for the application",
+					 "login role %s is %s; an application role must not be", t->roles[i],
+					 r->superuser ? "SUPERUSER" : r->replication ? "REPLICATION" : "BYPASSRLS");
+			return PGR_EXIT_FAIL;
+		}
+	}
+	if (plan->login[0].canlogin && plan->login[1].canlogin && !plan->have_state)
+	{
+		log_emit(LOG_LEVEL_ERROR, "refused", NULL,
+				 "make the unused one NOLOGIN (ALTER ROLE ... NOLOGIN) and run init again",
+				 "both %s and %s can log in; init never changes the password of a role that may be in use",
+				 t->roles[0], t->roles[1]);
+		return PGR_EXIT_FAIL;
+	}
+	if (plan->schema_version > 0 && roles_taken(run->admin, t, &other, &err) != 0)
+		return init_fail(err, "cannot read the state");
+	if (other)
+	{
+		log_emit(LOG_LEVEL_ERROR, "refused", NULL, "give each target its own roles",
+				 "target %s already uses one of the roles %s, %s, %s", other,
+				 t->group_role, t->roles[0], t->roles[1]);
+		free(other);
+		return PGR_EXIT_FAIL;
+	}
+	return PGR_EXIT_OK;
+}
+
+/* The DDL that creates what is missing (malloc'd, maybe ""). */
+static char *
+setup_ddl(CycleRun *run, const InitPlan *plan, char **err)
+{
+	const Target *t = run->t;
+	const char *logins[2] = {t->roles[0], t->roles[1]};
+	bool		create[2],
+				link[2];
+
+	for (int i = 0; i < 2; i++)
+	{
+		create[i] = !plan->login[i].exists;
+		link[i] = !plan->linked[i];
+	}
+	return rolesql_setup(run->admin, t->group_role, !plan->group.exists, logins,
+						 create, link, err);
+}
+
+static int
+print_sql(CycleRun *run, const InitPlan *plan)
+{
+	char	   *err = NULL;
+	char	   *ddl = setup_ddl(run, plan, &err);
+	char	   *schema;
+
+	if (ddl == NULL)
+		return init_fail(err, "cannot build the DDL");
+	schema = state_install_sql(run->admin, run->t->group_role, &err);
+	if (schema == NULL)
+	{
+		free(ddl);
+		return init_fail(err, "cannot build the DDL");
+	}
+	printf("-- pgrotate init %s: roles\nBEGIN;\n%s", run->t->name, ddl);
+	if (plan->schema_version < pgr_sql_nscripts)
+		printf("-- state schema\n%s", schema);
+	printf("COMMIT;\n-- then \"pgrotate init %s\" provisions and publishes the first credential\n",
+		   run->t->name);
+	free(ddl);
+	free(schema);
+	return PGR_EXIT_OK;
+}
+
+/* Create the roles, schema and state row in one transaction. */
+static int
+apply_setup(CycleRun *run, const InitPlan *plan, bool *changed)
+{
+	const Target *t = run->t;
+	char	   *err = NULL;
+	char	   *ddl = setup_ddl(run, plan, &err);
+	bool		schema_changed = false;
+	int			live = plan->login[0].canlogin ? 0 : plan->login[1].canlogin ? 1 : -1;
+	int			rc;
+
+	if (ddl == NULL)
+		return init_fail(err, "cannot build the DDL");
+	*changed = ddl[0] != '\0' || !plan->have_state;
+	rc = db_begin(run->admin, &err);
+	if (rc == 0 && ddl[0])
+		rc = db_cmd(run->admin, ddl, &err);
+	if (rc == 0)
+		rc = state_install(run->admin, t->group_role, &schema_changed, &err);
+	/* the first active role is the one in use, else B (A gets the credential) */
+	if (rc == 0 && !plan->have_state)
+		rc = state_create(run->admin, t->name, t->group_role,
+						  t->roles[live == 0 ? 0 : 1], t->roles[live == 0 ? 1 : 0], &err);
+	if (rc == 0 && *changed)
+		rc = state_history(run->admin, t->name, "initialised", NULL, NULL, 0, NULL,
+						   ddl[0] ? ddl : NULL, &err);
+	free(ddl);
+	if (rc == 0)
+		rc = db_commit(run->admin, &err);
+	if (rc != 0)
+	{
+		db_rollback(run->admin);
+		return init_fail(err, "cannot create the roles and state schema");
+	}
+	*changed = *changed || schema_changed;
+	return PGR_EXIT_OK;
+}
+
+static int
+init_target(CycleRun *run, CycleOpts *o, bool print, bool adopt)
+{
+	InitPlan	plan;
+	bool		changed = false;
+	bool		first;
+	int			rc;
+
+	if ((rc = survey(run, &plan)) != PGR_EXIT_OK ||
+		(rc = refuse_unsafe(run, &plan, adopt)) != PGR_EXIT_OK)
+		return rc;
+	if (print)
+		return print_sql(run, &plan);
+	if ((rc = apply_setup(run, &plan, &changed)) != PGR_EXIT_OK)
+		return rc;
+	state_row_free(&run->st);
+	if ((rc = survey(run, &plan)) != PGR_EXIT_OK)
+		return rc;
+	first = run->st.generation == 0;
+	if (!first)
+	{
+		log_emit(LOG_LEVEL_INFO, "initialised", NULL,
+				 run->st.phase == PHASE_IDLE ? NULL : "a cycle is in progress: pgrotate cycle TARGET finishes it",
+				 "%s: target %s is initialised (active role %s, generation %lld, phase %s)",
+				 changed ? "repaired" : "nothing to do", run->t->name, run->st.active_role,
+				 (long long) run->st.generation, phase_name(run->st.phase));
+		return PGR_EXIT_OK;
+	}
+	if ((rc = cycle_check_setup(run)) != PGR_EXIT_OK)
+		return rc;
+	/* A live role (an existing deployment) drains in a later cycle. */
+	for (int i = 0; i < 2; i++)
+		if (strcmp(run->t->roles[i], run->st.active_role) == 0 && plan.login[i].canlogin)
+			o->no_wait = true;
+	rc = cycle_execute(run);
+	if (rc == PGR_EXIT_OK && o->no_wait)
+		log_emit(LOG_LEVEL_INFO, "initialised", NULL, NULL,
+				 "role %s was in use: it stays valid until its sessions drain; \"pgrotate cycle %s\" finishes that",
+				 run->st.standby_role, run->t->name);
+	return rc;
+}
+
+int
+cmd_init(int argc, char **argv, const GlobalOpts *g)
+{
+	static const struct option opts[] = {
+		{"print-sql", no_argument, NULL, 'p'},
+		{"adopt-group", no_argument, NULL, 'A'},
+		{NULL, 0, NULL, 0}
+	};
+	bool		print = false,
+				adopt = false;
+	CycleOpts	o = {0};
+	Config	   *cfg = NULL;
+	const Target **targets = NULL;
+	CycleRun	run;
+	int			c,
+				n,
+				rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	{
+		if (c == 'p')
+			print = true;
+		else if (c == 'A')
+			adopt = true;
+		else
+			return cmd_usage_error("init", "invalid option \"%s\"", argv[optind - 1]);
+	}
+	if (argc - optind != 1)
+		return cmd_usage_error("init", "name exactly one target");
+	if (adopt)
+		return cmd_usage_error("init", "--adopt-group is not implemented yet");
+	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
+		return rc;
+	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
+	if (rc == PGR_EXIT_OK)
+	{
+		rc = cycle_open(&run, cfg, targets[0], &o);
+		if (rc == PGR_EXIT_OK)
+			rc = init_target(&run, &o, print, adopt);
+		cycle_close(&run);
+	}
+	free(targets);
+	cfg_free(cfg);
+	return rc;
+}

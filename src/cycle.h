@@ -1,0 +1,58 @@
+/*
+ * cycle.h: the rotation state machine of SPEC section 1 (lock, checks,
+ * provision, verify, publish, drain, revoke, record), resumable from any
+ * phase. Also used by "init" for the first credential.
+ */
+#ifndef PGR_CYCLE_H
+#define PGR_CYCLE_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "db.h"
+#include "state.h"
+
+typedef struct CycleOpts
+{
+	bool		no_wait;		/* stop after publish */
+	bool		dry_run;
+	bool		emergency;
+	bool		due_only;		/* skip an idle target that is not due */
+	const char *reason;
+	volatile int *stop;			/* set by SIGINT/SIGTERM */
+} CycleOpts;
+
+/* A connected, locked run on one target. */
+typedef struct CycleRun
+{
+	const Config *cfg;
+	const Target *t;
+	const CycleOpts *o;
+	DbConn	   *admin;
+	StateRow	st;
+	bool		have_state;
+	char	   *password;		/* pending plaintext (wiped on free) */
+	char	   *verifier;
+	int64_t		pending_generation;
+} CycleRun;
+
+/*
+ * Connect to the target's control database, take its lock (PGR_EXIT_LOCKED
+ * naming the holder if another run has it), check the state_dir. On
+ * success returns PGR_EXIT_OK with run ready; else the exit code, with the
+ * error logged. cycle_close releases everything.
+ */
+int			cycle_open(CycleRun *run, const Config *cfg, const Target *t,
+					   const CycleOpts *o);
+void		cycle_close(CycleRun *run);
+
+/* Run or resume the cycle of run->t (state loaded). Returns the exit code. */
+int			cycle_execute(CycleRun *run);
+
+/* cycle_open + load + checks + cycle_execute + cycle_close. */
+int			cycle_run(const Config *cfg, const Target *t, const CycleOpts *o);
+
+/* The setup checks; logs problems. PGR_EXIT_OK or PGR_EXIT_FAIL. */
+int			cycle_check_setup(CycleRun *run);
+
+#endif

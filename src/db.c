@@ -1,0 +1,427 @@
+/*
+ * db.c: the only file that includes libpq-fe.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "util.h"
+
+struct DbConn
+{
+	PGconn	   *conn;
+	char	   *label;
+	char		sqlstate[6];
+};
+
+struct DbRes
+{
+	PGresult   *res;
+};
+
+/* Keep libpq's messages to one line: drop the trailing newline. */
+static char *
+trim_msg(const char *m)
+{
+	char	   *s = xstrdup(m ? m : "unknown error");
+	size_t		n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+	return s;
+}
+
+/*
+ * Build keyword/value arrays from conninfo plus overrides, so overrides
+ * replace conninfo values instead of depending on libpq's precedence rules.
+ */
+static int
+build_params(const char *conninfo, const char *const *overrides,
+			 const char ***keys, const char ***vals,
+			 PQconninfoOption **opts, char **err)
+{
+	char	   *perr = NULL;
+	int			n = 0,
+				nover = 0,
+				i;
+
+	*opts = PQconninfoParse(conninfo, &perr);
+	if (*opts == NULL)
+	{
+		char	   *m = trim_msg(perr);
+
+		*err = xasprintf("invalid connection string: %s", m);
+		free(m);
+		PQfreemem(perr);
+		return -1;
+	}
+	while (overrides && overrides[nover * 2])
+		nover++;
+	for (PQconninfoOption *o = *opts; o->keyword; o++)
+		n++;
+	*keys = xcalloc(n + nover + 2, sizeof(char *));
+	*vals = xcalloc(n + nover + 2, sizeof(char *));
+	i = 0;
+	for (PQconninfoOption *o = *opts; o->keyword; o++)
+	{
+		bool		overridden = false;
+
+		if (o->val == NULL)
+			continue;
+		for (int k = 0; k < nover; k++)
+			if (strcmp(overrides[k * 2], o->keyword) == 0)
+				overridden = true;
+		if (overridden)
+			continue;
+		(*keys)[i] = o->keyword;
+		(*vals)[i] = o->val;
+		i++;
+	}
+	for (int k = 0; k < nover; k++)
+	{
+		(*keys)[i] = overrides[k * 2];
+		(*vals)[i] = overrides[k * 2 + 1];
+		i++;
+	}
+	(*keys)[i] = "fallback_application_name";
+	(*vals)[i] = "pgrotate";
+	return 0;
+}
+
+DbConn *
+db_connect(const char *conninfo, const char *label,
+		   const char *const *overrides, char **err)
+{
+	const char **keys = NULL;
+	const char **vals = NULL;
+	PQconninfoOption *opts = NULL;
+	DbConn	   *c = NULL;
+	PGconn	   *conn;
+	PGresult   *res;
+
+	*err = NULL;
+	if (build_params(conninfo, overrides, &keys, &vals, &opts, err) != 0)
+	{
+		char	   *m = *err;
+
+		*err = xasprintf("%s: %s", label, m);
+		free(m);
+		return NULL;
+	}
+	conn = PQconnectdbParams(keys, vals, 0);
+	free(keys);
+	free(vals);
+	PQconninfoFree(opts);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *m = trim_msg(conn ? PQerrorMessage(conn) : "out of memory");
+
+		*err = xasprintf("%s: could not connect: %s", label, m);
+		free(m);
+		PQfinish(conn);
+		return NULL;
+	}
+	/* A secure search_path: nothing we run may resolve to a user's object. */
+	res = PQexec(conn, "SELECT pg_catalog.set_config('search_path', '', false)");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		char	   *m = trim_msg(PQerrorMessage(conn));
+
+		*err = xasprintf("%s: could not set a secure search_path: %s", label, m);
+		free(m);
+		PQclear(res);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(res);
+	c = xcalloc(1, sizeof(DbConn));
+	c->conn = conn;
+	c->label = xstrdup(label);
+	return c;
+}
+
+void
+db_close(DbConn *c)
+{
+	if (c == NULL)
+		return;
+	PQfinish(c->conn);
+	free(c->label);
+	free(c);
+}
+
+const char *
+db_label(const DbConn *c)
+{
+	return c->label;
+}
+
+int
+db_server_version(const DbConn *c)
+{
+	return PQserverVersion(c->conn);
+}
+
+int
+db_backend_pid(const DbConn *c)
+{
+	return PQbackendPID(c->conn);
+}
+
+bool
+db_is_ok(const DbConn *c)
+{
+	return c != NULL && PQstatus(c->conn) == CONNECTION_OK;
+}
+
+/* "label: message" with the server's DETAIL and HINT appended. */
+static char *
+result_error(DbConn *c, const PGresult *res)
+{
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	StrBuf		sb;
+	char	   *m;
+
+	sb_init(&sb);
+	sb_appendf(&sb, "%s: ", c->label);
+	if (primary)
+		sb_append(&sb, primary);
+	else
+	{
+		m = trim_msg(PQerrorMessage(c->conn));
+		sb_append(&sb, m);
+		free(m);
+	}
+	if (detail)
+		sb_appendf(&sb, " (%s)", detail);
+	if (hint)
+		sb_appendf(&sb, " (hint: %s)", hint);
+	return sb_steal(&sb);
+}
+
+int
+db_exec(DbConn *c, const char *sql, int nparams, const char *const *params,
+		int ncols, DbRes **out, char **err)
+{
+	PGresult   *res;
+	ExecStatusType st;
+	const char *state;
+
+	if (out)
+		*out = NULL;
+	*err = NULL;
+	c->sqlstate[0] = '\0';
+	res = PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+	{
+		state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		if (state)
+			snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state);
+		*err = result_error(c, res);
+		PQclear(res);
+		return -1;
+	}
+	if (ncols >= 0 && PQnfields(res) != ncols)
+	{
+		*err = xasprintf("%s: unexpected result: %d columns, expected %d",
+						 c->label, PQnfields(res), ncols);
+		PQclear(res);
+		return -1;
+	}
+	if (out)
+	{
+		*out = xmalloc(sizeof(DbRes));
+		(*out)->res = res;
+	}
+	else
+		PQclear(res);
+	return 0;
+}
+
+int
+db_cmd(DbConn *c, const char *sql, char **err)
+{
+	return db_exec(c, sql, 0, NULL, -1, NULL, err);
+}
+
+const char *
+db_last_sqlstate(const DbConn *c)
+{
+	return c->sqlstate;
+}
+
+int
+db_begin(DbConn *c, char **err)
+{
+	return db_cmd(c, "BEGIN", err);
+}
+
+int
+db_commit(DbConn *c, char **err)
+{
+	return db_cmd(c, "COMMIT", err);
+}
+
+void
+db_rollback(DbConn *c)
+{
+	PGresult   *res;
+
+	if (c == NULL || PQstatus(c->conn) != CONNECTION_OK)
+		return;
+	res = PQexec(c->conn, "ROLLBACK");
+	PQclear(res);
+}
+
+int
+db_nrows(const DbRes *r)
+{
+	return PQntuples(r->res);
+}
+
+const char *
+db_val(const DbRes *r, int row, int col)
+{
+	return PQgetvalue(r->res, row, col);
+}
+
+bool
+db_isnull(const DbRes *r, int row, int col)
+{
+	return PQgetisnull(r->res, row, col) != 0;
+}
+
+bool
+db_bool(const DbRes *r, int row, int col)
+{
+	return !db_isnull(r, row, col) && db_val(r, row, col)[0] == 't';
+}
+
+int64_t
+db_int(const DbRes *r, int row, int col)
+{
+	return db_isnull(r, row, col) ? 0 : strtoll(db_val(r, row, col), NULL, 10);
+}
+
+void
+db_res_free(DbRes *r)
+{
+	if (r == NULL)
+		return;
+	PQclear(r->res);
+	free(r);
+}
+
+static char *
+quote_with(DbConn *c, const char *s, bool ident, char **err)
+{
+	char	   *q;
+	char	   *out;
+
+	q = ident ? PQescapeIdentifier(c->conn, s, strlen(s))
+		: PQescapeLiteral(c->conn, s, strlen(s));
+	if (q == NULL)
+	{
+		char	   *m = trim_msg(PQerrorMessage(c->conn));
+
+		*err = xasprintf("%s: could not quote %s: %s", c->label,
+						 ident ? "an identifier" : "a literal", m);
+		free(m);
+		return NULL;
+	}
+	out = xstrdup(q);
+	PQfreemem(q);
+	return out;
+}
+
+char *
+db_quote_ident(DbConn *c, const char *ident, char **err)
+{
+	return quote_with(c, ident, true, err);
+}
+
+char *
+db_quote_literal(DbConn *c, const char *lit, char **err)
+{
+	return quote_with(c, lit, false, err);
+}
+
+char *
+db_scram_verifier(DbConn *c, const char *role, const char *password,
+				  char **err)
+{
+	char	   *v = PQencryptPasswordConn(c->conn, password, role, "scram-sha-256");
+	char	   *out;
+
+	if (v == NULL)
+	{
+		char	   *m = trim_msg(PQerrorMessage(c->conn));
+
+		*err = xasprintf("%s: could not compute the SCRAM verifier: %s", c->label, m);
+		free(m);
+		return NULL;
+	}
+	out = xstrdup(v);
+	PQfreemem(v);
+	return out;
+}
+
+int
+db_conninfo_get(const char *conninfo, const char *keyword, char **value,
+				char **err)
+{
+	char	   *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+
+	*value = NULL;
+	if (opts == NULL)
+	{
+		char	   *m = trim_msg(perr);
+
+		*err = xasprintf("invalid connection string: %s", m);
+		free(m);
+		PQfreemem(perr);
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, keyword) == 0 && o->val != NULL)
+			*value = xstrdup(o->val);
+	PQconninfoFree(opts);
+	return 0;
+}
+
+int
+db_conninfo_check(const char *conninfo, char **err)
+{
+	char	   *v = NULL;
+	int			rc = db_conninfo_get(conninfo, "dbname", &v, err);
+
+	free(v);
+	return rc;
+}
+
+bool
+db_conninfo_has_password(const char *conninfo)
+{
+	char	   *v = NULL;
+	char	   *err = NULL;
+	bool		has;
+
+	if (db_conninfo_get(conninfo, "password", &v, &err) != 0)
+	{
+		free(err);
+		return false;
+	}
+	has = v != NULL;
+	if (v)
+	{
+		memset(v, 0, strlen(v));
+		free(v);
+	}
+	return has;
+}

@@ -1,0 +1,85 @@
+/*
+ * db.h: the only module that speaks libpq. Connections, checked execution,
+ * quoting, the client-side SCRAM verifier and conninfo parsing.
+ *
+ * Error strings returned through "char **err" are malloc'd, one line where
+ * possible, name the node, and never contain a password (libpq's own
+ * messages do not, and we never put one in SQL text).
+ */
+#ifndef PGR_DB_H
+#define PGR_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct DbConn DbConn;
+typedef struct DbRes DbRes;
+
+/*
+ * Connect with conninfo (keyword/value or URI). label names the node in
+ * messages ("primary", "replica db2:5432"). overrides is NULL or a
+ * NULL-terminated key, value, key, value... array applied on top of the
+ * parsed conninfo (e.g. "user", role, "password", secret). After connecting
+ * the search_path is emptied (secure) and application_name is "pgrotate"
+ * unless the conninfo or overrides set one. Returns NULL and sets *err on
+ * failure.
+ */
+DbConn	   *db_connect(const char *conninfo, const char *label,
+					   const char *const *overrides, char **err);
+void		db_close(DbConn *c);
+const char *db_label(const DbConn *c);
+int			db_server_version(const DbConn *c);	/* e.g. 150004 */
+int			db_backend_pid(const DbConn *c);
+bool		db_is_ok(const DbConn *c);				/* connection still up */
+
+/*
+ * Run sql with text parameters ($1..$n; NULL entries are SQL NULL).
+ * Succeeds (returns 0) only for PGRES_COMMAND_OK or PGRES_TUPLES_OK; then,
+ * if res is not NULL, *res holds the result (free with db_res_free). If
+ * ncols >= 0 a result must have exactly ncols columns. On failure returns
+ * -1, sets *err ("node: message" plus DETAIL/HINT from the server) and
+ * *res to NULL.
+ */
+int			db_exec(DbConn *c, const char *sql, int nparams,
+					const char *const *params, int ncols, DbRes **res,
+					char **err);
+/* db_exec without parameters or result. */
+int			db_cmd(DbConn *c, const char *sql, char **err);
+/* The SQLSTATE of the last failed db_exec on c ("" if none). */
+const char *db_last_sqlstate(const DbConn *c);
+
+int			db_begin(DbConn *c, char **err);
+int			db_commit(DbConn *c, char **err);
+void		db_rollback(DbConn *c);	/* best effort, errors ignored */
+
+int			db_nrows(const DbRes *r);
+/* Value as text ("" for NULL; check db_isnull). row/col must be in range. */
+const char *db_val(const DbRes *r, int row, int col);
+bool		db_isnull(const DbRes *r, int row, int col);
+bool		db_bool(const DbRes *r, int row, int col);	/* 't' */
+int64_t		db_int(const DbRes *r, int row, int col);
+void		db_res_free(DbRes *r);
+
+/* Quoted with PQescapeIdentifier/PQescapeLiteral; malloc'd; NULL on error. */
+char	   *db_quote_ident(DbConn *c, const char *ident, char **err);
+char	   *db_quote_literal(DbConn *c, const char *lit, char **err);
+
+/*
+ * The SCRAM-SHA-256 verifier of password for role, computed on the client
+ * (PQencryptPasswordConn with "scram-sha-256"). malloc'd; NULL on error.
+ */
+char	   *db_scram_verifier(DbConn *c, const char *role,
+							  const char *password, char **err);
+
+/*
+ * The value of keyword in conninfo (after libpq's parsing), malloc'd, or
+ * NULL if unset. Returns -1 with *err if conninfo does not parse, else 0.
+ */
+int			db_conninfo_get(const char *conninfo, const char *keyword,
+							char **value, char **err);
+/* 0 if conninfo parses, else -1 with *err. */
+int			db_conninfo_check(const char *conninfo, char **err);
+/* true if conninfo carries a password keyword. */
+bool		db_conninfo_has_password(const char *conninfo);
+
+#endif

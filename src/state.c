@@ -1,0 +1,392 @@
+/*
+ * state.c: the pgrotate schema, state rows, history and advisory lock.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "state.h"
+#include "util.h"
+
+static const char *const phase_names[] = {
+	"idle", "provisioned", "verified", "draining", "unknown"
+};
+
+const char *
+phase_name(Phase p)
+{
+	return phase_names[p];
+}
+
+static Phase
+phase_parse(const char *s)
+{
+	for (int p = PHASE_IDLE; p < PHASE_UNKNOWN; p++)
+		if (strcmp(s, phase_names[p]) == 0)
+			return (Phase) p;
+	return PHASE_UNKNOWN;
+}
+
+int
+state_schema_version(DbConn *c, int *version, char **err)
+{
+	DbRes	   *r = NULL;
+	int			rc;
+
+	*version = 0;
+	rc = db_exec(c, "SELECT pg_catalog.to_regclass('pgrotate.schema_version') IS NOT NULL",
+				 0, NULL, 1, &r, err);
+	if (rc != 0)
+		return -1;
+	if (db_nrows(r) == 1 && db_bool(r, 0, 0))
+	{
+		db_res_free(r);
+		r = NULL;
+		if (db_exec(c, "SELECT coalesce(max(version), 0) FROM pgrotate.schema_version",
+					0, NULL, 1, &r, err) != 0)
+			return -1;
+		*version = (int) db_int(r, 0, 0);
+	}
+	db_res_free(r);
+	return 0;
+}
+
+/* The GRANTs that let the group role call pgrotate.active_role(). */
+static char *
+grant_sql(DbConn *c, const char *group_role, char **err)
+{
+	char	   *q = db_quote_ident(c, group_role, err);
+	char	   *sql;
+
+	if (q == NULL)
+		return NULL;
+	sql = xasprintf("GRANT USAGE ON SCHEMA pgrotate TO %s;\n"
+					"GRANT EXECUTE ON FUNCTION pgrotate.active_role(text) TO %s;\n",
+					q, q);
+	free(q);
+	return sql;
+}
+
+int
+state_install(DbConn *c, const char *group_role, bool *changed, char **err)
+{
+	int			version;
+	char	   *grants;
+	int			rc;
+
+	*changed = false;
+	if (state_schema_version(c, &version, err) != 0)
+		return -1;
+	for (int i = version; i < pgr_sql_nscripts; i++)
+	{
+		if (db_cmd(c, pgr_sql_scripts[i].sql, err) != 0)
+			return -1;
+		*changed = true;
+	}
+	grants = grant_sql(c, group_role, err);
+	if (grants == NULL)
+		return -1;
+	rc = db_cmd(c, grants, err);
+	free(grants);
+	return rc;
+}
+
+char *
+state_install_sql(DbConn *c, const char *group_role, char **err)
+{
+	StrBuf		sb;
+	char	   *grants = grant_sql(c, group_role, err);
+
+	if (grants == NULL)
+		return NULL;
+	sb_init(&sb);
+	for (int i = 0; i < pgr_sql_nscripts; i++)
+		sb_appendf(&sb, "-- %s\n%s\n", pgr_sql_scripts[i].name, pgr_sql_scripts[i].sql);
+	sb_append(&sb, grants);
+	free(grants);
+	return sb_steal(&sb);
+}
+
+static char *
+dup_or_null(const DbRes *r, int col)
+{
+	return db_isnull(r, 0, col) ? NULL : xstrdup(db_val(r, 0, col));
+}
+
+int
+state_load(DbConn *c, const char *target, StateRow *row, bool *found,
+		   char **err)
+{
+	const char *params[1] = {target};
+	DbRes	   *r = NULL;
+
+	memset(row, 0, sizeof(*row));
+	*found = false;
+	if (db_exec(c,
+				"SELECT target, group_role, active_role, standby_role, phase, generation,"
+				" pending_role, pending_generation,"
+				" extract(epoch FROM phase_since)::bigint,"
+				" coalesce(extract(epoch FROM rotated_at)::bigint, 0),"
+				" coalesce((extract(epoch FROM publish_started_at) * 1000)::bigint, 0),"
+				" fingerprint, pending_fingerprint,"
+				" (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+				" FROM pgrotate.state WHERE target = $1",
+				1, params, 14, &r, err) != 0)
+		return -1;
+	if (db_nrows(r) == 1)
+	{
+		*found = true;
+		row->target = xstrdup(db_val(r, 0, 0));
+		row->group_role = xstrdup(db_val(r, 0, 1));
+		row->active_role = xstrdup(db_val(r, 0, 2));
+		row->standby_role = xstrdup(db_val(r, 0, 3));
+		row->phase_text = xstrdup(db_val(r, 0, 4));
+		row->phase = phase_parse(row->phase_text);
+		row->generation = db_int(r, 0, 5);
+		row->pending_role = dup_or_null(r, 6);
+		row->pending_generation = db_int(r, 0, 7);
+		row->phase_since = db_int(r, 0, 8);
+		row->rotated_at = db_int(r, 0, 9);
+		row->publish_started_ms = db_int(r, 0, 10);
+		row->fingerprint = dup_or_null(r, 11);
+		row->pending_fingerprint = dup_or_null(r, 12);
+		row->server_now_ms = db_int(r, 0, 13);
+	}
+	db_res_free(r);
+	return 0;
+}
+
+void
+state_row_free(StateRow *row)
+{
+	free(row->target);
+	free(row->group_role);
+	free(row->active_role);
+	free(row->standby_role);
+	free(row->phase_text);
+	free(row->pending_role);
+	free(row->fingerprint);
+	free(row->pending_fingerprint);
+	memset(row, 0, sizeof(*row));
+}
+
+/* Run an UPDATE/INSERT that must touch exactly one row. */
+static int
+exec_one(DbConn *c, const char *sql, int n, const char *const *params,
+		 char **err)
+{
+	DbRes	   *r = NULL;
+	int			rows;
+
+	if (db_exec(c, sql, n, params, 1, &r, err) != 0)
+		return -1;
+	rows = db_nrows(r);
+	db_res_free(r);
+	if (rows != 1)
+	{
+		*err = xasprintf("%s: state row of target \"%s\" not found (was it deleted?)",
+						 db_label(c), params[0]);
+		return -1;
+	}
+	return 0;
+}
+
+int
+state_create(DbConn *c, const char *target, const char *group,
+			 const char *active, const char *standby, char **err)
+{
+	const char *p[4] = {target, group, active, standby};
+
+	return exec_one(c,
+					"INSERT INTO pgrotate.state (target, group_role, active_role, standby_role)"
+					" VALUES ($1, $2, $3, $4) RETURNING 1", 4, p, err);
+}
+
+int
+state_provisioned(DbConn *c, const char *target, const char *role,
+				  int64_t generation, const char *fingerprint, char **err)
+{
+	char		gen[32];
+	const char *p[4] = {target, role, gen, fingerprint};
+
+	snprintf(gen, sizeof(gen), "%lld", (long long) generation);
+	return exec_one(c,
+					"UPDATE pgrotate.state SET phase = 'provisioned', phase_since = now(),"
+					" pending_role = $2, pending_generation = $3, pending_fingerprint = $4,"
+					" publish_started_at = NULL, last_error = NULL"
+					" WHERE target = $1 RETURNING 1", 4, p, err);
+}
+
+int
+state_set_phase(DbConn *c, const char *target, Phase ph, char **err)
+{
+	const char *p[2] = {target, phase_name(ph)};
+
+	return exec_one(c,
+					"UPDATE pgrotate.state SET phase = $2, phase_since = now()"
+					" WHERE target = $1 RETURNING 1", 2, p, err);
+}
+
+int
+state_publish_started(DbConn *c, const char *target, char **err)
+{
+	const char *p[1] = {target};
+
+	return exec_one(c,
+					"UPDATE pgrotate.state SET publish_started_at ="
+					" coalesce(publish_started_at, now()) WHERE target = $1 RETURNING 1",
+					1, p, err);
+}
+
+int
+state_published(DbConn *c, const char *target, char **err)
+{
+	const char *p[1] = {target};
+
+	return exec_one(c,
+					"UPDATE pgrotate.state SET phase = 'draining', phase_since = now(),"
+					" active_role = pending_role, standby_role = active_role,"
+					" generation = pending_generation, rotated_at = now(),"
+					" fingerprint = pending_fingerprint, pending_role = NULL,"
+					" pending_generation = NULL, pending_fingerprint = NULL, last_error = NULL"
+					" WHERE target = $1 AND phase = 'verified' RETURNING 1", 1, p, err);
+}
+
+int
+state_cycle_done(DbConn *c, const char *target, char **err)
+{
+	const char *p[1] = {target};
+
+	return exec_one(c,
+					"UPDATE pgrotate.state SET phase = 'idle', phase_since = now(),"
+					" publish_started_at = NULL, last_error = NULL"
+					" WHERE target = $1 RETURNING 1", 1, p, err);
+}
+
+int
+state_rolled_back(DbConn *c, const char *target, char **err)
+{
+	const char *p[1] = {target};
+
+	return exec_one(c,
+					"UPDATE pgrotate.state SET phase = 'idle', phase_since = now(),"
+					" pending_role = NULL, pending_generation = NULL,"
+					" pending_fingerprint = NULL, publish_started_at = NULL"
+					" WHERE target = $1 RETURNING 1", 1, p, err);
+}
+
+int
+state_set_error(DbConn *c, const char *target, const char *msg, char **err)
+{
+	const char *p[2] = {target, msg};
+
+	return exec_one(c,
+					"UPDATE pgrotate.state SET last_error = $2 WHERE target = $1 RETURNING 1",
+					2, p, err);
+}
+
+static const char *
+os_user(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+
+	return pw ? pw->pw_name : "unknown";
+}
+
+int
+state_history(DbConn *c, const char *target, const char *event,
+			  const char *from_role, const char *to_role, int64_t generation,
+			  const char *reason, const char *detail, char **err)
+{
+	char		gen[32];
+	char		pid[32];
+	const char *p[10];
+
+	snprintf(gen, sizeof(gen), "%lld", (long long) generation);
+	snprintf(pid, sizeof(pid), "%d", (int) getpid());
+	p[0] = target;
+	p[1] = event;
+	p[2] = from_role;
+	p[3] = to_role;
+	p[4] = generation > 0 ? gen : NULL;
+	p[5] = os_user();
+	p[6] = host_name();
+	p[7] = pid;
+	p[8] = reason;
+	p[9] = detail;
+	return db_exec(c,
+				   "INSERT INTO pgrotate.history (target, event, from_role, to_role,"
+				   " generation, actor, host, pid, reason, detail)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+				   10, p, -1, NULL, err);
+}
+
+/*
+ * The lock is the two-key advisory lock (hashtext('pgrotate'),
+ * hashtext(target)); its holder is found in pg_locks, and named by the
+ * application_name every pgrotate admin connection carries
+ * ("pgrotate:PID@HOST", see cycle.c) and its backend_start.
+ */
+int
+state_lock(DbConn *c, const char *target, char **holder, char **err)
+{
+	const char *p[1] = {target};
+	DbRes	   *r = NULL;
+	bool		got;
+
+	*holder = NULL;
+	if (db_exec(c, "SELECT pg_catalog.pg_try_advisory_lock("
+				"pg_catalog.hashtext('pgrotate'), pg_catalog.hashtext($1))",
+				1, p, 1, &r, err) != 0)
+		return -1;
+	got = db_bool(r, 0, 0);
+	db_res_free(r);
+	if (got)
+		return 0;
+	if (db_exec(c,
+				"SELECT a.application_name, a.pid,"
+				" coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SSOF'), 'unknown')"
+				" FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
+				" WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+				" AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+				"                   WHERE datname = pg_catalog.current_database())"
+				" AND l.classid = pg_catalog.hashtext('pgrotate')::oid"
+				" AND l.objid = pg_catalog.hashtext($1)::oid",
+				1, p, 3, &r, err) != 0)
+		return -1;
+	if (db_nrows(r) == 0)
+		*holder = xstrdup("a session that has just ended (try again)");
+	else
+	{
+		const char *app = db_val(r, 0, 0);
+		const char *at = strchr(app, '@');
+		int			pid = 0;
+
+		if (strncmp(app, "pgrotate:", 9) == 0 && at != NULL)
+		{
+			pid = atoi(app + 9);
+			*holder = xasprintf("host %s, pgrotate pid %d, since %s",
+								at + 1, pid, db_val(r, 0, 2));
+		}
+		else
+			*holder = xasprintf("backend pid %s (application \"%s\"), since %s",
+								db_val(r, 0, 1), app, db_val(r, 0, 2));
+	}
+	db_res_free(r);
+	return 1;
+}
+
+int
+state_note_lock_holder(DbConn *c, const char *target, char **err)
+{
+	char		pid[32];
+	const char *p[3] = {target, host_name(), pid};
+
+	snprintf(pid, sizeof(pid), "%d", (int) getpid());
+	return db_exec(c,
+				   "UPDATE pgrotate.state SET lock_host = $2, lock_pid = $3,"
+				   " lock_since = now() WHERE target = $1",
+				   3, p, -1, NULL, err);
+}

@@ -1,0 +1,114 @@
+/*
+ * state.h: the durable state of each target in its control database (the
+ * pgrotate schema of sql/), the append-only history, and the per-target
+ * advisory lock.
+ *
+ * Phases of a cycle (SPEC section 1):
+ *   idle         active role in use, standby NOLOGIN
+ *   provisioned  standby has LOGIN and the pending password (not verified)
+ *   verified     the pending credential logs in everywhere; publishing
+ *   draining     published: active is the new role, standby the old one,
+ *                which stays valid until drained and then revoked (-> idle)
+ */
+#ifndef PGR_STATE_H
+#define PGR_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+
+typedef enum Phase
+{
+	PHASE_IDLE,
+	PHASE_PROVISIONED,
+	PHASE_VERIFIED,
+	PHASE_DRAINING,
+	PHASE_UNKNOWN
+} Phase;
+
+const char *phase_name(Phase p);
+
+typedef struct StateRow
+{
+	char	   *target;
+	char	   *group_role;
+	char	   *active_role;
+	char	   *standby_role;
+	Phase		phase;
+	char	   *phase_text;		/* as stored (for an unknown phase) */
+	int64_t		generation;
+	char	   *pending_role;	/* NULL when idle */
+	int64_t		pending_generation;
+	int64_t		phase_since;	/* epoch seconds */
+	int64_t		rotated_at;		/* epoch seconds; 0 = never */
+	int64_t		publish_started_ms; /* epoch ms; 0 = not publishing */
+	char	   *fingerprint;	/* of the active credential; may be NULL */
+	char	   *pending_fingerprint;
+	int64_t		server_now_ms;	/* the server's clock when loaded */
+} StateRow;
+
+typedef struct SqlScript
+{
+	const char *name;			/* "pgrotate--1.sql" */
+	const char *sql;
+} SqlScript;
+
+/* The scripts of sql/, compiled in (src/sql_scripts.c), oldest first. */
+extern const SqlScript pgr_sql_scripts[];
+extern const int pgr_sql_nscripts;
+
+/* The installed schema version; 0 when the pgrotate schema is absent. */
+int			state_schema_version(DbConn *c, int *version, char **err);
+
+/*
+ * Install or upgrade the schema (every script newer than the installed
+ * version) and let group_role use pgrotate.active_role(). Runs in the
+ * caller's transaction. *changed tells whether anything was done.
+ */
+int			state_install(DbConn *c, const char *group_role, bool *changed,
+						  char **err);
+
+/* The DDL init would run, for --print-sql (malloc'd). */
+char	   *state_install_sql(DbConn *c, const char *group_role, char **err);
+
+/* Load the row of target: 0 with *found, or -1. */
+int			state_load(DbConn *c, const char *target, StateRow *row,
+					   bool *found, char **err);
+void		state_row_free(StateRow *row);
+
+/* First row of a target (phase idle, generation 0). */
+int			state_create(DbConn *c, const char *target, const char *group,
+						 const char *active, const char *standby, char **err);
+
+/* Phase changes; each runs in the caller's transaction. */
+int			state_provisioned(DbConn *c, const char *target, const char *role,
+							  int64_t generation, const char *fingerprint,
+							  char **err);
+int			state_set_phase(DbConn *c, const char *target, Phase p,
+							char **err);
+int			state_publish_started(DbConn *c, const char *target, char **err);
+int			state_published(DbConn *c, const char *target, char **err);
+int			state_cycle_done(DbConn *c, const char *target, char **err);
+int			state_rolled_back(DbConn *c, const char *target, char **err);
+int			state_set_error(DbConn *c, const char *target, const char *msg,
+							char **err);
+
+/* Append one event to pgrotate.history (reason, detail may be NULL). */
+int			state_history(DbConn *c, const char *target, const char *event,
+						  const char *from_role, const char *to_role,
+						  int64_t generation, const char *reason,
+						  const char *detail, char **err);
+
+/*
+ * Take the session-level advisory lock of target on c without waiting.
+ * Returns 0 when taken, 1 when another session holds it (then *holder
+ * says who: "host web1, pgrotate pid 4242, since 2026-11-22 03:15:22+00"),
+ * -1 on error. The lock is held until c is closed.
+ */
+int			state_lock(DbConn *c, const char *target, char **holder,
+					   char **err);
+/* Record this process as the lock holder in the state row (if any). */
+int			state_note_lock_holder(DbConn *c, const char *target, char **err);
+
+#endif
