@@ -5,6 +5,7 @@
 #ifndef PGR_DURATION_H
 #define PGR_DURATION_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*

@@ -1,0 +1,93 @@
+# The command line: help, version, usage errors and their exit codes,
+# config errors naming file and line. No server needed.
+use strict;
+use warnings;
+use Test::More;
+use IPC::Run qw(run timeout);
+use File::Temp qw(tempdir);
+
+my $bin = $ENV{PGROTATE_BIN} or BAIL_OUT('PGROTATE_BIN is not set');
+my $tmp = tempdir(CLEANUP => 1);
+
+sub pgr
+{
+	my (@args) = @_;
+	my ($out, $err) = ('', '');
+	run [ $bin, @args ], '<', \undef, '>', \$out, '2>', \$err, timeout(30);
+	return ($? >> 8, $out, $err);
+}
+
+my ($rc, $out, $err) = pgr('--help');
+is($rc, 0, '--help exits 0');
+for my $cmd (qw(init cycle active status check revoke history))
+{
+	like($out, qr/^  \Q$cmd\E\s/m, "--help lists $cmd");
+}
+like($out, qr/Exit codes: 0 success, 1 failure/, '--help names the exit codes');
+
+($rc, $out) = pgr('--version');
+is($rc, 0, '--version exits 0');
+like($out, qr/^pgrotate \d+\.\d+\.\d+$/m, '--version prints the version');
+
+for my $cmd (qw(init cycle active status check revoke history))
+{
+	($rc, $out, $err) = pgr($cmd, '--help');
+	is($rc, 0, "$cmd --help exits 0");
+	like($out, qr/^Usage:\n  pgrotate \[-c FILE\] \[-v\|-q\] \Q$cmd\E /m, "$cmd --help shows its usage");
+	is($err, '', "$cmd --help writes nothing to stderr");
+}
+
+($rc, $out, $err) = pgr('frobnicate');
+is($rc, 2, 'unknown command exits 2');
+like($err, qr/unknown command "frobnicate"\nTry "pgrotate --help"/, 'unknown command: one line and a hint');
+
+($rc, $out, $err) = pgr('--frob', 'check');
+is($rc, 2, 'unknown global option exits 2');
+like($err, qr/unknown option "--frob"/, 'unknown option is named');
+
+($rc, $out, $err) = pgr();
+is($rc, 2, 'no command exits 2');
+
+($rc, $out, $err) = pgr('--log-format=xml', 'check');
+is($rc, 2, 'bad --log-format exits 2');
+
+# Commands that are not there yet say so, and do not pretend.
+for my $cmd (grep { $out = (pgr('--help'))[1]; $out =~ /^  \Q$_\E .*\(not implemented yet\)$/m } qw(status revoke history))
+{
+	($rc, $out, $err) = pgr($cmd, 'appdb');
+	is($rc, 2, "$cmd (not implemented yet) exits 2");
+	like($err, qr/not implemented yet/, "$cmd says it is not implemented yet");
+}
+
+# Usage errors of a command.
+($rc, $out, $err) = pgr('cycle');
+is($rc, 2, 'cycle without targets exits 2');
+like($err, qr/name at least one target, or --all/, 'cycle without targets says what to do');
+like($err, qr/Try "pgrotate cycle --help"/, 'and points to cycle --help');
+($rc, $out, $err) = pgr('cycle', '--jobs', '0', 'x');
+is($rc, 2, 'cycle --jobs 0 exits 2');
+
+# Configuration errors exit 2 and name file and line.
+my $conf = "$tmp/bad.conf";
+open my $fh, '>', $conf or die;
+print $fh "state_dir = \"$tmp/state\";\ntargets = {\n  appdb = {\n    admin = \"dbname=x\";\n    app = \"dbname=x\";\n    roles = [\"a\", \"b\"];\n    min_overlapp = \"15m\";\n  };\n};\n";
+close $fh;
+chmod 0600, $conf;
+($rc, $out, $err) = pgr('-c', $conf, 'check', 'appdb');
+is($rc, 2, 'invalid config exits 2');
+like($err, qr/\Q$conf\E:7: .*min_overlapp/, 'the error names file, line and key');
+like($err, qr/did you mean "min_overlap"/, 'and suggests the near miss');
+
+($rc, $out, $err) = pgr('-c', "$tmp/missing.conf", 'check');
+is($rc, 2, 'missing config exits 2');
+like($err, qr/missing\.conf/, 'missing config is named');
+
+# PGROTATE_CONFIG names the default file.
+{
+	local $ENV{PGROTATE_CONFIG} = $conf;
+	($rc, $out, $err) = pgr('check', 'appdb');
+	is($rc, 2, 'PGROTATE_CONFIG is read');
+	like($err, qr/\Q$conf\E:7:/, 'PGROTATE_CONFIG file is the one reported');
+}
+
+done_testing();
