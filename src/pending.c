@@ -1,0 +1,549 @@
+/*
+ * pending.c: the pending credential of a target in state_dir.
+ *
+ * The file is written before the server is touched, so that a cycle
+ * interrupted after ALTER ROLE can be resumed with the password that may
+ * already be in use. It is created O_EXCL|O_NOFOLLOW at 0600 under a temp
+ * name, fsync'ed, renamed into place and the folder fsync'ed. It is read
+ * back only if it is a regular file of ours that group and others cannot
+ * access, and parsed strictly: pgrotate never guesses a password.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "pending.h"
+#include "secret.h"
+#include "util.h"
+
+#define PENDING_MAGIC "pgrotate-pending 1"
+#define PENDING_MAX_SIZE 65536
+#define PASSWORD_MAX 1024
+#define TEMP_TRIES 16
+#define ROLE_SAFE \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@-"
+
+char *
+pending_path(const char *dir, const char *target)
+{
+	return xasprintf("%s/%s.pending", dir, target);
+}
+
+/* A target name is used as a file name: no '/', no leading '.'. */
+static int
+check_target_name(const char *target, char **err)
+{
+	if (target == NULL || target[0] == '\0' || target[0] == '.' ||
+		strchr(target, '/') != NULL)
+	{
+		*err = xasprintf("target name \"%s\" cannot name a pending file "
+						 "(hint: use a name without '/' that does not start "
+						 "with '.')", target ? target : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* A password we can store on one line: printable ASCII, no spaces. */
+static bool
+password_storable(const char *pw)
+{
+	size_t		n = strlen(pw);
+
+	if (n == 0 || n > PASSWORD_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char) pw[i] <= 0x20 || (unsigned char) pw[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* ---- state_dir ---- */
+
+/* Best effort: make a new folder's entry durable in its parent. */
+static void
+fsync_parent(const char *dir)
+{
+	const char *slash = strrchr(dir, '/');
+	char	   *parent;
+	int			fd;
+
+	if (slash == NULL)
+		parent = xstrdup(".");
+	else if (slash == dir)
+		parent = xstrdup("/");
+	else
+		parent = xstrndup(dir, (size_t) (slash - dir));
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+	{
+		fsync(fd);
+		close(fd);
+	}
+	free(parent);
+}
+
+static int
+statedir_check(const char *dir, const struct stat *st, char **err)
+{
+	if (S_ISLNK(st->st_mode))
+		*err = xasprintf("state_dir \"%s\" is a symbolic link (hint: set "
+						 "state_dir to the real folder)", dir);
+	else if (!S_ISDIR(st->st_mode))
+		*err = xasprintf("state_dir \"%s\" is not a folder (hint: remove it "
+						 "or set state_dir to another path)", dir);
+	else if (st->st_mode & (S_IWGRP | S_IWOTH))
+		*err = xasprintf("state_dir \"%s\" can be written by group or others "
+						 "(mode %04o) (hint: chmod 0700 %s)", dir,
+						 (unsigned int) (st->st_mode & 07777), dir);
+	else if (st->st_uid != geteuid() && st->st_uid != 0)
+		*err = xasprintf("state_dir \"%s\" is owned by uid %u, not by the user "
+						 "pgrotate runs as (uid %u) (hint: chown it to that "
+						 "user)", dir, (unsigned int) st->st_uid,
+						 (unsigned int) geteuid());
+	else
+		return 0;
+	return -1;
+}
+
+int
+statedir_ensure(const char *dir, char **err)
+{
+	struct stat st;
+
+	if (dir == NULL || dir[0] == '\0')
+	{
+		*err = xstrdup("state_dir is empty (hint: set state_dir to an "
+					   "absolute path)");
+		return -1;
+	}
+	if (lstat(dir, &st) != 0 && errno == ENOENT)
+	{
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		{
+			*err = xasprintf("cannot create state_dir \"%s\": %s (hint: create "
+							 "its parent folder, or create it with "
+							 "install -d -m 0700 %s)", dir, strerror(errno), dir);
+			return -1;
+		}
+		fsync_parent(dir);
+	}
+	if (lstat(dir, &st) != 0)
+	{
+		*err = xasprintf("cannot check state_dir \"%s\": %s", dir,
+						 strerror(errno));
+		return -1;
+	}
+	return statedir_check(dir, &st, err);
+}
+
+/* ---- writing ---- */
+
+static char *
+pending_content(const char *role, int64_t generation, const char *password)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	StrBuf		sb;
+
+	sb_init(&sb);
+	sb_append(&sb, PENDING_MAGIC "\nrole ");
+	for (const unsigned char *p = (const unsigned char *) role; *p; p++)
+	{
+		if (strchr(ROLE_SAFE, *p) != NULL)
+			sb_appendc(&sb, (char) *p);
+		else
+		{
+			sb_appendc(&sb, '%');
+			sb_appendc(&sb, hex[*p >> 4]);
+			sb_appendc(&sb, hex[*p & 0x0f]);
+		}
+	}
+	sb_appendf(&sb, "\ngeneration %" PRId64 "\npassword ", generation);
+	sb_append(&sb, password);
+	sb_appendc(&sb, '\n');
+	return sb_steal(&sb);
+}
+
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0)
+	{
+		ssize_t		n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+		{
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t) n;
+	}
+	return 0;
+}
+
+/* Create ".<name>.<random>" in dirfd at 0600; the fd, or -1 with errno. */
+static int
+create_temp(int dirfd, const char *name, char **tmpname)
+{
+	int			fd = -1;
+
+	for (int i = 0; i < TEMP_TRIES && fd < 0; i++)
+	{
+		unsigned char rnd[4];
+
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+			memset(rnd, i, sizeof(rnd));
+		free(*tmpname);
+		*tmpname = xasprintf(".%s.%02x%02x%02x%02x", name, rnd[0], rnd[1],
+							 rnd[2], rnd[3]);
+		fd = openat(dirfd, *tmpname,
+					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0)
+	{
+		int			save = errno;
+
+		free(*tmpname);
+		*tmpname = NULL;
+		errno = save;
+	}
+	return fd;
+}
+
+/*
+ * Store content as name in the folder dirfd: temp file, write, fsync,
+ * rename, fsync the folder. On failure the temp file is gone.
+ */
+static int
+store_atomically(int dirfd, const char *name, const char *content,
+				 const char *path, char **err)
+{
+	char	   *tmpname = NULL;
+	int			fd = create_temp(dirfd, name, &tmpname);
+	const char *step = "create";
+	int			rc = -1;
+
+	if (fd < 0)
+		goto done;
+	step = "write";
+	if (fchmod(fd, 0600) != 0 || write_all(fd, content, strlen(content)) != 0 ||
+		fsync(fd) != 0)
+		goto done;
+	step = "close";
+	rc = close(fd);
+	fd = -1;
+	if (rc != 0)
+		goto done;
+	rc = -1;
+	step = "rename";
+	if (renameat(dirfd, tmpname, dirfd, name) != 0)
+		goto done;
+	free(tmpname);
+	tmpname = NULL;
+	step = "fsync the folder of";
+	if (fsync(dirfd) != 0)
+		goto done;
+	rc = 0;
+
+done:
+	if (rc != 0)
+		*err = xasprintf("cannot %s pending file \"%s\": %s (hint: check free "
+						 "space and permissions of state_dir; the server was "
+						 "not changed)", step, path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (tmpname != NULL)
+		unlinkat(dirfd, tmpname, 0);
+	free(tmpname);
+	return rc;
+}
+
+int
+pending_write(const char *dir, const char *target, const char *role,
+			  int64_t generation, const char *password, char **err)
+{
+	char	   *path = NULL;
+	char	   *name = NULL;
+	char	   *content = NULL;
+	int			dirfd = -1;
+	int			rc = -1;
+
+	if (check_target_name(target, err) != 0 || statedir_ensure(dir, err) != 0)
+		goto done;
+	path = pending_path(dir, target);
+	if (role == NULL || role[0] == '\0' || generation < 0 ||
+		password == NULL || !password_storable(password))
+	{
+		*err = xasprintf("refusing to write pending file \"%s\": empty role, "
+						 "negative generation or a password that is not "
+						 "printable ASCII without spaces", path);
+		goto done;
+	}
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+	{
+		*err = xasprintf("cannot open state_dir \"%s\": %s", dir,
+						 strerror(errno));
+		goto done;
+	}
+	name = xasprintf("%s.pending", target);
+	content = pending_content(role, generation, password);
+	rc = store_atomically(dirfd, name, content, path, err);
+
+done:
+	if (dirfd >= 0)
+		close(dirfd);
+	secret_free(content);
+	free(name);
+	free(path);
+	return rc;
+}
+
+int
+pending_remove(const char *dir, const char *target, char **err)
+{
+	char	   *path;
+	int			dirfd;
+	int			rc = 0;
+
+	if (check_target_name(target, err) != 0)
+		return -1;
+	path = pending_path(dir, target);
+	if (unlink(path) != 0)
+	{
+		if (errno != ENOENT)
+		{
+			*err = xasprintf("cannot remove pending file \"%s\": %s (hint: "
+							 "remove it by hand; it holds a password that is "
+							 "now published)", path, strerror(errno));
+			rc = -1;
+		}
+		free(path);
+		return rc;
+	}
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0 || fsync(dirfd) != 0)
+	{
+		*err = xasprintf("removed pending file \"%s\" but could not fsync "
+						 "state_dir: %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (dirfd >= 0)
+		close(dirfd);
+	free(path);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+/* The file's content if it is a regular file of ours, 0600 or less. */
+static int
+read_checked(const char *path, char **text, size_t *len, char **err)
+{
+	struct stat st;
+	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int			rc = -1;
+
+	*text = NULL;
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ELOOP)
+			*err = xasprintf("pending file \"%s\" is a symbolic link (hint: "
+							 "someone tampered with state_dir; investigate)", path);
+		else
+			*err = xasprintf("cannot open pending file \"%s\": %s", path,
+							 strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0)
+		*err = xasprintf("cannot stat pending file \"%s\": %s", path,
+						 strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		*err = xasprintf("pending file \"%s\" is not a regular file", path);
+	else if (st.st_uid != geteuid())
+		*err = xasprintf("pending file \"%s\" is owned by uid %u, not by uid %u "
+						 "that pgrotate runs as (hint: someone tampered with "
+						 "state_dir; investigate, then chown it)", path,
+						 (unsigned int) st.st_uid, (unsigned int) geteuid());
+	else if (st.st_mode & (S_IRWXG | S_IRWXO))
+		*err = xasprintf("pending file \"%s\" can be accessed by group or "
+						 "others (mode %04o) (hint: its password may have "
+						 "leaked; chmod 0600 it, and rotate again afterwards)",
+						 path, (unsigned int) (st.st_mode & 07777));
+	else if (st.st_size > PENDING_MAX_SIZE)
+		*err = xasprintf("pending file \"%s\" is too large to be ours (%lld "
+						 "bytes)", path, (long long) st.st_size);
+	else
+		rc = 1;
+	if (rc == 1)
+	{
+		*text = xmalloc((size_t) st.st_size + 1);
+		*len = 0;
+		while (*len < (size_t) st.st_size)
+		{
+			ssize_t		n = read(fd, *text + *len, (size_t) st.st_size - *len);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			*len += (size_t) n;
+		}
+		(*text)[*len] = '\0';
+	}
+	close(fd);
+	return rc;
+}
+
+/* "<key> <value>\n" at *p: the value (malloc'd), or NULL. */
+static char *
+take_field(const char **p, const char *key)
+{
+	size_t		klen = strlen(key);
+	const char *value = *p + klen + 1;
+	const char *nl;
+
+	if (strncmp(*p, key, klen) != 0 || (*p)[klen] != ' ')
+		return NULL;
+	nl = strchr(value, '\n');
+	if (nl == NULL || nl == value)
+		return NULL;
+	*p = nl + 1;
+	return xstrndup(value, (size_t) (nl - value));
+}
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of a role; false if malformed. */
+static bool
+decode_role(const char *s, char **out)
+{
+	StrBuf		sb;
+
+	sb_init(&sb);
+	for (; *s; s++)
+	{
+		int			hi,
+					lo;
+
+		if (*s != '%')
+		{
+			if (strchr(ROLE_SAFE, *s) == NULL)
+				break;
+			sb_appendc(&sb, *s);
+			continue;
+		}
+		hi = hex_digit(s[1]);
+		lo = hi < 0 ? -1 : hex_digit(s[2]);
+		if (lo < 0 || (hi == 0 && lo == 0))
+			break;
+		sb_appendc(&sb, (char) (hi * 16 + lo));
+		s += 2;
+	}
+	if (*s != '\0' || sb.len == 0)
+	{
+		sb_free(&sb);
+		return false;
+	}
+	*out = sb_steal(&sb);
+	return true;
+}
+
+static bool
+parse_generation(const char *s, int64_t *out)
+{
+	int64_t		v = 0;
+
+	if (s[0] == '\0' || strlen(s) > 18 || s[strspn(s, "0123456789")] != '\0')
+		return false;
+	for (; *s; s++)
+		v = v * 10 + (*s - '0');
+	*out = v;
+	return true;
+}
+
+/* The four lines, exactly; false (and nothing set) if anything is off. */
+static bool
+parse_pending(const char *text, char **role, int64_t *generation,
+			  char **password)
+{
+	const char *p = text;
+	char	   *rolefield = NULL;
+	char	   *genfield = NULL;
+	char	   *pw = NULL;
+	bool		good = false;
+
+	if (strncmp(p, PENDING_MAGIC "\n", strlen(PENDING_MAGIC) + 1) != 0)
+		goto done;
+	p += strlen(PENDING_MAGIC) + 1;
+	if ((rolefield = take_field(&p, "role")) == NULL ||
+		(genfield = take_field(&p, "generation")) == NULL ||
+		(pw = take_field(&p, "password")) == NULL || *p != '\0' ||
+		!password_storable(pw) || !parse_generation(genfield, generation) ||
+		!decode_role(rolefield, role))
+		goto done;
+	*password = pw;
+	pw = NULL;
+	good = true;
+
+done:
+	free(rolefield);
+	free(genfield);
+	secret_free(pw);
+	return good;
+}
+
+int
+pending_read(const char *dir, const char *target, char **role,
+			 int64_t *generation, char **password, char **err)
+{
+	char	   *path = NULL;
+	char	   *text = NULL;
+	size_t		len = 0;
+	int			rc;
+
+	*role = NULL;
+	*password = NULL;
+	if (check_target_name(target, err) != 0)
+		return -1;
+	path = pending_path(dir, target);
+	rc = read_checked(path, &text, &len, err);
+	if (rc == 1 && !parse_pending(text, role, generation, password))
+	{
+		*err = xasprintf("pending file \"%s\" is corrupt (hint: pgrotate will "
+						 "not guess a password; restore the file, or check "
+						 "whether the standby role of target %s logs in and "
+						 "remove the file to start over)", path, target);
+		rc = -1;
+	}
+	if (text != NULL)
+	{
+		secret_wipe(text, len);
+		free(text);
+	}
+	free(path);
+	return rc;
+}
