@@ -1,0 +1,537 @@
+/*
+ * cmd_check.c: "pgrotate check [TARGET...]", the preflight checklist.
+ *
+ * For each target (all of them when none is named) one block on stdout:
+ *
+ *   target appdb:
+ *     ok    config valid
+ *     FAIL  admin privileges: "pgrotate_admin" lacks CREATEROLE
+ *           fix: ALTER ROLE "pgrotate_admin" CREATEROLE;
+ *     ...
+ *   appdb: 9 ok, 1 warnings, 1 failed
+ *
+ * Exit 0 when no item failed (warnings are fine), 1 when one did, 2 for a
+ * configuration error or an unknown target. Nothing is changed anywhere.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checklist.h"
+#include "commands.h"
+#include "db.h"
+#include "exitcode.h"
+#include "log.h"
+#include "roles.h"
+
+#define STATE_SCHEMA "pgrotate"
+#define MIN_SERVER_VERSION 100000	/* SCRAM, pg_read_all_stats */
+
+/* A node's name for messages: "db2:5432", or "#n" without a host. */
+static char *
+node_name(const char *conninfo, int n)
+{
+	char	   *host = NULL;
+	char	   *port = NULL;
+	char	   *err = NULL;
+	char	   *out;
+
+	if (db_conninfo_get(conninfo, "host", &host, &err) != 0 ||
+		(host == NULL && db_conninfo_get(conninfo, "hostaddr", &host, &err) != 0) ||
+		db_conninfo_get(conninfo, "port", &port, &err) != 0)
+		free(err);
+	if (host != NULL)
+		out = xasprintf("%s:%s", host, port ? port : "5432");
+	else
+		out = xasprintf("#%d", n);
+	free(host);
+	free(port);
+	return out;
+}
+
+/* s as one shell word, for fixes that are commands. */
+static char *
+shell_quote(const char *s)
+{
+	StrBuf		sb;
+
+	if (s[0] != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+							   "0123456789/._-+:@%,=") == strlen(s))
+		return xstrdup(s);
+	sb_init(&sb);
+	sb_appendc(&sb, '\'');
+	for (const char *p = s; *p; p++)
+	{
+		if (*p == '\'')
+			sb_append(&sb, "'\\''");
+		else
+			sb_appendc(&sb, *p);
+	}
+	sb_appendc(&sb, '\'');
+	return sb_steal(&sb);
+}
+
+static void
+check_server_version(DbConn *c, CheckList *l)
+{
+	int			v = db_server_version(c);
+	char	   *detail;
+
+	if (v >= 100000)
+		detail = xasprintf("PostgreSQL %d.%d", v / 10000, v % 10000);
+	else
+		detail = xasprintf("PostgreSQL %d.%d.%d", v / 10000, v / 100 % 100,
+						   v % 100);
+	if (v >= MIN_SERVER_VERSION)
+		checklist_add(l, CHECK_PASS, "server version", detail, NULL);
+	else
+	{
+		char	   *d = xasprintf("%s is not supported (10 or later needed)",
+								  detail);
+
+		checklist_add(l, CHECK_FAIL, "server version", d, NULL);
+		free(d);
+	}
+	free(detail);
+}
+
+/* The state schema (WARN before init). */
+static void
+check_schema(DbConn *c, const Target *t, CheckList *l)
+{
+	const char *const params[1] = {STATE_SCHEMA};
+	const char *name = "state schema \"" STATE_SCHEMA "\" present";
+	DbRes	   *res = NULL;
+	char	   *err = NULL;
+	char	   *detail = NULL;
+	char	   *fix = NULL;
+
+	if (db_exec(c, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n"
+				" WHERE n.nspname = $1), pg_catalog.current_database()",
+				1, params, 2, &res, &err) != 0)
+	{
+		checklist_add(l, CHECK_FAIL, name, err, NULL);
+		goto done;
+	}
+	if (db_bool(res, 0, 0))
+	{
+		checklist_add(l, CHECK_PASS, name, NULL, NULL);
+		goto done;
+	}
+	detail = xasprintf("not installed in database \"%s\"", db_val(res, 0, 1));
+	fix = xasprintf("run pgrotate init %s", t->name);
+	checklist_add(l, CHECK_WARN, name, detail, fix);
+done:
+	db_res_free(res);
+	free(err);
+	free(detail);
+	free(fix);
+}
+
+/* Whether the drain can see who the other roles' sessions are. */
+static void
+check_stats_visible(DbConn *c, CheckList *l)
+{
+	const char *name = "pg_stat_activity of other roles visible";
+	DbRes	   *res = NULL;
+	char	   *err = NULL;
+	char	   *qadmin = NULL;
+	char	   *detail = NULL;
+	char	   *fix = NULL;
+	bool		has = false;
+
+	if (roles_admin_has_privs_of(c, "pg_read_all_stats", &has, &err) != 0 ||
+		db_exec(c, "SELECT current_user", 0, NULL, 1, &res, &err) != 0 ||
+		(qadmin = db_quote_ident(c, db_val(res, 0, 0), &err)) == NULL)
+	{
+		checklist_add(l, CHECK_FAIL, name, err, NULL);
+		goto done;
+	}
+	if (has)
+	{
+		checklist_add(l, CHECK_PASS, name, NULL, NULL);
+		goto done;
+	}
+	detail = xasprintf("%s is neither superuser nor a member of pg_read_all_stats:"
+					   " the drain counts other roles' sessions but cannot"
+					   " name their clients", qadmin);
+	fix = xasprintf("GRANT pg_read_all_stats TO %s;", qadmin);
+	checklist_add(l, CHECK_WARN, name, detail, fix);
+done:
+	db_res_free(res);
+	free(err);
+	free(qadmin);
+	free(detail);
+	free(fix);
+}
+
+/* Is gid our effective group or a supplementary one? */
+static bool
+in_group(gid_t gid)
+{
+	gid_t		groups[256];
+	int			n;
+
+	if (getegid() == gid)
+		return true;
+	n = getgroups(256, groups);
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* Can this process give the sink file its configured owner and group? */
+static void
+sink_owner_problems(const SinkCfg *s, StrBuf *what)
+{
+	uid_t		euid = geteuid();
+	struct passwd *pw;
+	struct group *gr;
+
+	if (s->owner)
+	{
+		if ((pw = getpwnam(s->owner)) == NULL)
+			sb_appendf(what, "%sowner \"%s\" is not a user on this host",
+					   what->len ? "; " : "", s->owner);
+		else if (euid != 0 && pw->pw_uid != euid)
+			sb_appendf(what, "%sowner \"%s\": only root may give a file to"
+					   " another user (pgrotate runs as uid %d)",
+					   what->len ? "; " : "", s->owner, (int) euid);
+	}
+	if (s->group)
+	{
+		if ((gr = getgrnam(s->group)) == NULL)
+			sb_appendf(what, "%sgroup \"%s\" is not a group on this host",
+					   what->len ? "; " : "", s->group);
+		else if (euid != 0 && !in_group(gr->gr_gid))
+			sb_appendf(what, "%sgroup \"%s\": pgrotate (uid %d) is not a member",
+					   what->len ? "; " : "", s->group, (int) euid);
+	}
+}
+
+/*
+ * The folder of a file sink exists and is writable (the file is replaced
+ * by rename), and the path is not a symlink. Sets *fix for a missing
+ * folder.
+ */
+static void
+file_sink_problems(const SinkCfg *s, StrBuf *what, char **fix)
+{
+	char	   *copy = xstrdup(s->path);
+	char	   *slash = strrchr(copy, '/');
+	const char *dir = ".";
+	struct stat st;
+
+	if (slash == copy)
+		dir = "/";
+	else if (slash != NULL)
+	{
+		*slash = '\0';
+		dir = copy;
+	}
+	if (lstat(s->path, &st) == 0 && S_ISLNK(st.st_mode))
+		sb_append(what, "the path is a symlink (pgrotate never writes through one)");
+	else if (lstat(s->path, &st) == 0 && !S_ISREG(st.st_mode))
+		sb_append(what, "the path is not a regular file");
+	else if (stat(dir, &st) != 0)
+	{
+		int			e = errno;
+
+		sb_appendf(what, "folder \"%s\" %s", dir, e == ENOENT ?
+				   "does not exist" : strerror(e));
+		if (e == ENOENT)
+		{
+			char	   *q = shell_quote(dir);
+
+			*fix = xasprintf("mkdir -p %s", q);
+			free(q);
+		}
+	}
+	else if (!S_ISDIR(st.st_mode))
+		sb_appendf(what, "\"%s\" is not a folder", dir);
+	else if (access(dir, W_OK | X_OK) != 0)
+		sb_appendf(what, "folder \"%s\" is not writable by uid %d: %s", dir,
+				   (int) geteuid(), strerror(errno));
+	else
+		sink_owner_problems(s, what);
+	free(copy);
+}
+
+/* Like execvp would find it: a path, or a name searched in $PATH. */
+static bool
+find_executable(const char *cmd)
+{
+	const char *path = getenv("PATH");
+	char	   *copy;
+	char	   *save = NULL;
+	bool		found = false;
+
+	if (strchr(cmd, '/') != NULL)
+		return access(cmd, X_OK) == 0;
+	copy = xstrdup(path && path[0] ? path : "/usr/bin:/bin");
+	for (char *d = strtok_r(copy, ":", &save); d && !found;
+		 d = strtok_r(NULL, ":", &save))
+	{
+		char	   *full = xasprintf("%s/%s", d, cmd);
+		struct stat st;
+
+		found = stat(full, &st) == 0 && S_ISREG(st.st_mode) &&
+			access(full, X_OK) == 0;
+		free(full);
+	}
+	free(copy);
+	return found;
+}
+
+static void
+check_sinks(const Target *t, CheckList *l)
+{
+	if (t->nsinks == 0)
+		checklist_add(l, CHECK_SKIP, "sinks", "none configured", NULL);
+	for (int i = 0; i < t->nsinks; i++)
+	{
+		const SinkCfg *s = &t->sinks[i];
+		StrBuf		what;
+		char	   *fix = NULL;
+		char	   *name;
+
+		sb_init(&what);
+		if (s->type == SINK_FILE)
+		{
+			name = xasprintf("file sink \"%s\" writable", s->path);
+			file_sink_problems(s, &what, &fix);
+		}
+		else
+		{
+			const char *cmd = s->argc > 0 ? s->argv[0] : "";
+
+			name = xasprintf("command sink \"%s\" executable", cmd);
+			if (cmd[0] == '\0' || !find_executable(cmd))
+				sb_append(&what, "not found or not executable");
+		}
+		if (what.len == 0)
+			checklist_add(l, CHECK_PASS, name, NULL, NULL);
+		else
+			checklist_add(l, CHECK_FAIL, name, what.data, fix);
+		sb_free(&what);
+		free(fix);
+		free(name);
+	}
+}
+
+/* A replica: reachable, in recovery; its replay lag is reported. */
+static void
+check_replica(const char *conninfo, int n, CheckList *l)
+{
+	char	   *node = node_name(conninfo, n);
+	char	   *label = xasprintf("replica %s", node);
+	char	   *name = xasprintf("replica %s reachable", node);
+	char	   *err = NULL;
+	char	   *detail = NULL;
+	DbRes	   *res = NULL;
+	DbConn	   *c;
+
+	if ((c = db_connect(conninfo, label, NULL, &err)) == NULL ||
+		db_exec(c, "SELECT pg_catalog.pg_is_in_recovery(),"
+				" pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now()"
+				" - pg_catalog.pg_last_xact_replay_timestamp())::pg_catalog.numeric, 1)",
+				0, NULL, 2, &res, &err) != 0)
+		checklist_add(l, CHECK_FAIL, name, err, NULL);
+	else if (!db_bool(res, 0, 0))
+		checklist_add(l, CHECK_FAIL, name,
+					  "not in recovery: this is a primary, not a hot standby",
+					  NULL);
+	else
+	{
+		if (db_isnull(res, 0, 1))
+			detail = xstrdup("in recovery, no transaction replayed yet");
+		else
+			detail = xasprintf("in recovery, replay lag %ss", db_val(res, 0, 1));
+		checklist_add(l, CHECK_PASS, name, detail, NULL);
+	}
+	db_res_free(res);
+	db_close(c);
+	free(node);
+	free(label);
+	free(name);
+	free(err);
+	free(detail);
+}
+
+/* A PgBouncer admin console: reachable and answering SHOW VERSION. */
+static void
+check_pooler(const char *conninfo, int n, CheckList *l)
+{
+	char	   *node = node_name(conninfo, n);
+	char	   *label = xasprintf("pooler %s", node);
+	char	   *name = xasprintf("pooler %s reachable", node);
+	char	   *err = NULL;
+	DbRes	   *res = NULL;
+	DbConn	   *c;
+
+	if ((c = db_connect(conninfo, label, NULL, &err)) == NULL ||
+		db_exec(c, "SHOW VERSION", 0, NULL, -1, &res, &err) != 0)
+		checklist_add(l, CHECK_FAIL, name, err, NULL);
+	else
+		checklist_add(l, CHECK_PASS, name,
+					  db_nrows(res) > 0 ? db_val(res, 0, 0) : NULL, NULL);
+	db_res_free(res);
+	db_close(c);
+	free(node);
+	free(label);
+	free(name);
+	free(err);
+}
+
+/* The items on the primary; returns the admin connection, or NULL. */
+static DbConn *
+check_primary(const Target *t, CheckList *l)
+{
+	static const char *const skipped[] = {
+		"server version", "admin privileges", "group and login roles",
+		"state schema \"" STATE_SCHEMA "\" present"
+	};
+	char	   *err = NULL;
+	DbConn	   *c;
+
+	if ((c = db_connect(t->admin, "primary", NULL, &err)) == NULL)
+	{
+		checklist_add(l, CHECK_FAIL, "admin connects", err, NULL);
+		for (int i = 0; i < (int) (sizeof(skipped) / sizeof(skipped[0])); i++)
+			checklist_add(l, CHECK_SKIP, skipped[i], "the admin cannot connect",
+						  NULL);
+		free(err);
+		return NULL;
+	}
+	checklist_add(l, CHECK_PASS, "admin connects", NULL, NULL);
+	check_server_version(c, l);
+	if (roles_check_setup(c, t, l, &err) != 0)
+	{
+		checklist_add(l, CHECK_FAIL, "group and login roles", err, NULL);
+		free(err);
+	}
+	check_schema(c, t, l);
+	return c;
+}
+
+static void
+print_block(const char *target, const CheckList *l)
+{
+	printf("target %s:\n", target);
+	checklist_print(l, stdout);
+	printf("%s: %d ok, %d warnings, %d failed\n", target,
+		   checklist_count(l, CHECK_PASS), checklist_count(l, CHECK_WARN),
+		   checklist_count(l, CHECK_FAIL));
+	fflush(stdout);
+}
+
+/* Check one target and print its block. Returns whether an item failed. */
+static bool
+check_target(const Target *t)
+{
+	CheckList	l = {NULL, 0, 0};
+	DbConn	   *c;
+	bool		failed;
+
+	log_set_target(t->name);
+	checklist_add(&l, CHECK_PASS, "config valid", NULL, NULL);
+	c = check_primary(t, &l);
+	check_sinks(t, &l);
+	for (int i = 0; i < t->replicas.n; i++)
+		check_replica(t->replicas.items[i], i + 1, &l);
+	if (t->replicas.n == 0)
+		checklist_add(&l, CHECK_SKIP, "replicas", "none configured", NULL);
+	for (int i = 0; i < t->poolers.n; i++)
+		check_pooler(t->poolers.items[i], i + 1, &l);
+	if (t->poolers.n == 0)
+		checklist_add(&l, CHECK_SKIP, "poolers", "none configured", NULL);
+	if (c != NULL)
+		check_stats_visible(c, &l);
+	else
+		checklist_add(&l, CHECK_SKIP, "pg_stat_activity of other roles visible",
+					  "the admin cannot connect", NULL);
+	db_close(c);
+	print_block(t->name, &l);
+	failed = checklist_count(&l, CHECK_FAIL) > 0;
+	checklist_free(&l);
+	log_set_target(NULL);
+	return failed;
+}
+
+/*
+ * The configuration did not load: the one item that can be shown, for
+ * each target named (or once for the file when none was).
+ */
+static void
+print_config_failed(const GlobalOpts *g, int n, char **names)
+{
+	CheckList	l = {NULL, 0, 0};
+	char	   *detail = xasprintf("%s did not load (see the errors on stderr)",
+							   g->config_path);
+
+	checklist_add(&l, CHECK_FAIL, "config valid", detail, NULL);
+	if (n == 0)
+	{
+		printf("config %s:\n", g->config_path);
+		checklist_print(&l, stdout);
+		printf("config: 0 ok, 0 warnings, 1 failed\n");
+	}
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			putchar('\n');
+		print_block(names[i], &l);
+	}
+	fflush(stdout);
+	checklist_free(&l);
+	free(detail);
+}
+
+int
+cmd_check(int argc, char **argv, const GlobalOpts *g)
+{
+	static const struct option long_opts[] = {{NULL, 0, NULL, 0}};
+	Config	   *cfg = NULL;
+	const Target **targets = NULL;
+	int			ntargets = 0;
+	bool		failed = false;
+	int			rc;
+	int			c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1)
+	{
+		if (optopt != 0)
+			return cmd_usage_error("check", "invalid option \"-%c\"", optopt);
+		return cmd_usage_error("check", "unknown option \"%s\"", argv[optind - 1]);
+	}
+	rc = cmd_load_config(g, &cfg);
+	if (rc != PGR_EXIT_OK)
+	{
+		print_config_failed(g, argc - optind, argv + optind);
+		return rc;
+	}
+	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets,
+							 &ntargets);
+	if (rc != PGR_EXIT_OK)
+		goto done;
+	for (int i = 0; i < ntargets; i++)
+	{
+		if (i > 0)
+			putchar('\n');
+		if (check_target(targets[i]))
+			failed = true;
+	}
+	rc = failed ? PGR_EXIT_FAIL : PGR_EXIT_OK;
+done:
+	free(targets);
+	cfg_free(cfg);
+	return rc;
+}

@@ -1,0 +1,351 @@
+# pgrotate check: the preflight checklist against a real server.
+#
+# Every case asserts the exit code and the exact item line (and fix line)
+# that scripts grep for. Roles are set up with SQL, as "init" would leave
+# them; each case breaks one thing, checks, and puts it back.
+
+use strict;
+use warnings;
+
+use PgRotateTest;
+use Test::More;
+
+my $node = PgRotateTest::Cluster->new('primary');
+$node->start;
+$node->create_database('appdb');
+my $admin_pw = $node->create_admin('pgrotate_admin',
+	extra_grants => ['pg_read_all_stats']);
+
+# The group role and both login roles, as "pgrotate init" creates them.
+$node->safe_psql(<<'SQL');
+CREATE ROLE app NOLOGIN;
+CREATE ROLE app_user_a LOGIN;
+CREATE ROLE app_user_b NOLOGIN;
+GRANT app TO app_user_a, app_user_b;
+ALTER ROLE app_user_a SET role = 'app';
+ALTER ROLE app_user_b SET role = 'app';
+SQL
+
+my $dir = test_dir();
+my $pgpass = $node->write_pgpass("$dir/pgpass", [ [ 'pgrotate_admin', $admin_pw ] ]);
+my %env = (PGPASSFILE => $pgpass, PGPASSWORD => undef, PGROTATE_CONFIG => undef,
+	PGUSER => undef, PGHOST => undef, PGPORT => undef, PGDATABASE => undef);
+
+my $cfg = write_config("$dir/pgrotate.conf", target_config(node => $node));
+
+sub check
+{
+	my (%o) = @_;
+	return run_pgrotate(config => $o{config} // $cfg, args => [ 'check', @{ $o{targets} // ['appdb'] } ],
+		env => { %env, %{ $o{env} || {} } });
+}
+
+# The item line (and its fix lines) must appear exactly, in this order.
+sub has_lines
+{
+	my ($r, $what, @want) = @_;
+	my $out = $r->{stdout};
+	my $re = join '', map { '^' . quotemeta($_) . "\n" } @want;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	like($out, qr/$re/m, $what) or diag("stdout:\n$out\nstderr:\n$r->{stderr}");
+}
+
+sub exit_is
+{
+	my ($r, $code, $what) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	is($r->{exit}, $code, "$what: exit $code") or diag("stdout:\n$r->{stdout}\nstderr:\n$r->{stderr}");
+}
+
+my $r;
+
+# ---- everything in place, before init: only the schema warns ----
+$r = check();
+exit_is($r, 0, 'prepared setup without the state schema');
+has_lines($r, 'header, config and connection',
+	'target appdb:', '  ok    config valid', '  ok    admin connects');
+like($r->{stdout}, qr/^  ok    server version: PostgreSQL 1\d\.\d+$/m, 'server version reported');
+has_lines($r, 'role items pass',
+	'  ok    admin privileges: CREATEROLE',
+	'  ok    group role "app" is NOLOGIN',
+	'  ok    login role "app_user_a" exists',
+	'  ok    login role "app_user_a" is a member of "app"',
+	'  ok    login role "app_user_a" has role set to "app"',
+	'  ok    login role "app_user_a" is not SUPERUSER, REPLICATION or BYPASSRLS',
+	'  ok    login role "app_user_a" owns no objects',
+	'  ok    login role "app_user_b" exists');
+has_lines($r, 'schema missing is a warning with the init command',
+	'  WARN  state schema "pgrotate" present: not installed in database "appdb"',
+	'        fix: run pgrotate init appdb');
+has_lines($r, 'sink, replicas, poolers, pg_stat_activity',
+	qq(  ok    file sink "$dir/appdb.env" writable),
+	'  skip  replicas: none configured',
+	'  skip  poolers: none configured',
+	'  ok    pg_stat_activity of other roles visible',
+	'appdb: 17 ok, 1 warnings, 0 failed');
+
+# ---- all pass once the schema exists ----
+$node->safe_psql('CREATE SCHEMA pgrotate', dbname => 'appdb');
+$r = check();
+exit_is($r, 0, 'all pass');
+has_lines($r, 'schema present', '  ok    state schema "pgrotate" present');
+has_lines($r, 'summary', 'appdb: 18 ok, 0 warnings, 0 failed');
+unlike($r->{stdout}, qr/^  (?:FAIL|WARN)/m, 'no FAIL or WARN item');
+
+# ---- the admin cannot connect: libpq's message, never the password ----
+{
+	my $wrong = 'WrongPw' . random_password(20);
+	my $bad = $node->write_pgpass("$dir/pgpass_bad", [ [ 'pgrotate_admin', $wrong ] ]);
+	$r = check(env => { PGPASSFILE => $bad });
+	exit_is($r, 1, 'wrong admin password');
+	like($r->{stdout},
+		qr/^  FAIL  admin connects: primary: could not connect: .*password authentication failed for user "pgrotate_admin"(?:; password retrieved from file "\Q$bad\E")?$/m,
+		'admin connects fails with the libpq message');
+	has_lines($r, 'server items skipped',
+		'  skip  server version: the admin cannot connect',
+		'  skip  admin privileges: the admin cannot connect',
+		'  skip  group and login roles: the admin cannot connect',
+		'  skip  state schema "pgrotate" present: the admin cannot connect');
+	has_lines($r, 'pg_stat_activity skipped',
+		'  skip  pg_stat_activity of other roles visible: the admin cannot connect');
+	has_lines($r, 'summary', 'appdb: 2 ok, 0 warnings, 1 failed');
+	assert_no_secret_in([ $wrong, $admin_pw ],
+		{ stdout => $r->{stdout}, stderr => $r->{stderr} });
+}
+
+# ---- the group role can log in ----
+$node->safe_psql('ALTER ROLE app LOGIN');
+$r = check();
+exit_is($r, 1, 'group role LOGIN');
+has_lines($r, 'group LOGIN fails with the fix',
+	'  FAIL  group role "app" is NOLOGIN: role "app" can log in (if applications log in as it, migrate them with: pgrotate init appdb --adopt-group)',
+	'        fix: ALTER ROLE "app" NOLOGIN;');
+$node->safe_psql('ALTER ROLE "app" NOLOGIN;');
+exit_is(check(), 0, 'after the fix');
+
+# ---- a login role is missing (before init) ----
+$node->safe_psql('DROP ROLE app_user_b');
+$r = check();
+exit_is($r, 1, 'login role missing');
+has_lines($r, 'missing role fails with the init command',
+	'  FAIL  login role "app_user_b" exists: role "app_user_b" does not exist',
+	'        fix: run pgrotate init appdb');
+$node->safe_psql("CREATE ROLE app_user_b NOLOGIN; GRANT app TO app_user_b; ALTER ROLE app_user_b SET role = 'app';");
+
+# ---- not a member of the group ----
+$node->safe_psql('REVOKE app FROM app_user_b');
+$r = check();
+exit_is($r, 1, 'not a member');
+has_lines($r, 'membership fails with the GRANT',
+	'  FAIL  login role "app_user_b" is a member of "app": "app_user_b" is not a member of "app"',
+	'        fix: GRANT "app" TO "app_user_b";');
+$node->safe_psql('GRANT "app" TO "app_user_b";');
+$r = check();
+exit_is($r, 0, 'after the GRANT');
+has_lines($r, 'membership passes', '  ok    login role "app_user_b" is a member of "app"');
+
+# ---- no "SET role", then a wrong one ----
+$node->safe_psql('ALTER ROLE app_user_b RESET role');
+$r = check();
+exit_is($r, 1, 'no role setting');
+has_lines($r, 'role setting fails with the ALTER ROLE',
+	'  FAIL  login role "app_user_b" has role set to "app": "app_user_b" has no role setting',
+	qq(        fix: ALTER ROLE "app_user_b" SET role = 'app';));
+$node->safe_psql(q(ALTER ROLE app_user_b SET role = 'app_user_a';
+	ALTER ROLE app_user_a IN DATABASE appdb SET role = 'app_user_b';));
+$r = check();
+exit_is($r, 1, 'wrong role settings');
+has_lines($r, 'a setting for all databases naming another role',
+	'  FAIL  login role "app_user_b" has role set to "app": role is set to "app_user_a", not "app"',
+	qq(        fix: ALTER ROLE "app_user_b" SET role = 'app';));
+has_lines($r, 'a per-database setting overriding it',
+	'  FAIL  login role "app_user_a" has role set to "app": role is set to "app_user_b" in database "appdb"',
+	'        fix: ALTER ROLE "app_user_a" IN DATABASE "appdb" RESET role;');
+$node->safe_psql(q(ALTER ROLE "app_user_b" SET role = 'app';
+	ALTER ROLE "app_user_a" IN DATABASE "appdb" RESET role;));
+exit_is(check(), 0, 'after the fixes');
+
+# ---- SUPERUSER, BYPASSRLS, REPLICATION login roles ----
+for my $attr (qw(SUPERUSER BYPASSRLS REPLICATION))
+{
+	$node->safe_psql("ALTER ROLE app_user_a $attr");
+	$r = check();
+	exit_is($r, 1, "$attr login role");
+	has_lines($r, "$attr fails with the fix",
+		qq(  FAIL  login role "app_user_a" is not SUPERUSER, REPLICATION or BYPASSRLS: "app_user_a" has $attr (only a superuser can run the fix)),
+		qq(        fix: ALTER ROLE "app_user_a" NO$attr;));
+	$node->safe_psql("ALTER ROLE app_user_a NO$attr");
+}
+$node->safe_psql('ALTER ROLE app_user_b SUPERUSER BYPASSRLS');
+$r = check();
+has_lines($r, 'several attributes in one fix',
+	'  FAIL  login role "app_user_b" is not SUPERUSER, REPLICATION or BYPASSRLS: "app_user_b" has SUPERUSER, BYPASSRLS (only a superuser can run the fix)',
+	'        fix: ALTER ROLE "app_user_b" NOSUPERUSER NOBYPASSRLS;');
+$node->safe_psql('ALTER ROLE app_user_b NOSUPERUSER NOBYPASSRLS');
+exit_is(check(), 0, 'attributes removed');
+
+# ---- objects owned by a login role: a warning with a count per database ----
+$node->safe_psql('CREATE TABLE owned_t (i int); CREATE FUNCTION owned_f() RETURNS int LANGUAGE sql AS $$SELECT 1$$;'
+	  . ' ALTER TABLE owned_t OWNER TO app_user_a; ALTER FUNCTION owned_f() OWNER TO app_user_a;',
+	dbname => 'appdb');
+$r = check();
+exit_is($r, 0, 'owned objects only warn');
+has_lines($r, 'owned objects counted',
+	'  WARN  login role "app_user_a" owns no objects: 2 objects in database "appdb" (the other login role cannot alter them)',
+	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";');
+$node->safe_psql('CREATE TABLE other_t (i int); ALTER TABLE other_t OWNER TO app_user_a;');
+$r = check();
+exit_is($r, 0, 'owned objects in two databases');
+has_lines($r, 'counted per database',
+	'  WARN  login role "app_user_a" owns no objects: 2 objects in database "appdb", 1 object in database "postgres" (the other login role cannot alter them; run the fix in each database)',
+	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";');
+has_lines($r, 'summary with the warning', 'appdb: 17 ok, 1 warnings, 0 failed');
+$node->safe_psql('DROP TABLE owned_t; DROP FUNCTION owned_f();', dbname => 'appdb');
+$node->safe_psql('DROP TABLE other_t');
+
+# ---- admin without CREATEROLE: the exact ALTER ROLE, which then works ----
+$node->safe_psql('ALTER ROLE pgrotate_admin NOCREATEROLE');
+$r = check();
+exit_is($r, 1, 'admin without CREATEROLE');
+has_lines($r, 'privileges fail with the exact fix',
+	'  FAIL  admin privileges: "pgrotate_admin" lacks CREATEROLE',
+	'        fix: ALTER ROLE "pgrotate_admin" CREATEROLE;');
+{
+	my ($fix) = $r->{stdout} =~ /^  FAIL  admin privileges: .*\n        fix: (.*)$/m;
+	is($fix, 'ALTER ROLE "pgrotate_admin" CREATEROLE;', 'fix extracted from the output');
+	$node->safe_psql($fix);
+	$r = check();
+	exit_is($r, 0, 'after applying the printed fix');
+	has_lines($r, 'privileges pass', '  ok    admin privileges: CREATEROLE');
+}
+
+# ---- admin not in pg_read_all_stats: a warning, then the GRANT ----
+$node->safe_psql('REVOKE pg_read_all_stats FROM pgrotate_admin');
+$r = check();
+exit_is($r, 0, 'pg_stat_activity details hidden only warns');
+has_lines($r, 'warning with the GRANT',
+	q(  WARN  pg_stat_activity of other roles visible: "pgrotate_admin" is neither superuser nor a member of pg_read_all_stats: the drain counts other roles' sessions but cannot name their clients),
+	'        fix: GRANT pg_read_all_stats TO "pgrotate_admin";');
+{
+	my ($fix) = $r->{stdout} =~ /^  WARN  pg_stat_activity .*\n        fix: (.*)$/m;
+	$node->safe_psql($fix);
+	$r = check();
+	exit_is($r, 0, 'after the GRANT');
+	has_lines($r, 'visible now', '  ok    pg_stat_activity of other roles visible');
+	has_lines($r, 'no warnings left', 'appdb: 18 ok, 0 warnings, 0 failed');
+}
+
+# ---- file sinks: folder missing, a symlink ----
+{
+	my $missing = "$dir/no_such_folder";
+	my $c = write_config("$dir/sink_missing.conf",
+		target_config(node => $node, sink_path => "$missing/app.env"));
+	$r = check(config => $c);
+	exit_is($r, 1, 'sink folder missing');
+	has_lines($r, 'sink folder missing fails with mkdir',
+		qq(  FAIL  file sink "$missing/app.env" writable: folder "$missing" does not exist),
+		"        fix: mkdir -p $missing");
+
+	symlink("$dir/elsewhere.env", "$dir/link.env") or die "symlink: $!";
+	$c = write_config("$dir/sink_link.conf",
+		target_config(node => $node, sink_path => "$dir/link.env"));
+	$r = check(config => $c);
+	exit_is($r, 1, 'sink path is a symlink');
+	has_lines($r, 'symlink refused',
+		qq(  FAIL  file sink "$dir/link.env" writable: the path is a symlink (pgrotate never writes through one)));
+}
+
+# ---- replicas: unreachable, not a standby, a real hot standby ----
+{
+	my $noport = $node->port + 1;
+	my $host = $node->host;
+	my $c = write_config("$dir/replica_down.conf",
+		target_config(node => $node,
+			replicas => ["host=$host port=$noport dbname=appdb user=pgrotate_admin"]));
+	$r = check(config => $c);
+	exit_is($r, 1, 'replica unreachable');
+	like($r->{stdout},
+		qr/^  FAIL  replica \Q$host:$noport\E reachable: replica \Q$host:$noport\E: could not connect: .*No such file or directory.*$/m,
+		'unreachable replica fails with the libpq message');
+
+	$c = write_config("$dir/replica_primary.conf",
+		target_config(node => $node, replicas => [$node]));
+	$r = check(config => $c);
+	exit_is($r, 1, 'replica that is not in recovery');
+	has_lines($r, 'a primary is not a replica',
+		sprintf('  FAIL  replica %s:%d reachable: not in recovery: this is a primary, not a hot standby',
+			$node->host, $node->port));
+
+	my $standby = $node->backup_replica('standby');
+	$standby->start;
+	$node->wait_for_catchup($standby);
+	$node->write_pgpass($pgpass, [ [ 'pgrotate_admin', $admin_pw ] ]);
+	$standby->write_pgpass($pgpass, [ [ 'pgrotate_admin', $admin_pw ] ], append => 1);
+	$c = write_config("$dir/replica_ok.conf",
+		target_config(node => $node, replicas => [$standby]));
+	$r = check(config => $c);
+	exit_is($r, 0, 'hot standby');
+	like($r->{stdout},
+		qr/^  ok    replica \Q$standby->{host}:$standby->{port}\E reachable: in recovery, (?:replay lag \d+\.\ds|no transaction replayed yet)$/m,
+		'standby reachable, lag reported');
+	$standby->teardown;
+}
+
+# ---- poolers: unreachable ----
+{
+	my $c = write_config("$dir/pooler_down.conf",
+		target_config(node => $node,
+			poolers => [ sprintf('host=%s port=%d dbname=pgbouncer user=pgrotate_admin', $node->host, $node->port + 2) ]));
+	$r = check(config => $c);
+	exit_is($r, 1, 'pooler unreachable');
+	like($r->{stdout}, qr/^  FAIL  pooler \Q${\ $node->host}:${\ ($node->port + 2)}\E reachable: pooler .*could not connect: /m,
+		'unreachable pooler fails');
+}
+
+# ---- identifiers that need quoting; all targets when none is named ----
+{
+	my $odd = target_block(node => $node, target => 'odd', group_role => 'App "Grp"',
+		roles => [ 'odd a', 'odd b' ], sink_path => "$dir/odd.json", sink_format => 'json');
+	my $c = write_config("$dir/two.conf", target_config(node => $node, extra_targets => $odd));
+	$node->safe_psql(q(CREATE ROLE "App ""Grp""" LOGIN));
+	$r = check(config => $c, targets => []);
+	exit_is($r, 1, 'all targets, one failing');
+	has_lines($r, 'first target passes', 'appdb: 18 ok, 0 warnings, 0 failed');
+	has_lines($r, 'quoted group role and its fix',
+		'  FAIL  group role "App ""Grp""" is NOLOGIN: role "App ""Grp""" can log in (if applications log in as it, migrate them with: pgrotate init odd --adopt-group)',
+		'        fix: ALTER ROLE "App ""Grp""" NOLOGIN;');
+	has_lines($r, 'quoted login role',
+		'  FAIL  login role "odd a" exists: role "odd a" does not exist',
+		'        fix: run pgrotate init odd');
+	like($r->{stdout}, qr/^target appdb:\n(?:.*\n)+\ntarget odd:\n/m, 'both targets, in file order');
+	$node->safe_psql(q(DROP ROLE "App ""Grp"""));
+}
+
+# ---- unknown target, broken configuration: exit 2 ----
+$r = check(targets => ['nosuch']);
+exit_is($r, 2, 'unknown target');
+like($r->{stderr}, qr/unknown target "nosuch"/, 'unknown target named on stderr');
+is($r->{stdout}, '', 'nothing checked for an unknown target');
+
+{
+	my $c = write_config("$dir/broken.conf", "targets = { appdb = { admin = 42; }; };\n");
+	$r = check(config => $c);
+	exit_is($r, 2, 'invalid configuration');
+	has_lines($r, 'config item fails',
+		'target appdb:', qq(  FAIL  config valid: $c did not load (see the errors on stderr)),
+		'appdb: 0 ok, 0 warnings, 1 failed');
+	like($r->{stderr}, qr/\Q$c\E:1: /, 'the configuration error names file and line');
+
+	$r = check(config => $c, targets => []);
+	exit_is($r, 2, 'invalid configuration, no target named');
+	has_lines($r, 'config item for the file',
+		"config $c:", qq(  FAIL  config valid: $c did not load (see the errors on stderr)),
+		'config: 0 ok, 0 warnings, 1 failed');
+}
+
+# ---- the admin's password never reached the server log ----
+assert_no_secret_in([$admin_pw], { 'server log' => $node->log_content });
+
+$node->teardown;
+
+done_testing();
