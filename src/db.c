@@ -215,7 +215,11 @@ db_exec(DbConn *c, const char *sql, int nparams, const char *const *params,
 		*out = NULL;
 	*err = NULL;
 	c->sqlstate[0] = '\0';
-	res = PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	/* Without parameters, the simple protocol also runs scripts (init). */
+	if (nparams == 0)
+		res = PQexec(c->conn, sql);
+	else
+		res = PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 	{

@@ -11,17 +11,20 @@
 #include <stdio.h>
 #include <string.h>
 
+#define TAP_UNUSED __attribute__((unused))
+
 static int	tap_run;
 static int	tap_failed;
 static int	tap_planned = -1;
 
-static void
+TAP_UNUSED static void
 plan(int n)
 {
 	tap_planned = n;
 	printf("1..%d\n", n);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void
 tap_vok(int pass, const char *fmt, va_list ap)
 {
@@ -34,7 +37,7 @@ tap_vok(int pass, const char *fmt, va_list ap)
 	fflush(stdout);
 }
 
-__attribute__((format(printf, 2, 3)))
+__attribute__((format(printf, 2, 3))) TAP_UNUSED
 static int
 ok(int pass, const char *fmt,...)
 {
@@ -46,7 +49,7 @@ ok(int pass, const char *fmt,...)
 	return pass;
 }
 
-static void
+TAP_UNUSED static void
 diag(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 static void
 diag(const char *fmt,...)
@@ -73,7 +76,7 @@ diag(const char *fmt,...)
 	do { const char *g_ = (got), *s_ = (substr); \
 		if (!ok(g_ && strstr(g_, s_) != NULL, __VA_ARGS__)) diag("\"%s\" does not contain \"%s\"", g_ ? g_ : "(null)", s_); } while (0)
 
-static int
+TAP_UNUSED static int
 done_testing(void)
 {
 	if (tap_planned < 0)

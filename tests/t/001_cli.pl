@@ -90,4 +90,14 @@ like($err, qr/missing\.conf/, 'missing config is named');
 	like($err, qr/\Q$conf\E:7:/, 'PGROTATE_CONFIG file is the one reported');
 }
 
+# Every integration test file is run by make check.
+SKIP: {
+	my $src = $ENV{PGROTATE_SRCDIR};
+	skip 'PGROTATE_SRCDIR not set', 1 unless $src;
+	open my $mk, '<', "$src/Makefile.am" or die "Makefile.am: $!";
+	my $text = do { local $/; <$mk> };
+	my @missing = grep { index($text, "tests/t/$_") < 0 } map { m{([^/]+)$} } glob("$src/tests/t/*.pl");
+	is_deeply(\@missing, [], 'every tests/t/*.pl is listed in INTEGRATION_TESTS of Makefile.am');
+}
+
 done_testing();

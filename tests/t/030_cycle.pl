@@ -1,0 +1,216 @@
+# pgrotate cycle: drain, resume, terminate policy, lock, rollback on a
+# failed verify, failed publish, no secret leaks; as a CREATEROLE admin.
+use strict;
+use warnings;
+use Test::More;
+use PgRotateTest;
+use PgRotateSetup;
+
+my $t = setup_target(cluster_opts => { log_min_error_statement => 'debug5' },
+	config_opts => { defaults => { drain_timeout => '2s' } });
+my $node = $t->{node};
+my @secrets;          # every password published, for the leak checks
+my $outputs = '';     # everything pgrotate printed
+
+sub run_cycle
+{
+	my (@args) = @_;
+	my $r = pgr($t, [ 'cycle', 'appdb', @args ]);
+	$outputs .= $r->{stdout} . $r->{stderr};
+	return $r;
+}
+
+sub published
+{
+	my ($u, $p) = read_env_sink($t->{sink});
+	push @secrets, $p unless grep { $_ eq $p } @secrets;
+	return ($u, $p);
+}
+
+sub phase
+{
+	return $node->safe_psql("SELECT phase FROM pgrotate.state WHERE target = 'appdb'", dbname => 'appdb');
+}
+
+my $r = pgr($t, 'init', 'appdb');
+$outputs .= $r->{stderr};
+is($r->{exit}, 0, 'init') or BAIL_OUT($r->{stderr});
+my ($ua, $pa) = published();
+is($ua, 'app_user_a', 'A is active after init');
+
+# 2. A session held on the active role keeps the drain from finishing.
+my $held = $node->background_session(user => $ua, password => $pa, dbname => 'appdb',
+	application_name => 'held-app');
+$r = run_cycle();
+is($r->{exit}, 3, 'cycle with a held session exits 3 (drain timeout)');
+like($r->{stderr}, qr/draining app_user_a: sessions primary 1/, 'progress names the role and the sessions');
+like($r->{stderr}, qr/held-app/, 'the straggler is named by application_name');
+like($r->{stderr}, qr/drain timeout: role app_user_a still has sessions/, 'the timeout is explained');
+is(role_row($node, 'app_user_a'), 't|t', 'old role still LOGIN with its password');
+is(phase(), 'draining', 'phase stays draining');
+my ($ub, $pb) = published();
+is($ub, 'app_user_b', 'B is published');
+isnt($pb, $pa, 'with a new password');
+is(current_users($node, $ub, $pb), 'app_user_b|app', 'the new credential works as the group');
+ok(login_works($node, $ua, $pa), 'the old credential still works too');
+r_active('app_user_b', 'active names the new role while draining');
+
+$held->quit;
+$r = run_cycle();
+is($r->{exit}, 0, 'resumed cycle exits 0') or diag($r->{stderr});
+like($r->{stderr}, qr/resuming the cycle of target appdb in phase draining/, 'it says it resumes');
+is(role_row($node, 'app_user_a'), 'f|f', 'old role NOLOGIN with no password');
+ok(!login_works($node, $ua, $pa), 'the old credential no longer logs in');
+is(phase(), 'idle', 'phase idle');
+is((published())[0], 'app_user_b', 'the resume did not start a second rotation');
+r_active('app_user_b', 'active prints the new role');
+
+# A second full cycle returns to A.
+$r = run_cycle();
+is($r->{exit}, 0, 'second cycle exits 0') or diag($r->{stderr});
+my ($ua2, $pa2) = published();
+is($ua2, 'app_user_a', 'back to A');
+isnt($pa2, $pa, 'with a fresh password');
+is(role_row($node, 'app_user_b'), 'f|f', 'B revoked');
+is($node->safe_psql("SELECT generation FROM pgrotate.state", dbname => 'appdb'), '3', 'generation 3');
+my @events = split /\n/, $node->safe_psql(
+	"SELECT event FROM pgrotate.history WHERE generation = 3 ORDER BY id", dbname => 'appdb');
+is_deeply(\@events, [qw(provisioned verified published drained revoked)], 'history of one cycle');
+
+# A config whose drain waits long enough for a test to look at it.
+my $longconf = test_dir() . '/long.conf';
+write_config($longconf, target_config(node => $node, sink_path => $t->{sink},
+		defaults => { drain_timeout => '60s' }));
+
+sub r_active
+{
+	my ($want, $name) = @_;
+	my $a = pgr($t, 'active', 'appdb');
+	is($a->{stdout}, "$want\n", $name);
+}
+
+# 3. on_drain_timeout = terminate ends the held session and revokes.
+{
+	my $conf = test_dir() . '/terminate.conf';
+	write_config($conf, target_config(node => $node, sink_path => $t->{sink},
+			defaults => { on_drain_timeout => 'terminate', drain_timeout => '1s' }));
+	my $s = $node->background_session(user => $ua2, password => $pa2, dbname => 'appdb',
+		application_name => 'doomed-app');
+	$r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env});
+	$outputs .= $r->{stderr};
+	is($r->{exit}, 0, 'terminate policy: cycle exits 0') or diag($r->{stderr});
+	like($r->{stderr}, qr/terminated 1 session of role app_user_a/, 'it says what it terminated');
+	poll_until(sub {
+			$node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'doomed-app'") eq '0'
+		}, what => 'the held session is gone');
+	is(role_row($node, 'app_user_a'), 'f|f', 'the old role is revoked');
+	like($node->safe_psql("SELECT string_agg(event, ',' ORDER BY id) FROM pgrotate.history WHERE generation = 4",
+			dbname => 'appdb'), qr/drain_timeout|terminated/, 'history records the termination');
+	published();
+}
+
+# 4. A concurrent cycle exits 4 and names the holder.
+{
+	my ($u, $p) = published();
+	my $s = $node->background_session(user => $u, password => $p, dbname => 'appdb', application_name => 'blocker');
+	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => $longconf, env => $t->{env},
+		timeout => 90);
+	poll_until(sub { phase() eq 'draining' }, what => 'the first run is draining');
+	$r = run_cycle();
+	is($r->{exit}, 4, 'a second run exits 4');
+	my $pid = $bg->pid;
+	like($r->{stderr}, qr/another pgrotate run holds target appdb: host \S+, pgrotate pid $pid, since \d{4}-/,
+		'it names host, pid and start time of the holder');
+	$s->quit;
+	my $res = $bg->finish;
+	$outputs .= $res->{stderr};
+	is($res->{exit}, 0, 'the first run finishes once the session ends');
+	published();
+}
+
+# 5. A failing verify_query rolls back.
+{
+	my $conf = test_dir() . '/badverify.conf';
+	write_config($conf, target_config(node => $node, sink_path => $t->{sink},
+			defaults => { verify_query => 'SELECT * FROM no_such_table' }));
+	my $before = slurp_file($t->{sink});
+	my ($active) = read_env_sink($t->{sink});
+	my $standby = $active eq 'app_user_a' ? 'app_user_b' : 'app_user_a';
+	$r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env});
+	$outputs .= $r->{stderr};
+	is($r->{exit}, 1, 'failed verify exits 1');
+	like($r->{stderr}, qr/no_such_table/, 'the verify error is shown');
+	like($r->{stderr}, qr/rolled back: role $standby is NOLOGIN again/, 'it says it rolled back');
+	is(role_row($node, $standby), 'f|f', 'the standby is NOLOGIN without a password again');
+	is(slurp_file($t->{sink}), $before, 'nothing was published');
+	is(phase(), 'idle', 'phase idle');
+	is($node->safe_psql("SELECT event FROM pgrotate.history ORDER BY id DESC LIMIT 1", dbname => 'appdb'),
+		'rolled_back', 'history records the rollback');
+	ok(!-e test_dir() . '/state/appdb.pending', 'the pending file is gone');
+	ok(login_works($node, read_env_sink($t->{sink})), 'the active credential still works');
+}
+
+# 6. A sink that cannot be written: exit 1, nothing revoked; fixed, the
+# re-run publishes the same pending password.
+{
+	my $dir = test_dir() . '/sinkdir';
+	my $conf = test_dir() . '/badsink.conf';
+	write_config($conf, target_config(node => $node, sink_path => "$dir/app.env"));
+	my ($active, $apw) = read_env_sink($t->{sink});
+	$r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env});
+	$outputs .= $r->{stderr};
+	is($r->{exit}, 1, 'a failed publish exits 1');
+	like($r->{stderr}, qr/publishing to .*sinkdir\/app\.env.* failed/, 'the sink is named');
+	like($r->{stderr}, qr/old role $active stays active and valid/, 'and the old role stays');
+	is(role_row($node, $active), 't|t', 'the active role is untouched');
+	ok(login_works($node, $active, $apw), 'the old credential logs in');
+	is(phase(), 'verified', 'phase verified: provisioned and proven, not published');
+	my $pending = slurp_file(test_dir() . '/state/appdb.pending');
+	my ($ppw) = $pending =~ /^password (\S+)$/m;
+	ok($ppw, 'the pending password is kept');
+	is((stat(test_dir() . '/state/appdb.pending'))[2] & 07777, 0600, 'pending file is 0600');
+	mkdir $dir or die;
+	$r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env});
+	$outputs .= $r->{stderr};
+	is($r->{exit}, 0, 'after the fix the cycle completes') or diag($r->{stderr});
+	my ($nu, $npw) = read_env_sink("$dir/app.env");
+	is($npw, $ppw, 'with the same pending password');
+	push @secrets, $npw;
+	is(role_row($node, $active), 'f|f', 'and the old role is revoked');
+	# put the main sink back in step
+	$r = run_cycle();
+	is($r->{exit}, 0, 'another cycle with the main sink');
+	published();
+}
+
+# 8. No password reached the server log, outputs, catalog or tables.
+{
+	my ($u, $p) = published();
+	my $s = $node->background_session(user => $u, password => $p, dbname => 'appdb', application_name => 'leakcheck');
+	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => $longconf, env => $t->{env}, timeout => 90);
+	poll_until(sub { phase() eq 'draining' }, what => 'draining for the /proc check');
+	my $pid = $bg->pid;
+	my $cmdline = slurp_file("/proc/$pid/cmdline");
+	my $environ = slurp_file("/proc/$pid/environ");
+	push @secrets, (read_env_sink($t->{sink}))[1];
+	$s->quit;
+	my $res = $bg->finish;
+	$outputs .= $res->{stderr} . $res->{stdout};
+	is($res->{exit}, 0, 'leak-check cycle completes');
+	my $tables = $node->safe_psql('SELECT s::text FROM pgrotate.state s UNION ALL SELECT h::text FROM pgrotate.history h',
+		dbname => 'appdb');
+	my $activity = $node->safe_psql('SELECT string_agg(query, E\'\n\') FROM pg_stat_activity');
+	cmp_ok(scalar(@secrets), '>=', 6, 'several published passwords collected');
+	assert_no_secret_in(\@secrets, {
+			'server log' => $node->log_content,
+			'pgrotate output' => $outputs,
+			'pgrotate tables' => $tables,
+			'pg_stat_activity.query' => $activity,
+			'/proc/pid/cmdline' => $cmdline,
+			'/proc/pid/environ' => $environ,
+	});
+	like($node->log_content, qr/ALTER ROLE "app_user_\w" LOGIN PASSWORD 'SCRAM-SHA-256\$4096:/,
+		'the server log shows only the SCRAM verifier');
+}
+
+done_testing();

@@ -1,0 +1,120 @@
+/*
+ * test_util.c: strings, lists, JSON escaping, and log redaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+#include "../tap.h"
+
+static void
+test_strbuf(void)
+{
+	StrBuf		sb;
+	char	   *s;
+
+	sb_init(&sb);
+	for (int i = 0; i < 1000; i++)
+		sb_appendc(&sb, 'x');
+	is_int(sb.len, 1000, "StrBuf grows past its first allocation");
+	sb_reset(&sb);
+	sb_appendf(&sb, "%s=%d", "n", 42);
+	sb_appendn(&sb, "abcdef", 3);
+	is_str(sb.data, "n=42abc", "appendf and appendn");
+	s = sb_steal(&sb);
+	ok(sb.data == NULL && sb.len == 0, "steal empties the buffer");
+	free(s);
+	sb_free(&sb);
+}
+
+static void
+test_json(void)
+{
+	StrBuf		sb;
+
+	sb_init(&sb);
+	sb_append_json(&sb, "a\"b\\c\nd\te\x01");
+	is_str(sb.data, "\"a\\\"b\\\\c\\nd\\te\\u0001\"", "JSON escaping of quotes, backslash and controls");
+	sb_reset(&sb);
+	sb_append_json(&sb, "r\xc3\xb4le");
+	is_str(sb.data, "\"r\xc3\xb4le\"", "UTF-8 passes through");
+	sb_free_secret(&sb);
+}
+
+static void
+test_strlist(void)
+{
+	StrList		l = {0};
+
+	for (int i = 0; i < 20; i++)
+		strlist_addf(&l, "item%d", i);
+	is_int(l.n, 20, "StrList holds 20 items");
+	ok(strlist_contains(&l, "item19"), "contains finds the last");
+	ok(!strlist_contains(&l, "item20"), "and not what is absent");
+	strlist_free(&l);
+	ok(l.n == 0 && l.items == NULL, "free empties the list");
+}
+
+static void
+test_redact(void)
+{
+	char		msg[256];
+	const char *secret = "Zq8xLm2Vt9Rw4Kp7Ys3N";
+
+	log_register_secret(secret);
+	snprintf(msg, sizeof(msg), "error near '%s' and again %s.", secret, secret);
+	log_redact(msg);
+	is_str(msg, "error near '<redacted>' and again <redacted>.", "registered secrets are redacted");
+	log_forget_secrets();
+	snprintf(msg, sizeof(msg), "%s", secret);
+	log_redact(msg);
+	is_str(msg, secret, "forgotten secrets are not");
+}
+
+/* A message logged with a secret in it reaches stderr redacted. */
+static void
+test_log_output(void)
+{
+	char		path[] = "/tmp/pgr-test-log-XXXXXX";
+	int			fd = mkstemp(path);
+	int			saved = dup(2);
+	char		buf[512] = {0};
+	FILE	   *f;
+	const char *secret = "Qw3rTy7UiOp9AsDfGh1J";
+
+	log_init(0, true);
+	log_set_target("appdb");
+	log_register_secret(secret);
+	dup2(fd, 2);
+	log_emit(LOG_LEVEL_ERROR, "failed", "detail", "hint", "bad %s", secret);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	f = fdopen(fd, "r");
+	rewind(f);
+	if (fread(buf, 1, sizeof(buf) - 1, f) == 0)
+		buf[0] = '\0';
+	fclose(f);
+	unlink(path);
+	ok(strstr(buf, secret) == NULL, "the secret is not in the JSON log line");
+	like(buf, "\"level\":\"error\",\"target\":\"appdb\",\"event\":\"failed\",\"msg\":\"bad <redacted>\"",
+		 "JSON log line has level, target, event and the redacted message");
+	like(buf, "\"hint\":\"hint\"}\n", "and the hint, one object per line");
+	log_forget_secrets();
+	log_set_target(NULL);
+}
+
+int
+main(void)
+{
+	plan(14);
+	test_strbuf();
+	test_json();
+	test_strlist();
+	test_redact();
+	test_log_output();
+	return done_testing();
+}
