@@ -194,8 +194,6 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 	if (all == (optind < argc))
 		return cmd_usage_error("cycle", all ? "--all and target names exclude each other"
 							   : "name at least one target, or --all");
-	if (o.dry_run)
-		return cmd_usage_error("cycle", "--dry-run is not implemented yet");
 	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
 		return rc;
 	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);

@@ -52,6 +52,13 @@ int			cycle_execute(CycleRun *run);
 /* cycle_open + load + checks + cycle_execute + cycle_close. */
 int			cycle_run(const Config *cfg, const Target *t, const CycleOpts *o);
 
+/*
+ * --dry-run: print the plan from the current phase with its SQL (secrets
+ * redacted), the sinks and the sessions the drain would wait on. Changes
+ * nothing. Returns the exit code.
+ */
+int			cycle_print_plan(CycleRun *run);
+
 /* The setup checks; logs problems. PGR_EXIT_OK or PGR_EXIT_FAIL. */
 int			cycle_check_setup(CycleRun *run);
 
