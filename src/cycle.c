@@ -69,7 +69,8 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 		free(holder);
 		return PGR_EXIT_LOCKED;
 	}
-	if (statedir_ensure(cfg->state_dir, &err) != 0)
+	/* a dry run creates nothing, not even state_dir */
+	if (!o->dry_run && statedir_ensure(cfg->state_dir, &err) != 0)
 		return fail(err, NULL, "state_dir is not usable");
 	return PGR_EXIT_OK;
 }
@@ -427,9 +428,9 @@ step_publish(CycleRun *run)
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
 		fail(err, NULL, "cannot remove the pending file");
 	log_emit(LOG_LEVEL_INFO, "published", NULL, NULL,
-			 "published role %s (generation %lld) to %d sink%s; %s stays valid until it has drained",
+			 "published role %s (generation %lld) to %d sink%s",
 			 run->st.pending_role, (long long) run->st.pending_generation, run->t->nsinks,
-			 run->t->nsinks == 1 ? "" : "s", run->st.active_role);
+			 run->t->nsinks == 1 ? "" : "s");
 	FAULT_POINT("after-publish");
 	return PGR_EXIT_OK;
 }
@@ -611,9 +612,14 @@ step_drain_revoke(CycleRun *run)
 	if (commit_or_rollback(run, rc, &err) != 0)
 		return fail(err, "run pgrotate cycle again to finish", "cannot revoke the old role");
 	FAULT_POINT("after-revoke");
-	log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
-			 "revoked role %s (NOLOGIN, no password); active role is %s, generation %lld",
-			 old, run->st.active_role, (long long) run->st.generation);
+	if (info.canlogin)
+		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
+				 "revoked role %s (NOLOGIN, no password); active role is %s, generation %lld",
+				 old, run->st.active_role, (long long) run->st.generation);
+	else
+		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
+				 "role %s could not log in, nothing to drain; it is the standby now; active role is %s, generation %lld",
+				 old, run->st.active_role, (long long) run->st.generation);
 	report_stragglers(run, nodes, 1, old);
 	return PGR_EXIT_OK;
 }
@@ -739,7 +745,9 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 		rc = load_state(&run);
 	if (rc == PGR_EXIT_OK)
 		rc = cycle_check_setup(&run);
-	if (rc == PGR_EXIT_OK)
+	if (rc == PGR_EXIT_OK && o->dry_run)
+		rc = cycle_print_plan(&run);
+	else if (rc == PGR_EXIT_OK)
 	{
 		char	   *err = NULL;
 

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "db.h"
+#include "log.h"
 #include "util.h"
 
 struct DbConn
@@ -90,6 +91,19 @@ build_params(const char *conninfo, const char *const *overrides,
 	return 0;
 }
 
+/*
+ * Server NOTICEs ("permission will be denied to set role" when the admin
+ * sets a login role's role setting) are for the verbose log, not stderr.
+ */
+static void
+notice_to_log(void *arg, const char *message)
+{
+	char	   *m = trim_msg(message);
+
+	log_debug("%s: %s", (const char *) arg, m);
+	free(m);
+}
+
 DbConn *
 db_connect(const char *conninfo, const char *label,
 		   const char *const *overrides, char **err)
@@ -139,6 +153,7 @@ db_connect(const char *conninfo, const char *label,
 	c = xcalloc(1, sizeof(DbConn));
 	c->conn = conn;
 	c->label = xstrdup(label);
+	PQsetNoticeProcessor(conn, notice_to_log, c->label);
 	return c;
 }
 
