@@ -96,7 +96,9 @@ load_state(CycleRun *run)
 	char	   *err = NULL;
 
 	state_row_free(&run->st);
-	if (state_schema_version(run->admin, &version, &err) != 0 ||
+	/* once the row was found, the schema is known to be there */
+	version = run->have_state ? 1 : 0;
+	if ((!run->have_state && state_schema_version(run->admin, &version, &err) != 0) ||
 		(version > 0 && state_load(run->admin, t->name, &run->st, &found, &err) != 0))
 		return fail(err, NULL, "cannot read the state");
 	if (!found)
