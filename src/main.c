@@ -44,17 +44,17 @@ static const Command commands[] = {
 		"print the active role (for deploy hooks)",
 		"      --format=FMT    role (default), env, json or uri\n"
 		"      --with-password include the password (needs read access to the file sink)\n"},
-	{"status", cmd_status, false, "[TARGET...] [--format=text|json|prometheus]",
+	{"status", cmd_status, true, "[TARGET...] [--format=text|json|prometheus]",
 		"per-target state for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
 		"      --format=FMT    text (default), json or prometheus\n"},
 	{"check", cmd_check, true, "[TARGET...]",
 		"preflight checklist: config, connection, privileges, roles, schema, sinks, replicas",
 		""},
-	{"revoke", cmd_revoke, false, "TARGET ROLE [--terminate] [--reason TEXT]",
+	{"revoke", cmd_revoke, true, "TARGET ROLE [--terminate] [--reason TEXT]",
 		"revoke a role that is not active, now",
 		"      --terminate     terminate the role's sessions too\n"
 		"      --reason=TEXT   recorded in the history\n"},
-	{"history", cmd_history, false, "TARGET [--limit N] [--format=text|json]",
+	{"history", cmd_history, true, "TARGET [--limit N] [--format=text|json]",
 		"print the rotation history of a target",
 		"      --limit=N       newest N events (default 20)\n"
 		"      --format=FMT    text (default) or json\n"},
@@ -153,6 +153,9 @@ parse_global(int argc, char **argv, GlobalOpts *g)
 				break;
 			case 'V':
 				printf("pgrotate %s\n", PACKAGE_VERSION);
+#ifdef PGR_FAULT_INJECTION
+				printf("built with --enable-fault-injection: test-only fault points, not for production\n");
+#endif
 				exit(PGR_EXIT_OK);
 			case '?':
 				if (optopt == 0 && strcmp(argv[optind - 1], "--help") != 0 &&

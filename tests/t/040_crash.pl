@@ -8,6 +8,9 @@ use Test::More;
 use PgRotateTest;
 use PgRotateSetup;
 
+plan skip_all => 'not a --enable-fault-injection build'
+  unless run_pgrotate(args => ['--version'])->{stdout} =~ /enable-fault-injection/;
+
 my $dir = test_dir();
 my $t = setup_target(config_opts => {
 		extra_sinks => sprintf('{ type = "file"; path = "%s/app.json"; format = "json"; }', $dir),
