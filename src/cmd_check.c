@@ -28,32 +28,11 @@
 #include "db.h"
 #include "exitcode.h"
 #include "log.h"
+#include "pooler.h"
 #include "roles.h"
 
 #define STATE_SCHEMA "pgrotate"
 #define MIN_SERVER_VERSION 100000	/* SCRAM, pg_read_all_stats */
-
-/* A node's name for messages: "db2:5432", or "#n" without a host. */
-static char *
-node_name(const char *conninfo, int n)
-{
-	char	   *host = NULL;
-	char	   *port = NULL;
-	char	   *err = NULL;
-	char	   *out;
-
-	if (db_conninfo_get(conninfo, "host", &host, &err) != 0 ||
-		(host == NULL && db_conninfo_get(conninfo, "hostaddr", &host, &err) != 0) ||
-		db_conninfo_get(conninfo, "port", &port, &err) != 0)
-		free(err);
-	if (host != NULL)
-		out = xasprintf("%s:%s", host, port ? port : "5432");
-	else
-		out = xasprintf("#%d", n);
-	free(host);
-	free(port);
-	return out;
-}
 
 /* s as one shell word, for fixes that are commands. */
 static char *
@@ -326,37 +305,60 @@ check_sinks(const Target *t, CheckList *l)
 	}
 }
 
+/*
+ * How far a replica is behind: 0.0s when it has replayed everything the
+ * primary has written (so an idle primary shows no lag), else the age of
+ * the last transaction it replayed.
+ */
+static char *
+replica_lag(DbConn *c, DbConn *primary, char **err)
+{
+	DbRes	   *pr = NULL;
+	DbRes	   *r = NULL;
+	const char *p[1] = {NULL};
+	char	   *out = NULL;
+	char	   *e = NULL;
+
+	if (primary != NULL &&
+		db_exec(primary, "SELECT pg_catalog.pg_current_wal_lsn()::text", 0, NULL, 1, &pr, &e) == 0)
+		p[0] = db_val(pr, 0, 0);
+	free(e);
+	if (db_exec(c, "SELECT pg_catalog.pg_is_in_recovery(),"
+				" pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_catalog.pg_lsn,"
+				" pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now()"
+				" - pg_catalog.pg_last_xact_replay_timestamp())::pg_catalog.numeric, 1)",
+				1, p, 3, &r, err) != 0)
+		goto done;
+	if (!db_bool(r, 0, 0))
+		*err = xstrdup("not in recovery: this is a primary, not a hot standby");
+	else if (db_bool(r, 0, 1))
+		out = xstrdup("in recovery, replay lag 0.0s");
+	else if (db_isnull(r, 0, 2))
+		out = xstrdup("in recovery, no transaction replayed yet");
+	else
+		out = xasprintf("in recovery, replay lag %ss", db_val(r, 0, 2));
+done:
+	db_res_free(pr);
+	db_res_free(r);
+	return out;
+}
+
 /* A replica: reachable, in recovery; its replay lag is reported. */
 static void
-check_replica(const char *conninfo, int n, CheckList *l)
+check_replica(const char *conninfo, DbConn *primary, CheckList *l)
 {
-	char	   *node = node_name(conninfo, n);
+	char	   *node = db_conninfo_node(conninfo);
 	char	   *label = xasprintf("replica %s", node);
 	char	   *name = xasprintf("replica %s reachable", node);
 	char	   *err = NULL;
 	char	   *detail = NULL;
-	DbRes	   *res = NULL;
 	DbConn	   *c;
 
 	if ((c = db_connect(conninfo, label, NULL, &err)) == NULL ||
-		db_exec(c, "SELECT pg_catalog.pg_is_in_recovery(),"
-				" pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now()"
-				" - pg_catalog.pg_last_xact_replay_timestamp())::pg_catalog.numeric, 1)",
-				0, NULL, 2, &res, &err) != 0)
+		(detail = replica_lag(c, primary, &err)) == NULL)
 		checklist_add(l, CHECK_FAIL, name, err, NULL);
-	else if (!db_bool(res, 0, 0))
-		checklist_add(l, CHECK_FAIL, name,
-					  "not in recovery: this is a primary, not a hot standby",
-					  NULL);
 	else
-	{
-		if (db_isnull(res, 0, 1))
-			detail = xstrdup("in recovery, no transaction replayed yet");
-		else
-			detail = xasprintf("in recovery, replay lag %ss", db_val(res, 0, 1));
 		checklist_add(l, CHECK_PASS, name, detail, NULL);
-	}
-	db_res_free(res);
 	db_close(c);
 	free(node);
 	free(label);
@@ -367,27 +369,27 @@ check_replica(const char *conninfo, int n, CheckList *l)
 
 /* A PgBouncer admin console: reachable and answering SHOW VERSION. */
 static void
-check_pooler(const char *conninfo, int n, CheckList *l)
+check_pooler(const char *conninfo, CheckList *l)
 {
-	char	   *node = node_name(conninfo, n);
-	char	   *label = xasprintf("pooler %s", node);
+	char	   *node = db_conninfo_node(conninfo);
 	char	   *name = xasprintf("pooler %s reachable", node);
 	char	   *err = NULL;
-	DbRes	   *res = NULL;
-	DbConn	   *c;
+	char	   *detail = NULL;
+	Pooler	   *p;
 
-	if ((c = db_connect(conninfo, label, NULL, &err)) == NULL ||
-		db_exec(c, "SHOW VERSION", 0, NULL, -1, &res, &err) != 0)
+	if ((p = pooler_open(conninfo, &err)) == NULL)
 		checklist_add(l, CHECK_FAIL, name, err, NULL);
 	else
-		checklist_add(l, CHECK_PASS, name,
-					  db_nrows(res) > 0 ? db_val(res, 0, 0) : NULL, NULL);
-	db_res_free(res);
-	db_close(c);
+	{
+		detail = xasprintf("%s%s", pooler_version(p), pooler_can_kill_client(p) ? "" :
+						   "; no KILL_CLIENT: terminate cannot disconnect its clients one by one");
+		checklist_add(l, CHECK_PASS, name, detail, NULL);
+	}
+	pooler_close(p);
 	free(node);
-	free(label);
 	free(name);
 	free(err);
+	free(detail);
 }
 
 /* The items on the primary; returns the admin connection, or NULL. */
@@ -445,11 +447,11 @@ check_target(const Target *t)
 	c = check_primary(t, &l);
 	check_sinks(t, &l);
 	for (int i = 0; i < t->replicas.n; i++)
-		check_replica(t->replicas.items[i], i + 1, &l);
+		check_replica(t->replicas.items[i], c, &l);
 	if (t->replicas.n == 0)
 		checklist_add(&l, CHECK_SKIP, "replicas", "none configured", NULL);
 	for (int i = 0; i < t->poolers.n; i++)
-		check_pooler(t->poolers.items[i], i + 1, &l);
+		check_pooler(t->poolers.items[i], &l);
 	if (t->poolers.n == 0)
 		checklist_add(&l, CHECK_SKIP, "poolers", "none configured", NULL);
 	if (c != NULL)

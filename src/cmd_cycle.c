@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "cycle.h"
+#include "db.h"
 #include "exitcode.h"
 #include "log.h"
 
@@ -201,6 +202,7 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 	{
 		install_signals();
 		o.stop = &stop_requested;
+		db_set_interrupt(&stop_requested);
 		rc = n == 1 ? cycle_run(cfg, targets[0], &o) : run_many(cfg, targets, n, jobs, &o);
 	}
 	free(targets);

@@ -16,6 +16,7 @@
 #include "fault.h"
 #include "log.h"
 #include "pending.h"
+#include "pooler.h"
 #include "roles.h"
 #include "rolesql.h"
 #include "secret.h"
@@ -303,7 +304,19 @@ step_verify(CycleRun *run)
 		return PGR_EXIT_FAIL;
 	if (rc == 0)
 		return step_rollback(run, "the pending credential was lost before it was verified");
-	if (verify_credential(run->t, role, run->password, &err) != 0)
+	rc = verify_credential(run->t, run->admin, role, run->password, run->o->stop, &err);
+	if (rc == VERIFY_UNAVAILABLE)
+	{
+		/* No verdict on the credential: keep it, the next run verifies again. */
+		log_emit(LOG_LEVEL_ERROR, "verify_incomplete", NULL,
+				 "bring the replica back (or remove it from the target's replicas) and run pgrotate cycle again: it resumes the verification",
+				 "%s; nothing was published, the active role %s is untouched", err,
+				 run->st.active_role);
+		history(run, "verify_incomplete", NULL, role, run->st.pending_generation, err);
+		free(err);
+		return PGR_EXIT_FAIL;
+	}
+	if (rc != VERIFY_OK)
 	{
 		log_emit(LOG_LEVEL_ERROR, "verify_failed", NULL, NULL, "%s", err);
 		rc = step_rollback(run, err);
@@ -344,52 +357,136 @@ step_rollback(CycleRun *run, const char *why)
 		return fail(err, "run pgrotate cycle again to finish the rollback", "cannot roll back");
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
 		fail(err, NULL, "cannot remove the pending file");
+	run->rolled_back = true;
 	log_emit(LOG_LEVEL_WARNING, "rolled_back", why, NULL,
 			 "rolled back: role %s is NOLOGIN again, nothing was published, active role %s is untouched",
 			 role, run->st.active_role);
 	return PGR_EXIT_OK;
 }
 
-/* Write every sink. 0, or -1 after logging which sink failed and why. */
+/* Log and record a failed publish (err is freed); returns -1. */
+static int
+publish_failed(CycleRun *run, const char *what, char *err)
+{
+	char	   *msg = xasprintf("publishing to %s failed: %s", what, err);
+	char	   *e = NULL;
+
+	free(err);
+	log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
+			 "fix the sink and run pgrotate cycle again: it publishes the same pending credential",
+			 "%s; the old role %s stays active and valid", msg, run->st.active_role);
+	if (state_set_error(run->admin, run->t->name, msg, &e) != 0)
+	{
+		log_warning("could not record the error in the state: %s", e);
+		free(e);
+	}
+	history(run, "publish_failed", run->st.active_role, run->st.pending_role,
+			run->st.pending_generation, msg);
+	free(msg);
+	return -1;
+}
+
+/*
+ * The pgbouncer format needs the verifier as stored on the server: the one
+ * of this run's provision, else the one an earlier publish saved in the
+ * pending file, else (a run resumed after the provision) a new verifier of
+ * the same password, set with ALTER ROLE first (logins with the password
+ * are unaffected). Saved in the pending file before any sink gets it.
+ */
+static int
+ensure_verifier(CycleRun *run, char **err)
+{
+	const char *role = run->st.pending_role;
+	int			rc;
+
+	if (run->verifier == NULL)
+	{
+		rc = pending_read_verifier(run->cfg->state_dir, run->t->name, &run->verifier, err);
+		if (rc != 0)
+			return rc < 0 ? -1 : 0;
+		run->verifier = db_scram_verifier(run->admin, role, run->password, err);
+		if (run->verifier == NULL ||
+			rolesql_provision(run->admin, role, run->verifier,
+							  run->t->s.password_expiry_ms, NULL, err) != 0)
+			return -1;
+		log_info("set a new SCRAM verifier of the same password for role %s (the pgbouncer format needs it)",
+				 role);
+	}
+	return pending_set_verifier(run->cfg->state_dir, run->t->name, run->verifier, err);
+}
+
+static bool
+is_bouncer_sink(const SinkCfg *s)
+{
+	return s->type == SINK_FILE && s->format == SINK_FMT_PGBOUNCER;
+}
+
+/* After the pgbouncer sinks: every pooler must know the new role. */
+static int
+reload_poolers(CycleRun *run)
+{
+	char	   *err = NULL;
+
+	if (run->t->poolers.n == 0)
+	{
+		log_warning("target %s has a pgbouncer sink but no poolers: PgBouncer reads the new auth_file at its next RELOAD",
+					run->t->name);
+		return 0;
+	}
+	if (pooler_reload_all(run->t, &err) != 0)
+		return publish_failed(run, "the poolers", err);
+	return 0;
+}
+
+/*
+ * Write every sink: pgbouncer auth_files first and RELOAD the poolers, so
+ * that an application that reads the new credential from another sink
+ * finds PgBouncer ready for it. 0, or -1 after logging which sink failed
+ * and why.
+ */
 static int
 write_sinks(CycleRun *run)
 {
 	const Target *t = run->t;
 	Credential	cred = {0};
 	char	   *err = NULL;
+	int			written = 0;
+	int			nbouncer = 0;
 
 	cred.target = t->name;
 	cred.role = run->st.pending_role;
 	cred.password = run->password;
-	cred.verifier = run->verifier;
 	cred.generation = run->st.pending_generation;
 	cred.rotated_at = clock_wall_ms() / 1000;
 	cred.app_conninfo = t->app;
-	for (int i = 0; i < t->nsinks; i++)
+	for (int pass = 0; pass < 2; pass++)
 	{
-		char	   *what = sink_describe(&t->sinks[i]);
-
-		if (sink_publish(&t->sinks[i], &cred, &err) != 0)
+		for (int i = 0; i < t->nsinks; i++)
 		{
-			char	   *msg = xasprintf("publishing to %s failed: %s", what, err);
+			const SinkCfg *sk = &t->sinks[i];
+			char	   *what;
+			int			rc;
 
-			log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
-					 "fix the sink and run pgrotate cycle again: it publishes the same pending credential",
-					 "%s; the old role %s stays active and valid", msg, run->st.active_role);
-			if (state_set_error(run->admin, t->name, msg, &err) != 0)
-			{
-				log_warning("could not record the error in the state: %s", err);
-				free(err);
-			}
-			history(run, "publish_failed", run->st.active_role, cred.role, cred.generation, msg);
-			free(msg);
+			if (is_bouncer_sink(sk) != (pass == 0))
+				continue;
+			if (pass == 0 && nbouncer++ == 0 && ensure_verifier(run, &err) != 0)
+				return publish_failed(run, "the pgbouncer sinks (no SCRAM verifier)", err);
+			cred.verifier = run->verifier;
+			what = sink_describe(sk);
+			rc = pass == 0 ? pooler_publish_authfile(sk, &cred, &err)
+				: sink_publish(sk, &cred, &err);
+			if (rc != 0)
+				rc = publish_failed(run, what, err);
+			else
+				log_debug("published to %s", what);
 			free(what);
-			return -1;
+			if (rc != 0)
+				return -1;
+			if (written++ == 0)
+				FAULT_POINT("mid-publish");
 		}
-		log_debug("published to %s", what);
-		free(what);
-		if (i == 0)
-			FAULT_POINT("mid-publish");
+		if (pass == 0 && nbouncer > 0 && reload_poolers(run) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -466,25 +563,13 @@ sinks_hand_out(CycleRun *run, const char *role)
 	return 0;
 }
 
-/* Terminate what is left of role on every node; record it. */
+/* Terminate what is left of role on every node and pooler; record it. */
 static void
-terminate_sessions(CycleRun *run, DbConn **nodes, int nnodes, const char *role)
+terminate_sessions(CycleRun *run, const DrainNodes *w, const char *role)
 {
-	int			total = 0;
+	int			unkillable = 0;
+	int			total = drain_terminate_all(w, role, &unkillable);
 
-	for (int k = 0; k < nnodes; k++)
-	{
-		char	   *err = NULL;
-		int			n = 0;
-
-		if (drain_terminate(nodes[k], role, &n, &err) != 0)
-		{
-			log_warning("could not terminate the sessions of %s on %s: %s", role,
-						db_label(nodes[k]), err);
-			free(err);
-		}
-		total += n;
-	}
 	if (total > 0)
 	{
 		char	   *d = xasprintf("%d session%s", total, total == 1 ? "" : "s");
@@ -494,6 +579,14 @@ terminate_sessions(CycleRun *run, DbConn **nodes, int nnodes, const char *role)
 		history(run, "terminated", role, NULL, run->st.generation, d);
 		free(d);
 	}
+	if (unkillable > 0)
+	{
+		char	   *d = xasprintf("%d pooler client%s left connected (PgBouncer cannot disconnect one client)",
+								  unkillable, unkillable == 1 ? "" : "s");
+
+		history(run, "pooler_clients_left", role, NULL, run->st.generation, d);
+		free(d);
+	}
 }
 
 /*
@@ -501,10 +594,10 @@ terminate_sessions(CycleRun *run, DbConn **nodes, int nnodes, const char *role)
  * else the exit code (drain timeout under the fail policy, interrupted).
  */
 static int
-wait_drained(CycleRun *run, DbConn **nodes, int nnodes, const char *old)
+wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 {
 	const Settings *s = &run->t->s;
-	DrainSpec	spec = {nodes, nnodes, old, 0, s->drain_timeout_ms, s->poll_interval_ms, run->o->stop};
+	DrainSpec	spec = {w, old, 0, s->drain_timeout_ms, s->poll_interval_ms, run->o->stop, false};
 	SessionList left = {0};
 	char	   *err = NULL;
 	char	   *who;
@@ -519,9 +612,11 @@ wait_drained(CycleRun *run, DbConn **nodes, int nnodes, const char *old)
 	sessionlist_free(&left);
 	if (res == DRAIN_TIMEOUT && (run->o->emergency || s->on_drain_timeout == DRAIN_TERMINATE))
 	{
-		terminate_sessions(run, nodes, nnodes, old);
+		terminate_sessions(run, w, old);
 		spec.overlap_left_ms = 0;
 		spec.timeout_ms = STRAGGLER_WAIT_MS;
+		/* pooler clients that could not be disconnected do not hold the revoke */
+		spec.servers_only = true;
 		res = drain_wait(&spec, &left, &err);
 		sessionlist_free(&left);
 	}
@@ -548,20 +643,22 @@ wait_drained(CycleRun *run, DbConn **nodes, int nnodes, const char *old)
 			return PGR_EXIT_FAIL;
 		default:
 			free(who);
-			return fail(err, NULL, "cannot poll the sessions");
+			return fail(err, "start that node (or remove it from the target's replicas or poolers) and run pgrotate cycle again; nothing was revoked",
+						"cannot poll the sessions");
 	}
 }
 
 /* Report (and under the terminate policy end) logins that beat the revoke. */
 static void
-report_stragglers(CycleRun *run, DbConn **nodes, int nnodes, const char *old)
+report_stragglers(CycleRun *run, const DrainNodes *w, const char *old)
 {
 	SessionList left = {0};
 	char	   *err = NULL;
 	char	   *who;
 
-	for (int k = 0; k < nnodes; k++)
-		if (drain_list_sessions(nodes[k], old, &left, &err) != 0)
+	for (int k = 0; k < w->nnodes + w->npoolers; k++)
+		if ((k < w->nnodes ? drain_list_sessions(w->nodes[k], old, &left, &err)
+			 : pooler_poll(w->poolers[k - w->nnodes], old, false, false, &left, &err)) != 0)
 		{
 			log_warning("could not re-check the sessions of %s: %s", old, err);
 			free(err);
@@ -578,7 +675,7 @@ report_stragglers(CycleRun *run, DbConn **nodes, int nnodes, const char *old)
 		history(run, "stragglers", old, NULL, run->st.generation, who);
 		free(who);
 		if (run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE)
-			terminate_sessions(run, nodes, nnodes, old);
+			terminate_sessions(run, w, old);
 	}
 	sessionlist_free(&left);
 }
@@ -587,7 +684,7 @@ static int
 step_drain_revoke(CycleRun *run)
 {
 	const char *old = run->st.standby_role;
-	DbConn	   *nodes[1] = {run->admin};
+	DrainNodes	w = {0};
 	RoleInfo	info;
 	char	   *err = NULL;
 	int			rc;
@@ -595,13 +692,14 @@ step_drain_revoke(CycleRun *run)
 	if (roles_get(run->admin, old, &info, &err) != 0)
 		return fail(err, NULL, "cannot look up the old role");
 	/* A role that never could log in has nothing to drain (first init). */
-	if (info.exists && info.canlogin)
-	{
-		if ((rc = wait_drained(run, nodes, 1, old)) != PGR_EXIT_OK)
-			return rc;
-	}
+	if (drain_nodes_open(run->t, run->admin, info.exists && info.canlogin, &w, &err) != 0)
+		return fail(err, "start that node, or remove it from the target's replicas or poolers, and run pgrotate cycle again; nothing was revoked",
+					"cannot reach every node to drain");
+	if (info.exists && info.canlogin && (rc = wait_drained(run, &w, old)) != PGR_EXIT_OK)
+		goto done;
+	rc = PGR_EXIT_FAIL;
 	if (sinks_hand_out(run, old))
-		return PGR_EXIT_FAIL;
+		goto done;
 	rc = db_begin(run->admin, &err);
 	if (rc == 0 && info.exists)
 		rc = rolesql_revoke(run->admin, old, NULL, &err);
@@ -612,7 +710,10 @@ step_drain_revoke(CycleRun *run)
 						   run->st.active_role, run->st.generation, run->o->reason,
 						   NULL, &err);
 	if (commit_or_rollback(run, rc, &err) != 0)
-		return fail(err, "run pgrotate cycle again to finish", "cannot revoke the old role");
+	{
+		rc = fail(err, "run pgrotate cycle again to finish", "cannot revoke the old role");
+		goto done;
+	}
 	FAULT_POINT("after-revoke");
 	if (info.canlogin)
 		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
@@ -622,8 +723,11 @@ step_drain_revoke(CycleRun *run)
 		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
 				 "role %s could not log in, nothing to drain; it is the standby now; active role is %s, generation %lld",
 				 old, run->st.active_role, (long long) run->st.generation);
-	report_stragglers(run, nodes, 1, old);
-	return PGR_EXIT_OK;
+	report_stragglers(run, &w, old);
+	rc = PGR_EXIT_OK;
+done:
+	drain_nodes_close(&w);
+	return rc;
 }
 
 /* Is an idle target due for rotation (by the server's clock)? */
@@ -731,7 +835,8 @@ cycle_execute(CycleRun *run)
 			return rc;
 		if ((rc = load_state(run)) != PGR_EXIT_OK)
 			return rc;
-		if (finished && run->st.phase == PHASE_IDLE)
+		/* a cycle found in progress ends this run, finished or rolled back */
+		if ((finished || run->rolled_back) && run->st.phase == PHASE_IDLE)
 			return PGR_EXIT_OK;
 	}
 }

@@ -34,6 +34,7 @@ typedef struct CycleRun
 	char	   *password;		/* pending plaintext (wiped on free) */
 	char	   *verifier;
 	int64_t		pending_generation;
+	bool		rolled_back;	/* this run ended a cycle by rolling it back */
 } CycleRun;
 
 /*

@@ -1,6 +1,9 @@
 /*
  * db.c: the only file that includes libpq-fe.h.
  */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +18,17 @@ struct DbConn
 	PGconn	   *conn;
 	char	   *label;
 	char		sqlstate[6];
+	bool		abandoned;		/* a query timed out: the connection is unusable */
 };
+
+/* Every query gets this long (the server may hang; we hold a lock). */
+#define DB_QUERY_TIMEOUT_MS 10000
+/* After a cancel, how long to wait for the server to confirm it. */
+#define DB_CANCEL_WAIT_MS 2000
+/* Unless the conninfo says otherwise, connecting gives up after this. */
+#define DB_CONNECT_TIMEOUT "10"
+
+static volatile int *interrupt_flag;
 
 struct DbRes
 {
@@ -32,6 +45,21 @@ trim_msg(const char *m)
 	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
 		s[--n] = '\0';
 	return s;
+}
+
+static bool
+has_keyword(const char **keys, int n, const char *kw)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(keys[i], kw) == 0)
+			return true;
+	return false;
+}
+
+void
+db_set_interrupt(volatile int *flag)
+{
+	interrupt_flag = flag;
 }
 
 /*
@@ -62,8 +90,8 @@ build_params(const char *conninfo, const char *const *overrides,
 		nover++;
 	for (PQconninfoOption *o = *opts; o->keyword; o++)
 		n++;
-	*keys = xcalloc(n + nover + 2, sizeof(char *));
-	*vals = xcalloc(n + nover + 2, sizeof(char *));
+	*keys = xcalloc(n + nover + 3, sizeof(char *));
+	*vals = xcalloc(n + nover + 3, sizeof(char *));
 	i = 0;
 	for (PQconninfoOption *o = *opts; o->keyword; o++)
 	{
@@ -88,6 +116,11 @@ build_params(const char *conninfo, const char *const *overrides,
 	}
 	(*keys)[i] = "fallback_application_name";
 	(*vals)[i] = "pgrotate";
+	if (!has_keyword(*keys, i, "connect_timeout"))
+	{
+		(*keys)[++i] = "connect_timeout";
+		(*vals)[i] = DB_CONNECT_TIMEOUT;
+	}
 	return 0;
 }
 
@@ -188,7 +221,7 @@ db_backend_pid(const DbConn *c)
 bool
 db_is_ok(const DbConn *c)
 {
-	return c != NULL && PQstatus(c->conn) == CONNECTION_OK;
+	return c != NULL && !c->abandoned && PQstatus(c->conn) == CONNECTION_OK;
 }
 
 /* "label: message" with the server's DETAIL and HINT appended. */
@@ -218,6 +251,109 @@ result_error(DbConn *c, const PGresult *res)
 	return sb_steal(&sb);
 }
 
+/*
+ * Wait until a result can be read without blocking. Returns NULL, or why
+ * not: the deadline passed, or (when watch_interrupt) a signal asked us to
+ * stop. Wakes up often enough to notice the flag.
+ */
+static const char *
+wait_ready(DbConn *c, int64_t deadline, bool watch_interrupt)
+{
+	while (PQisBusy(c->conn))
+	{
+		int64_t		left = deadline - clock_mono_ms();
+		struct pollfd p = {PQsocket(c->conn), POLLIN, 0};
+		int			rc;
+
+		if (watch_interrupt && interrupt_flag && *interrupt_flag)
+			return "interrupted";
+		if (left <= 0)
+			return "no answer from the server in time";
+		rc = poll(&p, 1, left < 250 ? (int) left : 250);
+		if (rc < 0 && errno != EINTR)
+			return "poll failed";
+		if (rc > 0 && !PQconsumeInput(c->conn))
+			return NULL;		/* the connection broke: PQgetResult reports it */
+	}
+	return NULL;
+}
+
+/*
+ * Ask the server to cancel the running query and wait a little for it to
+ * confirm; if it does not, the connection is abandoned.
+ */
+static void
+cancel_query(DbConn *c)
+{
+	PGcancel   *cancel = PQgetCancel(c->conn);
+	char		buf[256];
+	int64_t		deadline = clock_mono_ms() + DB_CANCEL_WAIT_MS;
+	PGresult   *r;
+
+	if (cancel)
+	{
+		(void) PQcancel(cancel, buf, sizeof(buf));
+		PQfreeCancel(cancel);
+	}
+	for (;;)
+	{
+		if (wait_ready(c, deadline, false) != NULL)
+		{
+			c->abandoned = true;
+			return;
+		}
+		if ((r = PQgetResult(c->conn)) == NULL)
+			return;
+		PQclear(r);
+	}
+}
+
+/*
+ * Send sql and collect its results with the deadline; the first error
+ * result wins, else the last result. NULL with *why on a timeout or an
+ * interrupt (the query is cancelled; only if watch_interrupt) or a send
+ * failure (*why NULL).
+ */
+static PGresult *
+run_query(DbConn *c, const char *sql, int nparams, const char *const *params,
+		  bool watch_interrupt, const char **why)
+{
+	int64_t		deadline = clock_mono_ms() + DB_QUERY_TIMEOUT_MS;
+	PGresult   *last = NULL;
+	PGresult   *r;
+	int			sent;
+
+	*why = NULL;
+	if (c->abandoned)
+	{
+		*why = "the connection was abandoned after an earlier timeout";
+		return NULL;
+	}
+	/* Without parameters, the simple protocol also runs scripts (init). */
+	sent = nparams == 0 ? PQsendQuery(c->conn, sql)
+		: PQsendQueryParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (!sent)
+		return NULL;
+	for (;;)
+	{
+		if ((*why = wait_ready(c, deadline, watch_interrupt)) != NULL)
+		{
+			cancel_query(c);
+			PQclear(last);
+			return NULL;
+		}
+		if ((r = PQgetResult(c->conn)) == NULL)
+			return last;
+		if (last && PQresultStatus(last) == PGRES_FATAL_ERROR)
+			PQclear(r);
+		else
+		{
+			PQclear(last);
+			last = r;
+		}
+	}
+}
+
 int
 db_exec(DbConn *c, const char *sql, int nparams, const char *const *params,
 		int ncols, DbRes **out, char **err)
@@ -225,16 +361,19 @@ db_exec(DbConn *c, const char *sql, int nparams, const char *const *params,
 	PGresult   *res;
 	ExecStatusType st;
 	const char *state;
+	const char *why;
 
 	if (out)
 		*out = NULL;
 	*err = NULL;
 	c->sqlstate[0] = '\0';
-	/* Without parameters, the simple protocol also runs scripts (init). */
-	if (nparams == 0)
-		res = PQexec(c->conn, sql);
-	else
-		res = PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	res = run_query(c, sql, nparams, params, true, &why);
+	if (res == NULL && why != NULL)
+	{
+		*err = xasprintf("%s: %s%s", c->label, why,
+						 c->abandoned ? "; gave up on the connection" : "; the statement was cancelled");
+		return -1;
+	}
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 	{
@@ -289,12 +428,12 @@ db_commit(DbConn *c, char **err)
 void
 db_rollback(DbConn *c)
 {
-	PGresult   *res;
+	const char *why;
 
-	if (c == NULL || PQstatus(c->conn) != CONNECTION_OK)
+	if (c == NULL || c->abandoned || PQstatus(c->conn) != CONNECTION_OK)
 		return;
-	res = PQexec(c->conn, "ROLLBACK");
-	PQclear(res);
+	/* cleaning up after an interrupt must not itself be interrupted */
+	PQclear(run_query(c, "ROLLBACK", 0, NULL, false, &why));
 }
 
 int
@@ -443,4 +582,74 @@ db_conninfo_has_password(const char *conninfo)
 		free(v);
 	}
 	return has;
+}
+
+char *
+db_conninfo_node(const char *conninfo)
+{
+	char	   *host = NULL;
+	char	   *port = NULL;
+	char	   *err = NULL;
+	char	   *out;
+
+	if (db_conninfo_get(conninfo, "host", &host, &err) != 0)
+	{
+		free(err);
+		return xstrdup("?");
+	}
+	if (host == NULL || host[0] == '\0')
+	{
+		free(host);
+		host = NULL;
+		(void) db_conninfo_get(conninfo, "hostaddr", &host, &err);
+	}
+	(void) db_conninfo_get(conninfo, "port", &port, &err);
+	out = xasprintf("%s:%s", host && host[0] ? host : "local",
+					port && port[0] ? port : "5432");
+	free(host);
+	free(port);
+	return out;
+}
+
+DbConn *
+db_connect_console(const char *conninfo, const char *label, char **err)
+{
+	const char **keys = NULL;
+	const char **vals = NULL;
+	PQconninfoOption *opts = NULL;
+	DbConn	   *c;
+	PGconn	   *conn;
+
+	*err = NULL;
+	if (build_params(conninfo, NULL, &keys, &vals, &opts, err) != 0)
+	{
+		char	   *m = *err;
+
+		*err = xasprintf("%s: %s", label, m);
+		free(m);
+		return NULL;
+	}
+	conn = PQconnectdbParams(keys, vals, 0);
+	free(keys);
+	free(vals);
+	PQconninfoFree(opts);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *m = trim_msg(conn ? PQerrorMessage(conn) : "out of memory");
+
+		*err = xasprintf("%s: could not connect: %s", label, m);
+		free(m);
+		PQfinish(conn);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(DbConn));
+	c->conn = conn;
+	c->label = xstrdup(label);
+	return c;
+}
+
+int
+db_colnum(const DbRes *r, const char *name)
+{
+	return PQfnumber(r->res, name);
 }

@@ -24,6 +24,16 @@ typedef struct DbRes DbRes;
  * unless the conninfo or overrides set one. Returns NULL and sets *err on
  * failure.
  */
+/*
+ * Every query is bounded: after 10 s without an answer it is cancelled and
+ * fails ("no answer from the server in time"), and if the server does not
+ * confirm the cancel the connection is abandoned (later queries on it fail
+ * at once). A query also stops, cancelled, as soon as *flag is set (by a
+ * SIGINT/SIGTERM handler). Connecting gives up after connect_timeout (10 s
+ * unless the conninfo sets it).
+ */
+void		db_set_interrupt(volatile int *flag);
+
 DbConn	   *db_connect(const char *conninfo, const char *label,
 					   const char *const *overrides, char **err);
 void		db_close(DbConn *c);
@@ -81,5 +91,24 @@ int			db_conninfo_get(const char *conninfo, const char *keyword,
 int			db_conninfo_check(const char *conninfo, char **err);
 /* true if conninfo carries a password keyword. */
 bool		db_conninfo_has_password(const char *conninfo);
+
+/*
+ * A node's name for messages, from conninfo: "host:port" (host, else
+ * hostaddr, else "local"; port 5432 when unset). malloc'd; "?" when
+ * conninfo does not parse.
+ */
+char	   *db_conninfo_node(const char *conninfo);
+
+/*
+ * Connect to a PgBouncer admin console (dbname=pgbouncer). Like db_connect
+ * without overrides, but nothing is run after connecting: the console
+ * knows neither set_config nor the extended protocol, so run its commands
+ * with db_exec without parameters (the simple protocol). NULL + *err.
+ */
+DbConn	   *db_connect_console(const char *conninfo, const char *label,
+							   char **err);
+
+/* The number of the column called name in r, or -1. */
+int			db_colnum(const DbRes *r, const char *name);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * drain.c: polling pg_stat_activity on every node until a role's sessions
- * are gone.
+ * drain.c: polling pg_stat_activity on every node, and SHOW CLIENTS/SHOW
+ * SERVERS on every PgBouncer, until a role's sessions are gone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include "drain.h"
 #include "duration.h"
 #include "log.h"
+#include "pooler.h"
 #include "util.h"
 
 #define PROGRESS_LOG_MS 10000
@@ -22,9 +23,22 @@ sessionlist_free(SessionList *l)
 		free(l->items[i].application_name);
 		free(l->items[i].client_addr);
 		free(l->items[i].backend_start);
+		free(l->items[i].database);
 	}
 	free(l->items);
 	memset(l, 0, sizeof(*l));
+}
+
+Session *
+sessionlist_add(SessionList *l)
+{
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap ? l->cap * 2 : 8;
+		l->items = xrealloc(l->items, sizeof(Session) * l->cap);
+	}
+	memset(&l->items[l->n], 0, sizeof(Session));
+	return &l->items[l->n++];
 }
 
 char *
@@ -37,10 +51,21 @@ sessionlist_describe(const SessionList *l, int max)
 	{
 		const Session *s = &l->items[i];
 
-		sb_appendf(&sb, "%s%s pid %d", i ? "; " : "", s->node, s->pid);
+		if (s->kind)
+		{
+			sb_appendf(&sb, "%s%s %s", i ? "; " : "", s->node, s->kind);
+			if (s->database)
+				sb_appendf(&sb, " of database %s", s->database);
+			if (s->pid > 0)
+				sb_appendf(&sb, " (%s pid %d)", strcmp(s->kind, "client") == 0 ?
+						   "client" : "backend", s->pid);
+		}
+		else
+			sb_appendf(&sb, "%s%s pid %d", i ? "; " : "", s->node, s->pid);
 		if (s->application_name && s->application_name[0])
 			sb_appendf(&sb, " \"%s\"", s->application_name);
-		sb_appendf(&sb, " from %s", s->client_addr ? s->client_addr : "(hidden)");
+		if (s->client_addr || !s->kind)
+			sb_appendf(&sb, " from %s", s->client_addr ? s->client_addr : "(hidden)");
 		if (s->backend_start)
 			sb_appendf(&sb, " since %s", s->backend_start);
 	}
@@ -76,14 +101,8 @@ drain_list_sessions(DbConn *c, const char *role, SessionList *out, char **err)
 		return -1;
 	for (int i = 0; i < db_nrows(r); i++)
 	{
-		Session    *s;
+		Session    *s = sessionlist_add(out);
 
-		if (out->n == out->cap)
-		{
-			out->cap = out->cap ? out->cap * 2 : 8;
-			out->items = xrealloc(out->items, sizeof(Session) * out->cap);
-		}
-		s = &out->items[out->n++];
 		s->node = db_label(c);
 		s->pid = (int) db_int(r, i, 0);
 		s->application_name = dup_col(r, i, 1);
@@ -94,22 +113,90 @@ drain_list_sessions(DbConn *c, const char *role, SessionList *out, char **err)
 	return 0;
 }
 
-/* "primary 2, replica db2 0" */
+int
+drain_nodes_open(const Target *t, DbConn *primary, bool with_others,
+				 DrainNodes *w, char **err)
+{
+	memset(w, 0, sizeof(*w));
+	w->nodes = xcalloc(1 + (with_others ? t->replicas.n : 0), sizeof(DbConn *));
+	w->nodes[w->nnodes++] = primary;
+	if (!with_others)
+		return 0;
+	for (int i = 0; i < t->replicas.n; i++)
+	{
+		char	   *node = db_conninfo_node(t->replicas.items[i]);
+		char	   *label = xasprintf("replica %s", node);
+
+		w->nodes[w->nnodes] = db_connect(t->replicas.items[i], label, NULL, err);
+		free(node);
+		free(label);
+		if (w->nodes[w->nnodes] == NULL)
+			goto fail;
+		w->nnodes++;
+	}
+	w->poolers = xcalloc(t->poolers.n + 1, sizeof(Pooler *));
+	for (int i = 0; i < t->poolers.n; i++)
+	{
+		if ((w->poolers[w->npoolers] = pooler_open(t->poolers.items[i], err)) == NULL)
+			goto fail;
+		w->npoolers++;
+	}
+	return 0;
+
+fail:
+	drain_nodes_close(w);
+	return -1;
+}
+
+void
+drain_nodes_close(DrainNodes *w)
+{
+	for (int k = 1; k < w->nnodes; k++)
+		db_close(w->nodes[k]);
+	for (int k = 0; k < w->npoolers; k++)
+		pooler_close(w->poolers[k]);
+	free(w->nodes);
+	free(w->poolers);
+	memset(w, 0, sizeof(*w));
+}
+
+int
+drain_snapshot(const DrainNodes *w, const char *role, bool reconnect,
+			   bool servers_only, SessionList *out, char **err)
+{
+	sessionlist_free(out);
+	for (int k = 0; k < w->nnodes; k++)
+		if (drain_list_sessions(w->nodes[k], role, out, err) != 0)
+			return -1;
+	for (int k = 0; k < w->npoolers; k++)
+		if (pooler_poll(w->poolers[k], role, reconnect, servers_only, out, err) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+append_count(StrBuf *sb, const SessionList *l, const char *label)
+{
+	int			n = 0;
+
+	for (int i = 0; i < l->n; i++)
+		if (l->items[i].node == label)
+			n++;
+	sb_appendf(sb, "%s%s %d", sb->len ? ", " : "", label, n);
+}
+
+/* "primary 2, replica db2:5432 0, pooler db1:6432 1" */
 static char *
 per_node_counts(const DrainSpec *spec, const SessionList *l)
 {
+	const DrainNodes *w = spec->where;
 	StrBuf		sb;
 
 	sb_init(&sb);
-	for (int k = 0; k < spec->nnodes; k++)
-	{
-		int			n = 0;
-
-		for (int i = 0; i < l->n; i++)
-			if (l->items[i].node == db_label(spec->nodes[k]))
-				n++;
-		sb_appendf(&sb, "%s%s %d", k ? ", " : "", db_label(spec->nodes[k]), n);
-	}
+	for (int k = 0; k < w->nnodes; k++)
+		append_count(&sb, l, db_label(w->nodes[k]));
+	for (int k = 0; k < w->npoolers; k++)
+		append_count(&sb, l, pooler_label(w->poolers[k]));
 	return sb_steal(&sb);
 }
 
@@ -141,16 +228,6 @@ show_progress(const DrainSpec *spec, const SessionList *l, int64_t elapsed,
 	free(who);
 }
 
-static int
-poll_nodes(const DrainSpec *spec, SessionList *l, char **err)
-{
-	sessionlist_free(l);
-	for (int k = 0; k < spec->nnodes; k++)
-		if (drain_list_sessions(spec->nodes[k], spec->role, l, err) != 0)
-			return -1;
-	return 0;
-}
-
 DrainResult
 drain_wait(const DrainSpec *spec, SessionList *left, char **err)
 {
@@ -166,8 +243,18 @@ drain_wait(const DrainSpec *spec, SessionList *left, char **err)
 		int64_t		overlap_left = spec->overlap_left_ms - elapsed;
 		bool		done;
 
-		if (poll_nodes(spec, left, err) != 0)
+		if (drain_snapshot(spec->where, spec->role, overlap_left <= 0,
+						   spec->servers_only, left, err) != 0)
+		{
+			/* a signal cancels the running poll: that is an interruption */
+			if (spec->stop && *spec->stop)
+			{
+				free(*err);
+				*err = NULL;
+				return DRAIN_INTERRUPTED;
+			}
 			return DRAIN_ERROR;
+		}
 		done = overlap_left <= 0 && left->n == 0;
 		if (live || done || left->n != last_n || now - last_log >= PROGRESS_LOG_MS)
 		{
@@ -213,4 +300,61 @@ drain_terminate(DbConn *c, const char *role, int *n, char **err)
 	*n = (int) db_int(r, 0, 0);
 	db_res_free(r);
 	return 0;
+}
+
+/* Pooler clients of role: KILL_CLIENT where it exists, else a warning. */
+static int
+terminate_on_poolers(const DrainNodes *w, const char *role, int *unkillable)
+{
+	int			total = 0;
+
+	for (int k = 0; k < w->npoolers; k++)
+	{
+		Pooler	   *p = w->poolers[k];
+		char	   *err = NULL;
+		int			n = 0;
+		int			rc = pooler_kill_clients(p, role, &n, &err);
+
+		if (rc < 0)
+		{
+			log_warning("could not disconnect the clients of %s from %s: %s",
+						role, pooler_label(p), err);
+			free(err);
+		}
+		else if (rc == 0)
+			total += n;
+		else if (n > 0)
+		{
+			*unkillable += n;
+			log_emit(LOG_LEVEL_WARNING, "pooler_cannot_kill", NULL,
+					 "once the role is revoked their next transaction fails: PgBouncer cannot log in to the server for them (PgBouncer 1.24 and later can disconnect them with KILL_CLIENT)",
+					 "%s (%s) cannot disconnect a single client: %d client%s of role %s %s connected to it; only server connections are terminated",
+					 pooler_label(p), pooler_version(p), n, n == 1 ? "" : "s", role,
+					 n == 1 ? "stays" : "stay");
+		}
+	}
+	return total;
+}
+
+int
+drain_terminate_all(const DrainNodes *w, const char *role, int *unkillable)
+{
+	int			total;
+
+	*unkillable = 0;
+	total = terminate_on_poolers(w, role, unkillable);
+	for (int k = 0; k < w->nnodes; k++)
+	{
+		char	   *err = NULL;
+		int			n = 0;
+
+		if (drain_terminate(w->nodes[k], role, &n, &err) != 0)
+		{
+			log_warning("could not terminate the sessions of %s on %s: %s", role,
+						db_label(w->nodes[k]), err);
+			free(err);
+		}
+		total += n;
+	}
+	return total;
 }

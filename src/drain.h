@@ -1,21 +1,30 @@
 /*
- * drain.h: waiting until no session of a role remains on any node, with
- * progress; terminating a role's sessions.
+ * drain.h: waiting until no session of a role remains on any node (the
+ * primary, each replica, each PgBouncer), with progress; terminating a
+ * role's sessions.
  */
 #ifndef PGR_DRAIN_H
 #define PGR_DRAIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "db.h"
+
+typedef struct Pooler Pooler;
 
 typedef struct Session
 {
 	const char *node;			/* label of the node's connection */
-	int			pid;
+	const char *kind;			/* NULL for a backend; on a pooler "client"
+								 * or "server connection" */
+	int			pid;			/* backend; on a pooler its remote_pid (0:
+								 * unknown) */
 	char	   *application_name;
 	char	   *client_addr;	/* "local" for a Unix socket; NULL if hidden */
 	char	   *backend_start;	/* NULL if hidden */
+	char	   *database;		/* on a pooler: its database; else NULL */
 } Session;
 
 typedef struct SessionList
@@ -26,6 +35,8 @@ typedef struct SessionList
 } SessionList;
 
 void		sessionlist_free(SessionList *l);
+/* A new zeroed entry at the end of l. */
+Session    *sessionlist_add(SessionList *l);
 /* "pid 123 psql local since 03:15:22" lines joined by "; " (malloc'd). */
 char	   *sessionlist_describe(const SessionList *l, int max);
 
@@ -45,22 +56,57 @@ typedef enum DrainResult
 	DRAIN_ERROR
 } DrainResult;
 
+/*
+ * Where a target's sessions live: the primary (nodes[0], borrowed), a
+ * connection to each replica ("replica host:port") and to each PgBouncer
+ * console ("pooler host:port").
+ */
+typedef struct DrainNodes
+{
+	DbConn	  **nodes;
+	int			nnodes;
+	Pooler	  **poolers;
+	int			npoolers;
+} DrainNodes;
+
+/*
+ * Fill w with primary alone (with_others false), or also connect to every
+ * replica and pooler of t. 0, or -1 with *err naming the node that cannot
+ * be reached (nothing is left open). Close with drain_nodes_close.
+ */
+int			drain_nodes_open(const Target *t, DbConn *primary, bool with_others,
+							 DrainNodes *w, char **err);
+void		drain_nodes_close(DrainNodes *w);
+
+/*
+ * One fresh look at every node and pooler of w: the sessions of role
+ * appended to out. With reconnect, a pooler whose old-role server
+ * connections wait idle is asked to RECONNECT (see pooler_poll); with
+ * servers_only, pooler clients are not listed. 0 or -1 with *err.
+ */
+int			drain_snapshot(const DrainNodes *w, const char *role, bool reconnect,
+						   bool servers_only, SessionList *out, char **err);
+
 typedef struct DrainSpec
 {
-	DbConn	  **nodes;			/* primary first, then replicas */
-	int			nnodes;
+	const DrainNodes *where;
 	const char *role;			/* the old role */
 	int64_t		overlap_left_ms;	/* of min_overlap, counted by the caller */
 	int64_t		timeout_ms;
 	int64_t		poll_ms;
 	volatile int *stop;
+	bool		servers_only;	/* ignore pooler clients (they cannot be
+								 * disconnected one by one; after a terminate) */
 } DrainSpec;
 
 /*
- * Poll until the overlap has passed and no node has a session of role, or
- * the timeout. Progress: a live line on a terminal, else a log line at
- * least every 10 s, naming the sessions that hold the role. On return
- * *left holds the sessions seen at the last poll. *err on DRAIN_ERROR.
+ * Poll until the overlap has passed and no node or pooler has a session of
+ * role, or the timeout. Progress: a live line on a terminal, else a log
+ * line at least every 10 s, naming the sessions that hold the role and the
+ * count per node. Once the overlap has passed, poolers are asked to
+ * RECONNECT so idle server connections of role go away. On return *left
+ * holds the sessions seen at the last poll. *err on DRAIN_ERROR (naming
+ * the node that failed).
  */
 DrainResult drain_wait(const DrainSpec *spec, SessionList *left, char **err);
 
@@ -69,5 +115,15 @@ DrainResult drain_wait(const DrainSpec *spec, SessionList *left, char **err);
  * needs pg_signal_backend). *n is how many were signalled.
  */
 int			drain_terminate(DbConn *c, const char *role, int *n, char **err);
+
+/*
+ * Terminate every session of role in w: pooler clients first (where the
+ * pooler can: KILL_CLIENT), then the backends on each node (which also
+ * ends the pooler's server connections of role). Failures and what a pooler
+ * cannot do are logged as warnings naming the node. Returns how many
+ * sessions were ended; *unkillable counts pooler clients left connected.
+ */
+int			drain_terminate_all(const DrainNodes *w, const char *role,
+								int *unkillable);
 
 #endif

@@ -147,7 +147,8 @@ statedir_ensure(const char *dir, char **err)
 /* ---- writing ---- */
 
 static char *
-pending_content(const char *role, int64_t generation, const char *password)
+pending_content(const char *role, int64_t generation, const char *password,
+				const char *verifier)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	StrBuf		sb;
@@ -168,6 +169,12 @@ pending_content(const char *role, int64_t generation, const char *password)
 	sb_appendf(&sb, "\ngeneration %" PRId64 "\npassword ", generation);
 	sb_append(&sb, password);
 	sb_appendc(&sb, '\n');
+	if (verifier != NULL)
+	{
+		sb_append(&sb, "verifier ");
+		sb_append(&sb, verifier);
+		sb_appendc(&sb, '\n');
+	}
 	return sb_steal(&sb);
 }
 
@@ -300,7 +307,7 @@ pending_write(const char *dir, const char *target, const char *role,
 		goto done;
 	}
 	name = xasprintf("%s.pending", target);
-	content = pending_content(role, generation, password);
+	content = pending_content(role, generation, password, NULL);
 	rc = store_atomically(dirfd, name, content, path, err);
 
 done:
@@ -485,15 +492,20 @@ parse_generation(const char *s, int64_t *out)
 	return true;
 }
 
-/* The four lines, exactly; false (and nothing set) if anything is off. */
+/*
+ * The four lines, exactly, and an optional fifth "verifier" line (whose
+ * value goes to *verifier when it is not NULL); false (and nothing set)
+ * if anything is off.
+ */
 static bool
 parse_pending(const char *text, char **role, int64_t *generation,
-			  char **password)
+			  char **password, char **verifier)
 {
 	const char *p = text;
 	char	   *rolefield = NULL;
 	char	   *genfield = NULL;
 	char	   *pw = NULL;
+	char	   *ver = NULL;
 	bool		good = false;
 
 	if (strncmp(p, PENDING_MAGIC "\n", strlen(PENDING_MAGIC) + 1) != 0)
@@ -501,24 +513,36 @@ parse_pending(const char *text, char **role, int64_t *generation,
 	p += strlen(PENDING_MAGIC) + 1;
 	if ((rolefield = take_field(&p, "role")) == NULL ||
 		(genfield = take_field(&p, "generation")) == NULL ||
-		(pw = take_field(&p, "password")) == NULL || *p != '\0' ||
-		!password_storable(pw) || !parse_generation(genfield, generation) ||
-		!decode_role(rolefield, role))
+		(pw = take_field(&p, "password")) == NULL)
+		goto done;
+	if (*p != '\0' && ((ver = take_field(&p, "verifier")) == NULL ||
+						!password_storable(ver)))
+		goto done;
+	if (*p != '\0' || !password_storable(pw) ||
+		!parse_generation(genfield, generation) || !decode_role(rolefield, role))
 		goto done;
 	*password = pw;
 	pw = NULL;
+	if (verifier != NULL)
+	{
+		*verifier = ver;
+		ver = NULL;
+	}
 	good = true;
 
 done:
 	free(rolefield);
 	free(genfield);
 	secret_free(pw);
+	free(ver);
 	return good;
 }
 
-int
-pending_read(const char *dir, const char *target, char **role,
-			 int64_t *generation, char **password, char **err)
+/* pending_read, and the verifier line (NULL if absent) when verifier is not NULL. */
+static int
+read_pending(const char *dir, const char *target, char **role,
+			 int64_t *generation, char **password, char **verifier,
+			 char **err)
 {
 	char	   *path = NULL;
 	char	   *text = NULL;
@@ -527,11 +551,13 @@ pending_read(const char *dir, const char *target, char **role,
 
 	*role = NULL;
 	*password = NULL;
+	if (verifier != NULL)
+		*verifier = NULL;
 	if (check_target_name(target, err) != 0)
 		return -1;
 	path = pending_path(dir, target);
 	rc = read_checked(path, &text, &len, err);
-	if (rc == 1 && !parse_pending(text, role, generation, password))
+	if (rc == 1 && !parse_pending(text, role, generation, password, verifier))
 	{
 		*err = xasprintf("pending file \"%s\" is corrupt (hint: pgrotate will "
 						 "not guess a password; restore the file, or check "
@@ -544,6 +570,77 @@ pending_read(const char *dir, const char *target, char **role,
 		secret_wipe(text, len);
 		free(text);
 	}
+	free(path);
+	return rc;
+}
+
+int
+pending_read(const char *dir, const char *target, char **role,
+			 int64_t *generation, char **password, char **err)
+{
+	return read_pending(dir, target, role, generation, password, NULL, err);
+}
+
+int
+pending_read_verifier(const char *dir, const char *target, char **verifier,
+					  char **err)
+{
+	char	   *role = NULL;
+	char	   *pw = NULL;
+	int64_t		gen = 0;
+	int			rc = read_pending(dir, target, &role, &gen, &pw, verifier, err);
+
+	free(role);
+	secret_free(pw);
+	if (rc == 1 && *verifier == NULL)
+		rc = 0;
+	return rc;
+}
+
+int
+pending_set_verifier(const char *dir, const char *target, const char *verifier,
+					 char **err)
+{
+	char	   *role = NULL;
+	char	   *pw = NULL;
+	char	   *path = NULL;
+	char	   *name = NULL;
+	char	   *content = NULL;
+	int64_t		gen = 0;
+	int			dirfd = -1;
+	int			rc = read_pending(dir, target, &role, &gen, &pw, NULL, err);
+
+	if (rc == 0)
+		*err = xasprintf("no pending file for target %s to add the verifier to", target);
+	if (rc != 1)
+	{
+		rc = -1;
+		goto done;
+	}
+	rc = -1;
+	path = pending_path(dir, target);
+	if (verifier == NULL || !password_storable(verifier))
+	{
+		*err = xasprintf("refusing to write a verifier that is not printable "
+						 "ASCII without spaces to pending file \"%s\"", path);
+		goto done;
+	}
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	{
+		*err = xasprintf("cannot open state_dir \"%s\": %s", dir, strerror(errno));
+		goto done;
+	}
+	name = xasprintf("%s.pending", target);
+	content = pending_content(role, gen, pw, verifier);
+	rc = store_atomically(dirfd, name, content, path, err);
+
+done:
+	if (dirfd >= 0)
+		close(dirfd);
+	secret_free(content);
+	secret_free(pw);
+	free(role);
+	free(name);
 	free(path);
 	return rc;
 }

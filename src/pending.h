@@ -6,6 +6,9 @@
  *   role <role>            (role name percent-encoded if needed)
  *   generation <n>
  *   password <secret>
+ *   verifier <SCRAM verifier>   (optional: added once it is computed, so
+ *                                that a resumed publish can write the
+ *                                pgbouncer format)
  */
 #ifndef PGR_PENDING_H
 #define PGR_PENDING_H
@@ -30,6 +33,21 @@ int			pending_write(const char *dir, const char *target,
  */
 int			pending_read(const char *dir, const char *target, char **role,
 						 int64_t *generation, char **password, char **err);
+
+/*
+ * The verifier line of the pending file: 1 with *verifier (malloc'd), 0
+ * when there is no pending file or it has no verifier line, -1 + *err.
+ */
+int			pending_read_verifier(const char *dir, const char *target,
+								  char **verifier, char **err);
+
+/*
+ * Add (or replace) the verifier line of the existing pending file of
+ * target, atomically; role, generation and password stay. 0 or -1 + *err
+ * (also when there is no pending file).
+ */
+int			pending_set_verifier(const char *dir, const char *target,
+								 const char *verifier, char **err);
 
 /* Remove it (overwriting first is pointless on modern filesystems; we
  * unlink and fsync the folder). Missing is fine. 0 or -1 with *err. */

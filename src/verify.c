@@ -1,24 +1,43 @@
 /*
- * verify.c: log in as the new credential and look around.
+ * verify.c: log in as the new credential and look around, on the primary
+ * and on each replica once it has replayed the new password.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "db.h"
+#include "duration.h"
+#include "log.h"
 #include "util.h"
 #include "verify.h"
 
+#define PROGRESS_LOG_MS 10000
+
+/*
+ * The connection keywords that place a login on a replica: its host,
+ * hostaddr and port (empty: unset) replace those of the app conninfo.
+ */
+static const char *const placement[] = {"host", "hostaddr", "port", NULL};
+
 static int
 verify_on(const char *conninfo, const char *label, const Target *t,
-		  const char *role, const char *password, char **err)
+		  const char *role, const char *password, const char *const *where,
+		  char **err)
 {
-	const char *over[] = {"user", role, "password", password,
+	const char *over[16] = {"user", role, "password", password,
 	"application_name", "pgrotate-verify", NULL};
 	DbConn	   *c;
 	DbRes	   *r = NULL;
 	char	   *e = NULL;
 	int			rc = -1;
 
+	for (int k = 0, n = 6; where != NULL && placement[k] != NULL; k++)
+	{
+		over[n++] = placement[k];
+		over[n++] = where[k];
+		over[n] = NULL;
+	}
 	c = db_connect(conninfo, label, over, &e);
 	if (c == NULL)
 	{
@@ -49,9 +68,228 @@ done:
 	return rc;
 }
 
-int
-verify_credential(const Target *t, const char *role, const char *password,
-				  char **err)
+/* Log in on the replica whose admin conninfo is replica, labelled label. */
+static int
+verify_on_replica(const Target *t, const char *replica, const char *label,
+				  const char *role, const char *password, char **err)
 {
-	return verify_on(t->app, "primary", t, role, password, err);
+	char	   *where[3] = {NULL, NULL, NULL};
+	int			rc = 0;
+
+	for (int k = 0; placement[k] != NULL && rc == 0; k++)
+		rc = db_conninfo_get(replica, placement[k], &where[k], err);
+	for (int k = 0; k < 3; k++)
+		if (where[k] == NULL)
+			where[k] = xstrdup("");
+	if (rc == 0)
+		rc = verify_on(t->app, label, t, role, password,
+					   (const char *const *) where, err);
+	for (int k = 0; k < 3; k++)
+		free(where[k]);
+	return rc;
+}
+
+/* Connect to every replica's admin conninfo ("replica host:port"). */
+static int
+open_replicas(const Target *t, DbConn **reps, char **err)
+{
+	for (int i = 0; i < t->replicas.n; i++)
+	{
+		char	   *node = db_conninfo_node(t->replicas.items[i]);
+		char	   *label = xasprintf("replica %s", node);
+
+		reps[i] = db_connect(t->replicas.items[i], label, NULL, err);
+		free(node);
+		free(label);
+		if (reps[i] == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * How far each replica is from lsn. Returns 0 with *behind the number of
+ * replicas still behind (described in *detail), or -1 with *err.
+ */
+static int
+replay_status(const Target *t, DbConn **reps, const char *lsn, int *behind,
+			  StrBuf *detail, char **err)
+{
+	const char *p[1] = {lsn};
+
+	*behind = 0;
+	sb_reset(detail);
+	for (int i = 0; i < t->replicas.n; i++)
+	{
+		DbRes	   *r = NULL;
+
+		if (db_exec(reps[i], "SELECT pg_catalog.pg_is_in_recovery(),"
+					" pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_catalog.pg_lsn,"
+					" pg_catalog.pg_wal_lsn_diff($1::pg_catalog.pg_lsn,"
+					" pg_catalog.pg_last_wal_replay_lsn())",
+					1, p, 3, &r, err) != 0)
+			return -1;
+		if (!db_bool(r, 0, 0))
+		{
+			*err = xasprintf("%s is not in recovery: it is no hot standby (promoted?)"
+							 " (hint: fix the target's replicas)", db_label(reps[i]));
+			db_res_free(r);
+			return -1;
+		}
+		if (!db_bool(r, 0, 1))
+		{
+			(*behind)++;
+			sb_appendf(detail, "%s%s %s", detail->len ? ", " : "", db_label(reps[i]),
+					   db_isnull(r, 0, 2) ? "has replayed nothing yet" : "");
+			if (!db_isnull(r, 0, 2))
+				sb_appendf(detail, "%s bytes behind", db_val(r, 0, 2));
+		}
+		db_res_free(r);
+	}
+	return 0;
+}
+
+/* A live line on a terminal, else a log line (the caller limits how often). */
+static void
+replica_progress(bool live, const char *lsn, const char *detail,
+				 const char *waited, const char *timeout)
+{
+	if (live)
+	{
+		fprintf(stderr, "\r\033[Kwaiting for replicas to replay the new password (WAL %s): %s; %s/%s",
+				lsn, detail, waited, timeout);
+		fflush(stderr);
+	}
+	else
+		log_emit(LOG_LEVEL_INFO, "replica_wait", NULL, NULL,
+				 "waiting for replicas to replay the new password (WAL %s): %s; waited %s of %s",
+				 lsn, detail, waited, timeout);
+}
+
+/* Wait until every replica has replayed lsn (see verify_credential). */
+static int
+wait_replayed(const Target *t, DbConn **reps, const char *lsn,
+			  volatile int *stop, char **err)
+{
+	int64_t		start = clock_mono_ms();
+	int64_t		last_log = -PROGRESS_LOG_MS;
+	bool		live = isatty(STDERR_FILENO) && !log_is_json() && log_enabled(LOG_LEVEL_INFO);
+	StrBuf		detail;
+	char		e[32],
+				to[32];
+	int			behind = 0;
+	int			rc = -1;
+
+	sb_init(&detail);
+	duration_format(t->s.drain_timeout_ms, to, sizeof(to));
+	for (;;)
+	{
+		int64_t		elapsed = clock_mono_ms() - start;
+
+		if (replay_status(t, reps, lsn, &behind, &detail, err) != 0)
+			break;
+		if (behind == 0)
+		{
+			rc = 0;
+			break;
+		}
+		duration_format(elapsed - elapsed % 1000, e, sizeof(e));
+		if (elapsed >= t->s.drain_timeout_ms || (stop && *stop))
+		{
+			if (stop && *stop)
+				*err = xasprintf("interrupted while waiting for replicas to replay the new password (WAL %s): %s",
+								 lsn, detail.data);
+			else
+				*err = xasprintf("replicas did not replay the new password (WAL %s) within drain_timeout (%s): %s",
+								 lsn, to, detail.data);
+			break;
+		}
+		if (live || elapsed - last_log >= PROGRESS_LOG_MS)
+		{
+			replica_progress(live, lsn, detail.data, e, to);
+			last_log = elapsed;
+		}
+		sleep_ms(t->s.poll_interval_ms < t->s.drain_timeout_ms - elapsed ?
+				 t->s.poll_interval_ms : t->s.drain_timeout_ms - elapsed, stop);
+	}
+	if (live && last_log >= 0)
+		fputc('\n', stderr);	/* end the live line */
+	sb_free(&detail);
+	return rc;
+}
+
+static int
+primary_lsn(DbConn *primary, char **lsn, char **err)
+{
+	DbRes	   *r = NULL;
+
+	if (db_exec(primary, "SELECT pg_catalog.pg_current_wal_lsn()::text", 0, NULL,
+				1, &r, err) != 0)
+		return -1;
+	*lsn = xstrdup(db_val(r, 0, 0));
+	db_res_free(r);
+	return 0;
+}
+
+/*
+ * A pooler that app goes through learns the new role only when the
+ * pgbouncer sink is published, after this verification: say so.
+ */
+static void
+hint_app_through_pooler(const Target *t, char **err)
+{
+	char	   *app = db_conninfo_node(t->app);
+
+	for (int i = 0; i < t->poolers.n; i++)
+	{
+		char	   *p = db_conninfo_node(t->poolers.items[i]);
+
+		if (strcmp(p, app) == 0)
+		{
+			char	   *m = *err;
+
+			*err = xasprintf("%s (hint: app goes through pooler %s, which learns the new role only when it is published; point app at the server)",
+							 m, p);
+			free(m);
+			i = t->poolers.n;
+		}
+		free(p);
+	}
+	free(app);
+}
+
+VerifyResult
+verify_credential(const Target *t, DbConn *primary, const char *role,
+				  const char *password, volatile int *stop, char **err)
+{
+	DbConn	  **reps = NULL;
+	char	   *lsn = NULL;
+	VerifyResult rc = VERIFY_FAILED;
+
+	if (verify_on(t->app, "primary", t, role, password, NULL, err) != 0)
+	{
+		hint_app_through_pooler(t, err);
+		return VERIFY_FAILED;
+	}
+	if (t->replicas.n == 0)
+		return VERIFY_OK;
+	reps = xcalloc(t->replicas.n, sizeof(DbConn *));
+	rc = VERIFY_UNAVAILABLE;
+	if (primary_lsn(primary, &lsn, err) != 0 || open_replicas(t, reps, err) != 0 ||
+		wait_replayed(t, reps, lsn, stop, err) != 0)
+		goto done;
+	rc = VERIFY_FAILED;
+	for (int i = 0; i < t->replicas.n; i++)
+		if (verify_on_replica(t, t->replicas.items[i], db_label(reps[i]), role,
+							  password, err) != 0)
+			goto done;
+	log_info("verified role %s on %d replica%s", role, t->replicas.n,
+			 t->replicas.n == 1 ? "" : "s");
+	rc = VERIFY_OK;
+done:
+	for (int i = 0; i < t->replicas.n; i++)
+		db_close(reps[i]);
+	free(reps);
+	free(lsn);
+	return rc;
 }

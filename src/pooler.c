@@ -1,0 +1,524 @@
+/*
+ * pooler.c: PgBouncer's admin console and auth_file.
+ *
+ * The console is a pseudo-database ("pgbouncer") that accepts its own
+ * commands over the simple query protocol only; results are all text. Its
+ * columns are looked up by name, since they grow from release to release
+ * (SHOW CLIENTS got "application_name" in 1.18 and "id" in 1.24).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pooler.h"
+#include "secret.h"
+#include "util.h"
+
+#define AUTHFILE_MAX_SIZE (4 * 1024 * 1024)
+
+struct Pooler
+{
+	DbConn	   *conn;
+	char	   *label;			/* "pooler host:port" */
+	char	   *version;		/* "PgBouncer 1.18.0" */
+	int			vnum;			/* 11800 */
+	StrList		reconnected;	/* databases sent RECONNECT in this run */
+	bool		reconnect_failed;	/* warned once; not tried again */
+};
+
+/* "PgBouncer 1.18.0" -> 11800; 0 if it does not look like that. */
+static int
+parse_version(const char *v)
+{
+	const char *p = strchr(v, ' ');
+	int			major = 0,
+				minor = 0,
+				patch = 0;
+
+	if (p == NULL || sscanf(p + 1, "%d.%d.%d", &major, &minor, &patch) < 2)
+		return 0;
+	return major * 10000 + minor * 100 + patch;
+}
+
+Pooler *
+pooler_open(const char *conninfo, char **err)
+{
+	char	   *node = db_conninfo_node(conninfo);
+	Pooler	   *p = xcalloc(1, sizeof(Pooler));
+	DbRes	   *r = NULL;
+	char	   *e = NULL;
+
+	p->label = xasprintf("pooler %s", node);
+	free(node);
+	p->conn = db_connect_console(conninfo, p->label, err);
+	if (p->conn == NULL)
+		goto fail;
+	if (db_exec(p->conn, "SHOW VERSION", 0, NULL, -1, &r, &e) != 0 ||
+		db_nrows(r) < 1)
+	{
+		*err = xasprintf("%s (hint: poolers entries must connect to a PgBouncer"
+						 " admin console, dbname=pgbouncer, as one of its"
+						 " admin_users)", e ? e : "SHOW VERSION returned nothing");
+		free(e);
+		goto fail;
+	}
+	p->version = xstrdup(db_val(r, 0, 0));
+	p->vnum = parse_version(p->version);
+	db_res_free(r);
+	return p;
+
+fail:
+	db_res_free(r);
+	pooler_close(p);
+	return NULL;
+}
+
+void
+pooler_close(Pooler *p)
+{
+	if (p == NULL)
+		return;
+	db_close(p->conn);
+	free(p->label);
+	free(p->version);
+	strlist_free(&p->reconnected);
+	free(p);
+}
+
+const char *
+pooler_label(const Pooler *p)
+{
+	return p->label;
+}
+
+const char *
+pooler_version(const Pooler *p)
+{
+	return p->version;
+}
+
+bool
+pooler_can_kill_client(const Pooler *p)
+{
+	return p->vnum >= POOLER_KILL_CLIENT_VERSION;
+}
+
+int
+pooler_reload(Pooler *p, char **err)
+{
+	return db_cmd(p->conn, "RELOAD", err);
+}
+
+int
+pooler_reload_all(const Target *t, char **err)
+{
+	int			rc = 0;
+
+	for (int i = 0; i < t->poolers.n; i++)
+	{
+		char	   *e = NULL;
+		Pooler	   *p = pooler_open(t->poolers.items[i], &e);
+
+		if (p != NULL && pooler_reload(p, &e) == 0)
+			log_info("%s reloaded its auth_file", pooler_label(p));
+		else
+		{
+			if (rc == 0)
+				*err = xasprintf("RELOAD failed: %s", e);
+			rc = -1;
+			free(e);
+		}
+		pooler_close(p);
+	}
+	return rc;
+}
+
+/* A column's value, or NULL when the column is missing or empty. */
+static const char *
+col(const DbRes *r, int row, const char *name)
+{
+	int			c = db_colnum(r, name);
+
+	if (c < 0 || db_isnull(r, row, c) || db_val(r, row, c)[0] == '\0')
+		return NULL;
+	return db_val(r, row, c);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* Run a SHOW and check it has the columns we need. */
+static int
+show(Pooler *p, const char *what, DbRes **r, char **err)
+{
+	if (db_exec(p->conn, what, 0, NULL, -1, r, err) != 0)
+		return -1;
+	if (db_colnum(*r, "user") < 0 || db_colnum(*r, "database") < 0)
+	{
+		*err = xasprintf("%s: %s has no user or database column", p->label, what);
+		db_res_free(*r);
+		*r = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+add_session(Pooler *p, const DbRes *r, int row, const char *kind,
+			SessionList *out)
+{
+	Session    *s = sessionlist_add(out);
+	const char *addr = col(r, row, "addr");
+	const char *pid = col(r, row, "remote_pid");
+
+	s->node = p->label;
+	s->kind = kind;
+	s->pid = pid ? atoi(pid) : 0;
+	s->application_name = dup_or_null(col(r, row, "application_name"));
+	if (strcmp(kind, "client") != 0)
+		s->client_addr = NULL;	/* a server connection's addr is the server's */
+	else if (addr && strcmp(addr, "unix") == 0)
+		s->client_addr = xstrdup("local");
+	else
+		s->client_addr = dup_or_null(addr);
+	s->backend_start = dup_or_null(col(r, row, "connect_time"));
+	s->database = dup_or_null(col(r, row, "database"));
+}
+
+/* A database name as a console argument: bare, or in double quotes. */
+static char *
+console_word(const char *s)
+{
+	StrBuf		sb;
+
+	if (s[0] != '\0' && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s))
+		return xstrdup(s);
+	sb_init(&sb);
+	sb_appendc(&sb, '"');
+	for (; *s; s++)
+	{
+		if (*s == '"')
+			sb_appendc(&sb, '"');
+		sb_appendc(&sb, *s);
+	}
+	sb_appendc(&sb, '"');
+	return sb_steal(&sb);
+}
+
+/*
+ * RECONNECT db once in this run, and again only while role has no client
+ * on it. A failure is a warning (once): idle server connections also end
+ * at PgBouncer's server_idle_timeout.
+ */
+static void
+reconnect_db(Pooler *p, const char *db, const char *role,
+			 const StrList *client_dbs)
+{
+	bool		again = strlist_contains(&p->reconnected, db);
+	char	   *word;
+	char	   *cmd;
+	char	   *err = NULL;
+
+	if (again && (strlist_contains(client_dbs, db) || p->reconnect_failed))
+		return;
+	word = console_word(db);
+	cmd = xasprintf("RECONNECT %s", word);
+	if (db_cmd(p->conn, cmd, &err) == 0)
+		log_info("%s: asked to RECONNECT database %s: server connections of role %s close as they are released",
+				 p->label, db, role);
+	else
+	{
+		log_warning("%s: RECONNECT %s failed (idle server connections of role %s stay until server_idle_timeout): %s",
+					p->label, word, role, err);
+		p->reconnect_failed = true;
+		free(err);
+	}
+	if (!again)
+		strlist_add(&p->reconnected, db);
+	free(word);
+	free(cmd);
+}
+
+static int
+poll_servers(Pooler *p, const char *role, bool reconnect,
+			 const StrList *client_dbs, SessionList *out, char **err)
+{
+	DbRes	   *r = NULL;
+	StrList		dbs = {0};
+
+	if (show(p, "SHOW SERVERS", &r, err) != 0)
+		return -1;
+	for (int i = 0; i < db_nrows(r); i++)
+	{
+		const char *user = col(r, i, "user");
+		const char *db = col(r, i, "database");
+		const char *close_needed = col(r, i, "close_needed");
+
+		if (user == NULL || strcmp(user, role) != 0)
+			continue;
+		add_session(p, r, i, "server connection", out);
+		if (reconnect && db && !(close_needed && strcmp(close_needed, "1") == 0) &&
+			!strlist_contains(&dbs, db))
+			strlist_add(&dbs, db);
+	}
+	for (int i = 0; i < dbs.n; i++)
+		reconnect_db(p, dbs.items[i], role, client_dbs);
+	strlist_free(&dbs);
+	db_res_free(r);
+	return 0;
+}
+
+int
+pooler_poll(Pooler *p, const char *role, bool reconnect, bool servers_only,
+			SessionList *out, char **err)
+{
+	DbRes	   *r = NULL;
+	StrList		client_dbs = {0};
+	int			rc;
+
+	if (show(p, "SHOW CLIENTS", &r, err) != 0)
+		return -1;
+	for (int i = 0; i < db_nrows(r); i++)
+	{
+		const char *user = col(r, i, "user");
+		const char *db = col(r, i, "database");
+
+		if (user == NULL || strcmp(user, role) != 0)
+			continue;
+		if (db && !strlist_contains(&client_dbs, db))
+			strlist_add(&client_dbs, db);
+		if (!servers_only)
+			add_session(p, r, i, "client", out);
+	}
+	db_res_free(r);
+	rc = poll_servers(p, role, reconnect, &client_dbs, out, err);
+	strlist_free(&client_dbs);
+	return rc;
+}
+
+/* KILL_CLIENT id: 1 done, 0 already gone, -1 with *err. */
+static int
+kill_one(Pooler *p, const char *id, char **err)
+{
+	char	   *cmd;
+	char	   *e = NULL;
+	int			rc = 1;
+
+	if (id == NULL || strspn(id, "0123456789") != strlen(id))
+	{
+		*err = xasprintf("%s: SHOW CLIENTS gave no usable client id", p->label);
+		return -1;
+	}
+	cmd = xasprintf("KILL_CLIENT %s", id);
+	if (db_cmd(p->conn, cmd, &e) != 0)
+	{
+		rc = strstr(e, "client not found") ? 0 : -1;
+		if (rc < 0)
+			*err = e;
+		else
+			free(e);
+	}
+	free(cmd);
+	return rc;
+}
+
+static bool
+row_is(const DbRes *r, int row, const char *role)
+{
+	const char *user = col(r, row, "user");
+
+	return user != NULL && strcmp(user, role) == 0;
+}
+
+int
+pooler_kill_clients(Pooler *p, const char *role, int *n, char **err)
+{
+	DbRes	   *r = NULL;
+	int			rc = -1;
+
+	*n = 0;
+	if (show(p, "SHOW CLIENTS", &r, err) != 0)
+		return -1;
+	if (!pooler_can_kill_client(p) || db_colnum(r, "id") < 0)
+	{
+		for (int i = 0; i < db_nrows(r); i++)
+			*n += row_is(r, i, role) ? 1 : 0;
+		rc = 1;
+		goto done;
+	}
+	for (int i = 0; i < db_nrows(r); i++)
+	{
+		int			k;
+
+		if (!row_is(r, i, role))
+			continue;
+		if ((k = kill_one(p, col(r, i, "id"), err)) < 0)
+			goto done;
+		*n += k;
+	}
+	rc = 0;
+done:
+	db_res_free(r);
+	return rc;
+}
+
+/* ---- the auth_file ---- */
+
+/* The user of an auth_file line ("name" with "" for a quote), or NULL. */
+static char *
+line_user(const char *line, size_t len)
+{
+	const char *end = line + len;
+	const char *s = line;
+	StrBuf		sb;
+
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	if (s >= end || *s++ != '"')
+		return NULL;
+	sb_init(&sb);
+	for (; s < end; s++)
+	{
+		if (*s == '"' && s + 1 < end && s[1] == '"')
+			s++;
+		else if (*s == '"')
+			return sb_steal(&sb);
+		sb_appendc(&sb, *s);
+	}
+	sb_free(&sb);
+	return NULL;
+}
+
+char *
+pooler_authfile_merge(const char *old, const char *line, const char *role)
+{
+	StrBuf		sb;
+	size_t		n = strlen(line);
+
+	sb_init(&sb);
+	sb_append(&sb, line);
+	if (n == 0 || line[n - 1] != '\n')
+		sb_appendc(&sb, '\n');
+	for (const char *p = old; p != NULL && *p != '\0';)
+	{
+		const char *nl = strchr(p, '\n');
+		size_t		len = nl ? (size_t) (nl - p) : strlen(p);
+		char	   *user = line_user(p, len);
+
+		if (user == NULL || strcmp(user, role) != 0)
+		{
+			sb_appendn(&sb, p, len);
+			sb_appendc(&sb, '\n');
+		}
+		free(user);
+		p = nl ? nl + 1 : p + len;
+	}
+	return sb_steal(&sb);
+}
+
+/*
+ * The current file: 1 with *text and its *mtime (seconds), 0 if it does
+ * not exist, -1 + *err.
+ */
+static int
+read_authfile(const char *path, char **text, time_t *mtime, char **err)
+{
+	struct stat st;
+	size_t		len = 0;
+	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int			rc = -1;
+
+	*text = NULL;
+	*mtime = 0;
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return 0;
+		*err = xasprintf("cannot read the auth_file \"%s\": %s", path,
+						 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > AUTHFILE_MAX_SIZE)
+	{
+		*err = xasprintf("the auth_file \"%s\" is not a regular file of at most 4 MB", path);
+		goto done;
+	}
+	*text = xmalloc((size_t) st.st_size + 1);
+	while (len < (size_t) st.st_size)
+	{
+		ssize_t		k = read(fd, *text + len, (size_t) st.st_size - len);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		len += (size_t) k;
+	}
+	(*text)[len] = '\0';
+	*mtime = st.st_mtime;
+	rc = 1;
+done:
+	close(fd);
+	return rc;
+}
+
+/*
+ * PgBouncer skips re-reading an auth_file whose stat (inode, size, mtime in
+ * seconds...) equals that of its last load; a replaced file can get a
+ * freed inode back and the same size within the same second. An mtime
+ * later than the replaced file's (and than any earlier version's) rules
+ * that out.
+ */
+static int
+advance_mtime(const char *path, time_t old_mtime, char **err)
+{
+	struct timespec ts[2];
+	time_t		now = time(NULL);
+
+	if (old_mtime < now)
+		return 0;
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = old_mtime + 1;
+	ts[1].tv_nsec = 0;
+	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0)
+	{
+		*err = xasprintf("cannot set the modification time of \"%s\" (PgBouncer might not reload it): %s",
+						 path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+pooler_publish_authfile(const SinkCfg *s, const Credential *cred, char **err)
+{
+	char	   *line = NULL;
+	char	   *old = NULL;
+	char	   *content = NULL;
+	time_t		old_mtime = 0;
+	int			rc = -1;
+
+	if ((line = sink_format(SINK_FMT_PGBOUNCER, cred, err)) == NULL ||
+		read_authfile(s->path, &old, &old_mtime, err) < 0)
+		goto done;
+	content = pooler_authfile_merge(old, line, cred->role);
+	rc = sink_write_file(s->path, content, strlen(content), s->mode, s->owner,
+						 s->group, err);
+	if (rc == 0 && old != NULL)
+		rc = advance_mtime(s->path, old_mtime, err);
+done:
+	secret_free(line);
+	secret_free(old);
+	secret_free(content);
+	return rc;
+}

@@ -1,0 +1,80 @@
+/*
+ * pooler.h: PgBouncer's admin console (SHOW CLIENTS, SHOW SERVERS,
+ * RECONNECT, RELOAD, KILL_CLIENT where it exists) and its auth_file.
+ *
+ * The console speaks only the simple query protocol and its own commands;
+ * every command here names its pooler ("pooler host:port") in errors.
+ */
+#ifndef PGR_POOLER_H
+#define PGR_POOLER_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "drain.h"
+#include "sink.h"
+
+/* PgBouncer 1.24 added KILL_CLIENT and the client "id" it takes. */
+#define POOLER_KILL_CLIENT_VERSION 12400
+
+/*
+ * Connect to the console at conninfo and read SHOW VERSION. The label is
+ * "pooler host:port". NULL with *err naming the pooler.
+ */
+Pooler	   *pooler_open(const char *conninfo, char **err);
+void		pooler_close(Pooler *p);
+const char *pooler_label(const Pooler *p);
+/* "PgBouncer 1.18.0" as the console reports it. */
+const char *pooler_version(const Pooler *p);
+/* Whether this PgBouncer can disconnect a single client (KILL_CLIENT). */
+bool		pooler_can_kill_client(const Pooler *p);
+
+/* RELOAD: re-read the configuration and the auth_file. 0 or -1 + *err. */
+int			pooler_reload(Pooler *p, char **err);
+
+/*
+ * Open every pooler of t in turn and RELOAD it. 0, or -1 with *err naming
+ * the first pooler that failed (the others are still tried).
+ */
+int			pooler_reload_all(const Target *t, char **err);
+
+/*
+ * Append to out the clients logged in as role (SHOW CLIENTS; skipped with
+ * servers_only) and the server connections of role (SHOW SERVERS): kind
+ * "client" or "server connection", node the pooler's label. With reconnect,
+ * send RECONNECT for each database where role has a server connection not
+ * yet marked close_needed, the first time the database is seen and
+ * afterwards only while role has no client on it (idle leftovers), so
+ * other roles' connections are not recycled on every poll. 0 or -1 + *err.
+ */
+int			pooler_poll(Pooler *p, const char *role, bool reconnect,
+						bool servers_only, SessionList *out, char **err);
+
+/*
+ * Disconnect every client of role with KILL_CLIENT. Returns 1 when this
+ * PgBouncer has no KILL_CLIENT (nothing done; *n the clients of role it
+ * still has), 0 with *n clients disconnected, -1 with *err.
+ */
+int			pooler_kill_clients(Pooler *p, const char *role, int *n,
+								char **err);
+
+/*
+ * The new content of an auth_file: line (the new role's, from
+ * sink_format) first, then every line of old (the current file, NULL if
+ * none) except those for role, verbatim. The other login role's line thus
+ * stays while it is still valid, and so do other users' lines (the
+ * console's admin). malloc'd; wipe with secret_free.
+ */
+char	   *pooler_authfile_merge(const char *old, const char *line,
+								  const char *role);
+
+/*
+ * Publish cred to file sink s in the pgbouncer format: the file is read,
+ * merged (pooler_authfile_merge) and written atomically, with an mtime
+ * later than the replaced file's (PgBouncer does not re-read a file whose
+ * inode, size and mtime second look unchanged). 0 or -1 + *err.
+ */
+int			pooler_publish_authfile(const SinkCfg *s, const Credential *cred,
+									char **err);
+
+#endif
