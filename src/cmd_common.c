@@ -16,17 +16,20 @@ cmd_usage_error(const char *cmd, const char *fmt,...)
 {
 	va_list		ap;
 	char	   *msg;
+	char	   *try;
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
-	log_emit(LOG_LEVEL_ERROR, "usage", NULL, NULL, "%s%s%s", cmd ? cmd : "",
-			 cmd ? ": " : "", msg ? msg : "usage error");
-	if (cmd)
-		fprintf(stderr, "Try \"pgrotate %s --help\" for more information.\n", cmd);
-	else
-		fprintf(stderr, "Try \"pgrotate --help\" for more information.\n");
+	try = xasprintf("Try \"pgrotate%s%s --help\" for more information.", cmd ? " " : "",
+					cmd ? cmd : "");
+	/* the hint line of PostgreSQL's programs; in JSON, the hint field */
+	log_emit(LOG_LEVEL_ERROR, "usage", NULL, log_is_json() ? try : NULL, "%s%s%s",
+			 cmd ? cmd : "", cmd ? ": " : "", msg ? msg : "usage error");
+	if (!log_is_json())
+		fprintf(stderr, "%s\n", try);
+	free(try);
 	free(msg);
 	return PGR_EXIT_USAGE;
 }

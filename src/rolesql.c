@@ -74,11 +74,13 @@ int
 rolesql_revoke(DbConn *c, const char *role, char **sql, char **err)
 {
 	char	   *qrole = db_quote_ident(c, role, err);
+	char	   *stmt;
 
 	if (qrole == NULL)
 		return -1;
-	return run_or_return(c, xasprintf("ALTER ROLE %s NOLOGIN PASSWORD NULL", qrole),
-						 sql, err);
+	stmt = xasprintf("ALTER ROLE %s NOLOGIN PASSWORD NULL", qrole);
+	free(qrole);
+	return run_or_return(c, stmt, sql, err);
 }
 
 char *

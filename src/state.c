@@ -345,6 +345,20 @@ state_lock(DbConn *c, const char *target, char **holder, char **err)
 	db_res_free(r);
 	if (got)
 		return 0;
+	if (state_lock_holder(c, target, holder, err) != 0)
+		return -1;
+	if (*holder == NULL)
+		*holder = xstrdup("a session that has just ended (try again)");
+	return 1;
+}
+
+int
+state_lock_holder(DbConn *c, const char *target, char **holder, char **err)
+{
+	const char *p[1] = {target};
+	DbRes	   *r = NULL;
+
+	*holder = NULL;
 	if (db_exec(c,
 				"SELECT a.application_name, a.pid,"
 				" coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SSOF'), 'unknown')"
@@ -353,29 +367,24 @@ state_lock(DbConn *c, const char *target, char **holder, char **err)
 				" AND l.database = (SELECT oid FROM pg_catalog.pg_database"
 				"                   WHERE datname = pg_catalog.current_database())"
 				" AND l.classid = pg_catalog.hashtext('pgrotate')::oid"
-				" AND l.objid = pg_catalog.hashtext($1)::oid",
+				" AND l.objid = pg_catalog.hashtext($1)::oid"
+				" AND l.pid <> pg_catalog.pg_backend_pid()",
 				1, p, 3, &r, err) != 0)
 		return -1;
-	if (db_nrows(r) == 0)
-		*holder = xstrdup("a session that has just ended (try again)");
-	else
+	if (db_nrows(r) > 0)
 	{
 		const char *app = db_val(r, 0, 0);
 		const char *at = strchr(app, '@');
-		int			pid = 0;
 
 		if (strncmp(app, "pgrotate:", 9) == 0 && at != NULL)
-		{
-			pid = atoi(app + 9);
 			*holder = xasprintf("host %s, pgrotate pid %d, since %s",
-								at + 1, pid, db_val(r, 0, 2));
-		}
+								at + 1, atoi(app + 9), db_val(r, 0, 2));
 		else
 			*holder = xasprintf("backend pid %s (application \"%s\"), since %s",
 								db_val(r, 0, 1), app, db_val(r, 0, 2));
 	}
 	db_res_free(r);
-	return 1;
+	return 0;
 }
 
 int
@@ -389,4 +398,89 @@ state_note_lock_holder(DbConn *c, const char *target, char **err)
 				   "UPDATE pgrotate.state SET lock_host = $2, lock_pid = $3,"
 				   " lock_since = now() WHERE target = $1",
 				   3, p, -1, NULL, err);
+}
+
+int
+state_last_error(DbConn *c, const char *target, char **msg, char **err)
+{
+	const char *p[1] = {target};
+	DbRes	   *r = NULL;
+
+	*msg = NULL;
+	if (db_exec(c, "SELECT last_error FROM pgrotate.state WHERE target = $1",
+				1, p, 1, &r, err) != 0)
+		return -1;
+	if (db_nrows(r) == 1 && !db_isnull(r, 0, 0))
+		*msg = xstrdup(db_val(r, 0, 0));
+	db_res_free(r);
+	return 0;
+}
+
+static char *
+dup_cell(const DbRes *r, int row, int col)
+{
+	return db_isnull(r, row, col) ? NULL : xstrdup(db_val(r, row, col));
+}
+
+int
+state_history_list(DbConn *c, const char *target, int limit,
+				   HistoryRow **rows, int *n, char **err)
+{
+	char		lim[32];
+	const char *p[2] = {target, NULL};
+	DbRes	   *r = NULL;
+
+	*rows = NULL;
+	*n = 0;
+	if (limit > 0)
+	{
+		snprintf(lim, sizeof(lim), "%d", limit);
+		p[1] = lim;
+	}
+	if (db_exec(c,
+				"SELECT * FROM (SELECT id,"
+				" (extract(epoch FROM at) * 1000)::bigint, event, from_role, to_role,"
+				" generation, actor, db_user, host, pid, reason, detail"
+				" FROM pgrotate.history WHERE target = $1"
+				" ORDER BY id DESC LIMIT $2::bigint) h ORDER BY id",
+				2, p, 12, &r, err) != 0)
+		return -1;
+	*n = db_nrows(r);
+	*rows = xcalloc(*n > 0 ? *n : 1, sizeof(HistoryRow));
+	for (int i = 0; i < *n; i++)
+	{
+		HistoryRow *h = &(*rows)[i];
+
+		h->id = db_int(r, i, 0);
+		h->at_ms = db_int(r, i, 1);
+		h->event = xstrdup(db_val(r, i, 2));
+		h->from_role = dup_cell(r, i, 3);
+		h->to_role = dup_cell(r, i, 4);
+		h->generation = db_isnull(r, i, 5) ? 0 : db_int(r, i, 5);
+		h->actor = xstrdup(db_val(r, i, 6));
+		h->db_user = xstrdup(db_val(r, i, 7));
+		h->host = dup_cell(r, i, 8);
+		h->pid = db_isnull(r, i, 9) ? 0 : (int) db_int(r, i, 9);
+		h->reason = dup_cell(r, i, 10);
+		h->detail = dup_cell(r, i, 11);
+	}
+	db_res_free(r);
+	return 0;
+}
+
+void
+state_history_free(HistoryRow *rows, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		free(rows[i].event);
+		free(rows[i].from_role);
+		free(rows[i].to_role);
+		free(rows[i].actor);
+		free(rows[i].db_user);
+		free(rows[i].host);
+		free(rows[i].reason);
+		free(rows[i].detail);
+	}
+	free(rows);
 }

@@ -111,4 +111,41 @@ int			state_lock(DbConn *c, const char *target, char **holder,
 /* Record this process as the lock holder in the state row (if any). */
 int			state_note_lock_holder(DbConn *c, const char *target, char **err);
 
+/*
+ * Who holds target's advisory lock now, without taking it: 0 with *holder
+ * malloc'd ("host web1, pgrotate pid 4242, since ...") or NULL when the
+ * lock is free; -1 with *err.
+ */
+int			state_lock_holder(DbConn *c, const char *target, char **holder,
+							  char **err);
+
+/* The last_error of target's state row (malloc'd, NULL if none). 0 or -1. */
+int			state_last_error(DbConn *c, const char *target, char **msg,
+							 char **err);
+
+/* One row of pgrotate.history. */
+typedef struct HistoryRow
+{
+	int64_t		id;
+	int64_t		at_ms;			/* epoch milliseconds */
+	char	   *event;
+	char	   *from_role;		/* NULL when not recorded */
+	char	   *to_role;
+	int64_t		generation;		/* 0 when not recorded */
+	char	   *actor;			/* OS user of the pgrotate run */
+	char	   *db_user;		/* its database session user */
+	char	   *host;
+	int			pid;			/* 0 when not recorded */
+	char	   *reason;
+	char	   *detail;
+} HistoryRow;
+
+/*
+ * The newest limit events of target (all when limit <= 0), oldest first.
+ * 0 with *rows (free with state_history_free) and *n, or -1 with *err.
+ */
+int			state_history_list(DbConn *c, const char *target, int limit,
+							   HistoryRow **rows, int *n, char **err);
+void		state_history_free(HistoryRow *rows, int n);
+
 #endif
