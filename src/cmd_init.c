@@ -2,13 +2,17 @@
  * cmd_init.c: "pgrotate init TARGET [--print-sql] [--adopt-group]":
  * create what is missing (group role, login roles, membership, SET role,
  * state schema), then provision, verify and publish the first credential.
- * Never changes the password of a role that can log in now.
+ * Never changes the password of a role that can log in now. With
+ * --adopt-group, the group role may be the application's login: it is
+ * drained and revoked after the publish (adopt.c).
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "adopt.h"
 #include "commands.h"
 #include "cycle.h"
 #include "exitcode.h"
@@ -25,6 +29,27 @@ typedef struct InitPlan
 	int			schema_version;
 	bool		have_state;
 } InitPlan;
+
+static volatile int stop_requested = 0;
+
+static void
+on_signal(int sig)
+{
+	stop_requested = sig;
+}
+
+/* SIGINT/SIGTERM end a drain cleanly (no SA_RESTART: sleeps end at once). */
+static void
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
 
 static int
 init_fail(char *err, const char *what)
@@ -111,7 +136,10 @@ refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
 	const Target *t = run->t;
 	char	   *other = NULL;
 	char	   *err = NULL;
+	int			rc;
 
+	if (adopt && (rc = adopt_refuse(run, &plan->group)) != PGR_EXIT_OK)
+		return rc;
 	if (plan->group.exists && plan->group.canlogin && !adopt)
 	{
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL,
@@ -171,33 +199,41 @@ setup_ddl(CycleRun *run, const InitPlan *plan, char **err)
 }
 
 static int
-print_sql(CycleRun *run, const InitPlan *plan)
+print_sql(CycleRun *run, const InitPlan *plan, bool adopt)
 {
 	char	   *err = NULL;
 	char	   *ddl = setup_ddl(run, plan, &err);
-	char	   *schema;
+	char	   *schema = NULL;
+	char	   *revoke = NULL;
+	int			rc = PGR_EXIT_FAIL;
 
-	if (ddl == NULL)
-		return init_fail(err, "cannot build the DDL");
-	schema = state_install_sql(run->admin, run->t->group_role, &err);
-	if (schema == NULL)
+	if (ddl == NULL ||
+		(schema = state_install_sql(run->admin, run->t->group_role, &err)) == NULL ||
+		(adopt && plan->group.canlogin &&
+		 rolesql_revoke(run->admin, run->t->group_role, &revoke, &err) != 0))
 	{
-		free(ddl);
-		return init_fail(err, "cannot build the DDL");
+		rc = init_fail(err, "cannot build the DDL");
+		goto done;
 	}
 	printf("-- pgrotate init %s: roles\nBEGIN;\n%s", run->t->name, ddl);
 	if (plan->schema_version < pgr_sql_nscripts)
 		printf("-- state schema\n%s", schema);
-	printf("COMMIT;\n-- then \"pgrotate init %s\" provisions and publishes the first credential\n",
-		   run->t->name);
+	printf("COMMIT;\n-- then \"pgrotate init %s%s\" provisions and publishes the first credential\n",
+		   run->t->name, adopt ? " --adopt-group" : "");
+	if (revoke)
+		printf("-- and, once min_overlap has passed and the group role's own sessions have ended:\n"
+			   "%s;\n", revoke);
+	rc = PGR_EXIT_OK;
+done:
 	free(ddl);
 	free(schema);
-	return PGR_EXIT_OK;
+	free(revoke);
+	return rc;
 }
 
 /* Create the roles, schema and state row in one transaction. */
 static int
-apply_setup(CycleRun *run, const InitPlan *plan, bool *changed)
+apply_setup(CycleRun *run, const InitPlan *plan, bool adopt, bool *changed)
 {
 	const Target *t = run->t;
 	char	   *err = NULL;
@@ -221,6 +257,10 @@ apply_setup(CycleRun *run, const InitPlan *plan, bool *changed)
 	if (rc == 0 && *changed)
 		rc = state_history(run->admin, t->name, "initialised", NULL, NULL, 0, NULL,
 						   ddl[0] ? ddl : NULL, &err);
+	if (rc == 0 && adopt && plan->group.canlogin && !plan->have_state)
+		rc = state_history(run->admin, t->name, "adopt_started", t->group_role, NULL, 0,
+						   NULL, "the group role logs in; it is revoked once its sessions have drained",
+						   &err);
 	free(ddl);
 	if (rc == 0)
 		rc = db_commit(run->admin, &err);
@@ -233,26 +273,61 @@ apply_setup(CycleRun *run, const InitPlan *plan, bool *changed)
 	return PGR_EXIT_OK;
 }
 
+/*
+ * Provision, verify and publish the first credential (or finish a cycle
+ * that init started). A login role that can log in now is never given a
+ * new password: it drains in a later cycle.
+ */
+static int
+first_credential(CycleRun *run, CycleOpts *o, const InitPlan *plan,
+				 bool adopting)
+{
+	int			rc;
+
+	rc = adopting ? adopt_check_setup(run) : cycle_check_setup(run);
+	if (rc != PGR_EXIT_OK)
+		return rc;
+	for (int i = 0; i < 2; i++)
+	{
+		const char *role = run->t->roles[i];
+
+		if (plan->login[i].canlogin &&
+			(strcmp(role, run->st.active_role) == 0 ||
+			 (run->st.phase == PHASE_DRAINING && strcmp(role, run->st.standby_role) == 0)))
+			o->no_wait = true;
+	}
+	rc = cycle_execute(run);
+	if (rc == PGR_EXIT_OK && o->no_wait)
+		log_emit(LOG_LEVEL_INFO, "initialised", NULL, NULL,
+				 "role %s was in use: it stays valid until its sessions drain; \"pgrotate cycle %s\" finishes that",
+				 run->st.standby_role, run->t->name);
+	return rc;
+}
+
 static int
 init_target(CycleRun *run, CycleOpts *o, bool print, bool adopt)
 {
 	InitPlan	plan;
 	bool		changed = false;
-	bool		first;
+	bool		adopting;
 	int			rc;
 
 	if ((rc = survey(run, &plan)) != PGR_EXIT_OK ||
 		(rc = refuse_unsafe(run, &plan, adopt)) != PGR_EXIT_OK)
 		return rc;
 	if (print)
-		return print_sql(run, &plan);
-	if ((rc = apply_setup(run, &plan, &changed)) != PGR_EXIT_OK)
+		return print_sql(run, &plan, adopt);
+	if ((rc = apply_setup(run, &plan, adopt, &changed)) != PGR_EXIT_OK)
 		return rc;
 	state_row_free(&run->st);
 	if ((rc = survey(run, &plan)) != PGR_EXIT_OK)
 		return rc;
-	first = run->st.generation == 0;
-	if (!first)
+	adopting = adopt && plan.group.canlogin;
+	if (run->st.generation == 0 || (adopting && run->st.phase != PHASE_IDLE))
+		rc = first_credential(run, o, &plan, adopting);
+	else if (adopting)
+		rc = adopt_check_setup(run);
+	else
 	{
 		log_emit(LOG_LEVEL_INFO, "initialised", NULL,
 				 run->st.phase == PHASE_IDLE ? NULL : "a cycle is in progress: pgrotate cycle TARGET finishes it",
@@ -261,17 +336,8 @@ init_target(CycleRun *run, CycleOpts *o, bool print, bool adopt)
 				 (long long) run->st.generation, phase_name(run->st.phase));
 		return PGR_EXIT_OK;
 	}
-	if ((rc = cycle_check_setup(run)) != PGR_EXIT_OK)
-		return rc;
-	/* A live role (an existing deployment) drains in a later cycle. */
-	for (int i = 0; i < 2; i++)
-		if (strcmp(run->t->roles[i], run->st.active_role) == 0 && plan.login[i].canlogin)
-			o->no_wait = true;
-	rc = cycle_execute(run);
-	if (rc == PGR_EXIT_OK && o->no_wait)
-		log_emit(LOG_LEVEL_INFO, "initialised", NULL, NULL,
-				 "role %s was in use: it stays valid until its sessions drain; \"pgrotate cycle %s\" finishes that",
-				 run->st.standby_role, run->t->name);
+	if (rc == PGR_EXIT_OK && adopting)
+		rc = adopt_finish(run);
 	return rc;
 }
 
@@ -305,13 +371,13 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 	}
 	if (argc - optind != 1)
 		return cmd_usage_error("init", "name exactly one target");
-	if (adopt)
-		return cmd_usage_error("init", "--adopt-group is not implemented yet");
 	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
 		return rc;
 	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
+		install_signals();
+		o.stop = &stop_requested;
 		rc = cycle_open(&run, cfg, targets[0], &o);
 		if (rc == PGR_EXIT_OK)
 			rc = init_target(&run, &o, print, adopt);
