@@ -14,6 +14,7 @@
 #include "duration.h"
 #include "secret.h"
 #include "sink.h"
+#include "pooler.h"
 #include "status.h"
 #include "util.h"
 
@@ -114,16 +115,68 @@ count_sessions(DbConn *c, const TargetStatus *ts, NodeStatus *ns, char **err)
 	return 0;
 }
 
-/* The primary (on the admin connection) and every replica. */
+/*
+ * Count on a PgBouncer console what the drain counts there: clients logged
+ * in as each role and server connections of each role.
+ */
+static int
+count_pooler(const char *conninfo, const TargetStatus *ts, NodeStatus *ns,
+			 char **err)
+{
+	Pooler	   *p = pooler_open(conninfo, err);
+
+	if (p == NULL)
+		return -1;
+	for (int i = 0; i < STATUS_NROLES; i++)
+	{
+		SessionList l = {0};
+
+		if (pooler_poll(p, ts->roles[i], false, false, &l, err) != 0)
+		{
+			sessionlist_free(&l);
+			pooler_close(p);
+			return -1;
+		}
+		ns->sessions[i] = l.n;
+		sessionlist_free(&l);
+	}
+	pooler_close(p);
+	return 0;
+}
+
+/* Each pooler, after the primary and the replicas. */
+static void
+collect_poolers(TargetStatus *ts, int first)
+{
+	for (int k = 0; k < ts->t->poolers.n; k++)
+	{
+		NodeStatus *ns = &ts->nodes[first + k];
+		char	   *node = db_conninfo_node(ts->t->poolers.items[k]);
+		char	   *err = NULL;
+
+		ns->node = xasprintf("pooler %s", node);
+		free(node);
+		ns->reachable = count_pooler(ts->t->poolers.items[k], ts, ns, &err) == 0;
+		if (!ns->reachable)
+		{
+			ns->error = err ? err : xstrdup("unknown error");
+			add_problem(ts, STATUS_CRITICAL,
+						"%s unreachable, its clients are unknown and the next cycle cannot drain there: %s",
+						ns->node, ns->error);
+		}
+	}
+}
+
+/* The primary (on the admin connection), every replica, every pooler. */
 static void
 collect_nodes(TargetStatus *ts, DbConn *admin)
 {
 	const Target *t = ts->t;
 	const char *over[] = {"application_name", STATUS_APP_NAME, NULL};
 
-	ts->nnodes = 1 + t->replicas.n;
+	ts->nnodes = 1 + t->replicas.n + t->poolers.n;
 	ts->nodes = xcalloc(ts->nnodes, sizeof(NodeStatus));
-	for (int k = 0; k < ts->nnodes; k++)
+	for (int k = 0; k < 1 + t->replicas.n; k++)
 	{
 		NodeStatus *ns = &ts->nodes[k];
 		DbConn	   *c = admin;
@@ -150,6 +203,7 @@ collect_nodes(TargetStatus *ts, DbConn *admin)
 			db_close(c);
 		free(label);
 	}
+	collect_poolers(ts, 1 + t->replicas.n);
 }
 
 /* Judge the credential found in a readable file sink. */

@@ -33,7 +33,7 @@ StatusLevel status_worse(StatusLevel a, StatusLevel b);
 /* Sessions on one node (the primary, or a replica). */
 typedef struct NodeStatus
 {
-	char	   *node;			/* "primary", or "host:port" of a replica */
+	char	   *node;			/* "primary", "host:port" of a replica, "pooler host:port" */
 	bool		reachable;
 	char	   *error;			/* when not reachable */
 	int64_t		sessions[STATUS_NROLES];	/* by TargetStatus.roles */

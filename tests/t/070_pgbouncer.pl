@@ -119,6 +119,17 @@ like($r->{stderr}, qr/asked to RECONNECT database appdb_tx/, 'the pooler was ask
 is(backends_of($ua), '0', 'the primary has no backend of the old role: pg_stat_activity alone would revoke');
 is(scalar @{ $pgb->clients_of($ua) }, 1, 'SHOW CLIENTS has the old role\'s client');
 is(role_row($primary, $ua), 't|t', 'the old role stays LOGIN');
+{
+	require JSON::PP;
+	my $st = run_pgrotate(args => [ 'status', 'appdb', '--format=json' ], config => $t->{conf}, env => $t->{env});
+	my $doc = JSON::PP::decode_json($st->{stdout});
+	my ($pn) = grep { $_->{node} eq "pooler $pnode" } @{ $doc->{targets}[0]{nodes} };
+	ok($pn && $pn->{reachable}, 'status lists the pooler as a node');
+	cmp_ok($pn ? $pn->{sessions}{$ua} : 0, '>=', 1, 'status counts the old role\'s client in the pooler');
+	$st = run_pgrotate(args => [ 'status', 'appdb', '--format=prometheus' ], config => $t->{conf}, env => $t->{env});
+	like($st->{stdout}, qr/^pgrotate_sessions\{target="appdb",role="\Q$ua\E",node="pooler \Q$pnode\E"\} [1-9]/m,
+		'the prometheus output has the pooler\'s sessions');
+}
 my ($ub, $pb) = read_env_sink($sink);
 is(through_pooler($ub, $pb, 'appdb_tx'), $ub, 'the new credential works through the pooler');
 is(through_pooler($ua, $pa), $ua, 'a client that has not re-read yet still logs in through the pooler');
