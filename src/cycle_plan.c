@@ -83,6 +83,7 @@ static int
 plan_drain(CycleRun *run, const char *old, bool published)
 {
 	SessionList l = {0};
+	DrainNodes	w = {0};
 	char	   *err = NULL;
 	char		overlap[32],
 				timeout[32];
@@ -93,17 +94,21 @@ plan_drain(CycleRun *run, const char *old, bool published)
 	duration_format(left > 0 ? left : 0, overlap, sizeof(overlap));
 	duration_format(run->o->emergency ? run->t->s.emergency_grace_ms : run->t->s.drain_timeout_ms,
 					timeout, sizeof(timeout));
-	if (drain_list_sessions(run->admin, old, &l, &err) != 0)
+	if (drain_nodes_open(run->t, run->admin, true, &w, &err) != 0 ||
+		drain_snapshot(&w, old, false, false, &l, &err) != 0)
 	{
-		log_error("cannot list the sessions of %s: %s", old, err);
+		log_error("cannot list the sessions of %s on every node: %s", old, err);
 		free(err);
+		drain_nodes_close(&w);
+		sessionlist_free(&l);
 		return -1;
 	}
+	drain_nodes_close(&w);
 	step("drain");
 	printf("   wait %s of min_overlap%s and until no session of %s remains (at most %s)\n",
 		   run->o->emergency ? "none" : overlap, run->o->emergency ? " (--emergency)" : "",
 		   old, timeout);
-	printf("   sessions of %s now: %d", old, l.n);
+	printf("   sessions of %s now, on the primary, replicas and poolers: %d", old, l.n);
 	if (l.n > 0)
 	{
 		char	   *who = sessionlist_describe(&l, 10);
