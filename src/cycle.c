@@ -643,7 +643,7 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 			return PGR_EXIT_FAIL;
 		default:
 			free(who);
-			return fail(err, "start that node (or remove it from the target's replicas or poolers) and run pgrotate cycle again; nothing was revoked",
+			return fail(err, "the error names the node: bring it back (a replica or pooler may also be removed from the target) and run pgrotate cycle again; nothing was revoked",
 						"cannot poll the sessions");
 	}
 }

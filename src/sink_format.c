@@ -227,6 +227,9 @@ static void
 append_pgpass_line(StrBuf *sb, const char *host, const char *port,
 				   const char *dbname, const Credential *cred)
 {
+	/* a line that starts with '#' is a comment to libpq */
+	if (host != NULL && host[0] == '#')
+		sb_appendc(sb, '\\');
 	append_pgpass_field(sb, host);
 	sb_appendc(sb, ':');
 	append_pgpass_field(sb, port);
@@ -254,6 +257,7 @@ format_pgpass(const Credential *cred, char **err)
 	char	   *dbname = NULL;
 	StrBuf		sb = {0};
 	char	   *out = NULL;
+	bool		break_field = false;
 
 	if (has_line_break(cred->role) || has_line_break(cred->password))
 	{
@@ -264,6 +268,17 @@ format_pgpass(const Credential *cred, char **err)
 	if (host_port_pairs(cred->app_conninfo, true, &hosts, &ports, err) != 0 ||
 		conninfo_field(cred->app_conninfo, "dbname", &dbname, err) != 0)
 		goto done;
+	/* a line break in any field would split the line: libpq would not find it */
+	for (int i = 0; i < hosts.n; i++)
+		if (has_line_break(hosts.items[i]) || has_line_break(ports.items[i]))
+			break_field = true;
+	if (break_field || (dbname != NULL && has_line_break(dbname)))
+	{
+		*err = xstrdup("the host, port or dbname of the app conninfo contains "
+					   "a line break, which the pgpass format cannot carry "
+					   "(hint: fix the app conninfo)");
+		goto done;
+	}
 	sb_init(&sb);
 	for (int i = 0; i < hosts.n; i++)
 	{

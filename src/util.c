@@ -327,8 +327,9 @@ format_utc(int64_t epoch_s, char out[32])
 	time_t		t = (time_t) epoch_s;
 	struct tm	tm;
 
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* an epoch gmtime cannot represent must not leave out unterminated */
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		strcpy(out, "1970-01-01T00:00:00Z");
 }
 
 const char *

@@ -23,10 +23,12 @@ my $node = $t->{node};
 is(pgr($t, 'init', 'appdb')->{exit}, 0, 'init') or BAIL_OUT('init failed');
 
 # A configuration whose drain waits on min_overlap (no session needed) long
-# enough for a test to act in the middle of it.
+# enough for a test to act in the middle of it. The long poll_interval puts
+# a signal sent after the first poll into the sleep between polls (123
+# sends one during a poll).
 my $slow = "$dir/slow.conf";
 write_config($slow, target_config(node => $node, sink_path => $t->{sink}, extra_sinks => $json_sink,
-		defaults => { min_overlap => '45s', drain_timeout => '60s' }));
+		defaults => { min_overlap => '45s', drain_timeout => '60s', poll_interval => '5s' }));
 
 sub phase
 {

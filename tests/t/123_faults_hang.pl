@@ -57,6 +57,18 @@ sub finish_plain
 	return $r;
 }
 
+# Is process pid blocked in poll()? By the kernel's wait channel
+# (poll_schedule_timeout, against hrtimer_nanosleep between polls), else by
+# the syscall number (x86-64: poll 7, ppoll 271).
+sub in_poll
+{
+	my ($pid) = @_;
+	my $wchan = eval { slurp_file("/proc/$pid/wchan") } // '';
+	return $wchan =~ /poll/ ? 1 : 0 if $wchan =~ /[a-z]/;
+	my $sc = eval { slurp_file("/proc/$pid/syscall") } // '';
+	return $sc =~ /^(7|271) / ? 1 : 0;
+}
+
 sub pgrotate_backend
 {
 	return $node->safe_psql("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'pgrotate:%'");
@@ -121,6 +133,43 @@ sub pgrotate_backend
 	is(state_col('phase'), 'idle', "$name: nothing was committed");
 	is(role_row($node, $active), 't|t', "$name: the active role is untouched");
 	ok(login_works($node, $active, $apw), "$name: the active credential logs in");
+	sinks_log_in($name);
+	finish_plain($name);
+}
+
+# 3. SIGTERM while a drain poll gets no answer (the backend is frozen, so
+# the signal certainly arrives during the query): a prompt stop that says
+# it was interrupted, not a node failure.
+{
+	my $name = 'SIGTERM during a stuck drain poll';
+	my $conf = "$dir/overlap.conf";
+	write_config($conf, target_config(node => $node, sink_path => $t->{sink},
+			defaults => { min_overlap => '45s', drain_timeout => '60s', poll_interval => '200ms' }));
+	my ($old, $oldpw) = read_env_sink($t->{sink});
+	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env}, timeout => 90);
+	$bg->wait_for(qr/draining \Q$old\E: sessions primary 0/, stream => 'stderr');
+	my $backend = pgrotate_backend();
+	push @frozen, $backend;
+	ok(kill('STOP', $backend), "$name: froze pgrotate's backend");
+	# the next poll (within poll_interval) waits in poll() for an answer
+	# that does not come; between polls pgrotate is in nanosleep instead
+	my $pid = $bg->pid;
+	ok(poll_until(sub { in_poll($pid) }, timeout => 8, what => 'pgrotate to wait for the poll'),
+		"$name: pgrotate waits for the answer to a poll");
+	$bg->signal('TERM');
+	my $r = $bg->finish(timeout => 15);
+	kill 'CONT', $backend;
+	@frozen = ();
+	ok(!$r->{timed_out}, "$name: pgrotate stops promptly");
+	is($r->{exit}, 1, "$name: exit 1");
+	like($r->{stderr}, qr/interrupted/, "$name: says it was interrupted");
+	unlike($r->{stderr}, qr/start that node|remove it from the target/,
+		"$name: does not blame the node") or diag($r->{stderr});
+	ok(poll_until(sub { $node->safe_psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+					dbname => 'appdb') eq '0' }, timeout => 20, what => 'the lock to go'),
+		"$name: the lock is released");
+	is(state_col('phase'), 'draining', "$name: the state stays draining");
+	ok(login_works($node, $old, $oldpw), "$name: the old credential still logs in");
 	sinks_log_in($name);
 	finish_plain($name);
 }
