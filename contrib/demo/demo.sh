@@ -98,7 +98,7 @@ app_pid=$!
 until psql -X -At -U postgres -d appdb -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app_user_a'" | grep -qx 1; do
 	kill -0 "$app_pid" 2>/dev/null || { echo "the app session failed"; exit 1; }
 done
-psql -X -U postgres -d appdb -c "SELECT pid, usename, current_setting('role') AS via, application_name FROM pg_stat_activity WHERE usename LIKE 'app_user_%'"
+psql -X -U postgres -d appdb -c "SELECT pid, usename AS session_user, application_name, backend_start::time(0) FROM pg_stat_activity WHERE usename LIKE 'app_user_%'"
 
 say "pgrotate cycle appdb: provision B, verify, publish, drain A, revoke A"
 "$pgrotate" cycle appdb
@@ -115,8 +115,8 @@ say "pgrotate active appdb (what a deploy hook reads)"
 say "pgrotate status appdb"
 "$pgrotate" status appdb || true
 
-say "history"
-psql -X -U pgrotate_admin -d appdb -c "SELECT at::time(0), event, from_role, to_role, generation FROM pgrotate.history ORDER BY id"
+say "pgrotate history appdb"
+"$pgrotate" history appdb
 
 say "no password in the server log (log_statement would show it):"
 pw=$(sed -n 's/^PGPASSWORD=//p' "$work/etc/db.env")
