@@ -687,6 +687,10 @@ check_timeout(const char *script, const char *what)
 	pidtext = slurp(pidfile);
 	if (pidtext)
 		pgid = strtol(pidtext, NULL, 10);
+	/* SIGKILL is delivered asynchronously: allow the group 5 s to vanish */
+	for (int64_t deadline = clock_mono_ms() + 5000;
+		 pgid > 1 && group_alive(pgid) && clock_mono_ms() < deadline;)
+		sleep_ms(20, NULL);
 	ok(pgid > 1 && !group_alive(pgid),
 	   "%s: no process of group %ld is left running", what, pgid);
 	free(pidtext);
