@@ -29,6 +29,8 @@ struct DbConn
 #define DB_CONNECT_TIMEOUT "10"
 
 static volatile int *interrupt_flag;
+/* No query may run past this (CLOCK_MONOTONIC ms); 0: no cap. */
+static int64_t deadline_cap;
 
 struct DbRes
 {
@@ -60,6 +62,12 @@ void
 db_set_interrupt(volatile int *flag)
 {
 	interrupt_flag = flag;
+}
+
+void
+db_set_deadline_cap(int64_t mono_ms)
+{
+	deadline_cap = mono_ms;
 }
 
 /*
@@ -324,6 +332,8 @@ run_query(DbConn *c, const char *sql, int nparams, const char *const *params,
 	int			sent;
 
 	*why = NULL;
+	if (deadline_cap > 0 && deadline_cap < deadline)
+		deadline = deadline_cap;
 	if (c->abandoned)
 	{
 		*why = "the connection was abandoned after an earlier timeout";

@@ -33,6 +33,12 @@ typedef struct DbRes DbRes;
  * unless the conninfo sets it).
  */
 void		db_set_interrupt(volatile int *flag);
+/*
+ * Until reset with 0, no query runs past mono_ms (CLOCK_MONOTONIC, as
+ * clock_mono_ms): the drain uses it so that a hung node cannot keep a run
+ * past its drain_timeout.
+ */
+void		db_set_deadline_cap(int64_t mono_ms);
 
 DbConn	   *db_connect(const char *conninfo, const char *label,
 					   const char *const *overrides, char **err);

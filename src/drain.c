@@ -14,6 +14,8 @@
 #include "util.h"
 
 #define PROGRESS_LOG_MS 10000
+/* how long past the drain timeout a last poll may take */
+#define DRAIN_QUERY_MARGIN_MS 1000
 
 void
 sessionlist_free(SessionList *l)
@@ -228,10 +230,9 @@ show_progress(const DrainSpec *spec, const SessionList *l, int64_t elapsed,
 	free(who);
 }
 
-DrainResult
-drain_wait(const DrainSpec *spec, SessionList *left, char **err)
+static DrainResult
+drain_loop(const DrainSpec *spec, int64_t start, SessionList *left, char **err)
 {
-	int64_t		start = clock_mono_ms();
 	int64_t		last_log = -PROGRESS_LOG_MS;
 	bool		live = isatty(STDERR_FILENO) && !log_is_json() && log_enabled(LOG_LEVEL_INFO);
 	int			last_n = -1;
@@ -280,6 +281,19 @@ drain_wait(const DrainSpec *spec, SessionList *left, char **err)
 		sleep_ms(spec->poll_ms < spec->timeout_ms - elapsed ? spec->poll_ms
 				 : spec->timeout_ms - elapsed, spec->stop);
 	}
+}
+
+DrainResult
+drain_wait(const DrainSpec *spec, SessionList *left, char **err)
+{
+	int64_t		start = clock_mono_ms();
+	DrainResult res;
+
+	/* a node that stops answering must not hold the run past the drain */
+	db_set_deadline_cap(start + spec->timeout_ms + DRAIN_QUERY_MARGIN_MS);
+	res = drain_loop(spec, start, left, err);
+	db_set_deadline_cap(0);
+	return res;
 }
 
 int
