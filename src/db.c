@@ -145,16 +145,16 @@ notice_to_log(void *arg, const char *message)
 	free(m);
 }
 
-DbConn *
-db_connect(const char *conninfo, const char *label,
-		   const char *const *overrides, char **err)
+/* Connect without running anything: a DbConn, or NULL with *err. */
+static DbConn *
+open_conn(const char *conninfo, const char *label,
+		  const char *const *overrides, char **err)
 {
 	const char **keys = NULL;
 	const char **vals = NULL;
 	PQconninfoOption *opts = NULL;
-	DbConn	   *c = NULL;
+	DbConn	   *c;
 	PGconn	   *conn;
-	PGresult   *res;
 
 	*err = NULL;
 	if (build_params(conninfo, overrides, &keys, &vals, &opts, err) != 0)
@@ -178,23 +178,30 @@ db_connect(const char *conninfo, const char *label,
 		PQfinish(conn);
 		return NULL;
 	}
-	/* A secure search_path: nothing we run may resolve to a user's object. */
-	res = PQexec(conn, "SELECT pg_catalog.set_config('search_path', '', false)");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		char	   *m = trim_msg(PQerrorMessage(conn));
-
-		*err = xasprintf("%s: could not set a secure search_path: %s", label, m);
-		free(m);
-		PQclear(res);
-		PQfinish(conn);
-		return NULL;
-	}
-	PQclear(res);
 	c = xcalloc(1, sizeof(DbConn));
 	c->conn = conn;
 	c->label = xstrdup(label);
 	PQsetNoticeProcessor(conn, notice_to_log, c->label);
+	return c;
+}
+
+DbConn *
+db_connect(const char *conninfo, const char *label,
+		   const char *const *overrides, char **err)
+{
+	DbConn	   *c = open_conn(conninfo, label, overrides, err);
+	char	   *e = NULL;
+
+	if (c == NULL)
+		return NULL;
+	/* A secure search_path: nothing we run may resolve to a user's object. */
+	if (db_cmd(c, "SELECT pg_catalog.set_config('search_path', '', false)", &e) != 0)
+	{
+		*err = xasprintf("%s (while setting a secure search_path)", e);
+		free(e);
+		db_close(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -624,38 +631,7 @@ db_conninfo_node(const char *conninfo)
 DbConn *
 db_connect_console(const char *conninfo, const char *label, char **err)
 {
-	const char **keys = NULL;
-	const char **vals = NULL;
-	PQconninfoOption *opts = NULL;
-	DbConn	   *c;
-	PGconn	   *conn;
-
-	*err = NULL;
-	if (build_params(conninfo, NULL, &keys, &vals, &opts, err) != 0)
-	{
-		char	   *m = *err;
-
-		*err = xasprintf("%s: %s", label, m);
-		free(m);
-		return NULL;
-	}
-	conn = PQconnectdbParams(keys, vals, 0);
-	free(keys);
-	free(vals);
-	PQconninfoFree(opts);
-	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *m = trim_msg(conn ? PQerrorMessage(conn) : "out of memory");
-
-		*err = xasprintf("%s: could not connect: %s", label, m);
-		free(m);
-		PQfinish(conn);
-		return NULL;
-	}
-	c = xcalloc(1, sizeof(DbConn));
-	c->conn = conn;
-	c->label = xstrdup(label);
-	return c;
+	return open_conn(conninfo, label, NULL, err);
 }
 
 int
