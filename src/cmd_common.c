@@ -2,14 +2,38 @@
  * cmd_common.c: what every command does the same way: load the
  * configuration, resolve target names, report usage errors.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "db.h"
 #include "exitcode.h"
 #include "log.h"
+
+volatile int cmd_stop_requested = 0;
+
+static void
+on_stop_signal(int sig)
+{
+	cmd_stop_requested = sig;
+}
+
+void
+cmd_catch_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;			/* no SA_RESTART: sleeps end at once */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	db_set_interrupt(&cmd_stop_requested);
+}
 
 int
 cmd_usage_error(const char *cmd, const char *fmt,...)

@@ -21,27 +21,6 @@
 
 #define DEFAULT_JOBS 16
 
-static volatile int stop_requested = 0;
-
-static void
-on_signal(int sig)
-{
-	stop_requested = sig;
-}
-
-static void
-install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;			/* no SA_RESTART: sleeps end at once */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
 /* Order exit codes by how bad they are: a usage error beats a failure ... */
 static int
 severity(int rc)
@@ -80,7 +59,7 @@ wait_one(pid_t *pids, int n, int *running)
 			break;
 		if (errno != EINTR)
 			return PGR_EXIT_FAIL;
-		if (stop_requested)		/* pass SIGINT/SIGTERM on to every child */
+		if (cmd_stop_requested)		/* pass SIGINT/SIGTERM on to every child */
 			for (int i = 0; i < n; i++)
 				if (pids[i] > 0)
 					kill(pids[i], SIGTERM);
@@ -107,7 +86,7 @@ run_many(const Config *cfg, const Target **targets, int n, int jobs,
 	{
 		while (running >= jobs)
 			rc = worst(rc, wait_one(pids, n, &running));
-		if (stop_requested)
+		if (cmd_stop_requested)
 			break;
 		pids[i] = fork();
 		if (pids[i] < 0)
@@ -200,9 +179,8 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
-		install_signals();
-		o.stop = &stop_requested;
-		db_set_interrupt(&stop_requested);
+		cmd_catch_stop_signals();
+		o.stop = &cmd_stop_requested;
 		rc = n == 1 ? cycle_run(cfg, targets[0], &o) : run_many(cfg, targets, n, jobs, &o);
 	}
 	free(targets);

@@ -30,27 +30,6 @@ typedef struct InitPlan
 	bool		have_state;
 } InitPlan;
 
-static volatile int stop_requested = 0;
-
-static void
-on_signal(int sig)
-{
-	stop_requested = sig;
-}
-
-/* SIGINT/SIGTERM end a drain cleanly (no SA_RESTART: sleeps end at once). */
-static void
-install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
 static int
 init_fail(char *err, const char *what)
 {
@@ -376,8 +355,8 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
-		install_signals();
-		o.stop = &stop_requested;
+		cmd_catch_stop_signals();
+		o.stop = &cmd_stop_requested;
 		rc = cycle_open(&run, cfg, targets[0], &o);
 		if (rc == PGR_EXIT_OK)
 			rc = init_target(&run, &o, print, adopt);

@@ -33,6 +33,13 @@ int			cmd_history(int argc, char **argv, const GlobalOpts *g);
 int			cmd_load_config(const GlobalOpts *g, Config **cfg);
 int			cmd_resolve_targets(const Config *cfg, int n, char **names,
 								const Target ***out, int *nout);
+/*
+ * Set by SIGINT/SIGTERM once cmd_catch_stop_signals has run: a drain ends
+ * cleanly and a running query is cancelled (db_set_interrupt).
+ */
+extern volatile int cmd_stop_requested;
+void		cmd_catch_stop_signals(void);
+
 /* Print a usage error for command cmd and return PGR_EXIT_USAGE. */
 int			cmd_usage_error(const char *cmd, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
