@@ -239,6 +239,12 @@ db_is_ok(const DbConn *c)
 	return c != NULL && !c->abandoned && PQstatus(c->conn) == CONNECTION_OK;
 }
 
+bool
+db_in_transaction(const DbConn *c)
+{
+	return c != NULL && PQtransactionStatus(c->conn) != PQTRANS_IDLE;
+}
+
 /* "label: message" with the server's DETAIL and HINT appended. */
 static char *
 result_error(DbConn *c, const PGresult *res)

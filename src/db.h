@@ -47,6 +47,7 @@ const char *db_label(const DbConn *c);
 int			db_server_version(const DbConn *c);	/* e.g. 150004 */
 int			db_backend_pid(const DbConn *c);
 bool		db_is_ok(const DbConn *c);				/* connection still up */
+bool		db_in_transaction(const DbConn *c);	/* inside BEGIN ... COMMIT */
 
 /*
  * Run sql with text parameters ($1..$n; NULL entries are SQL NULL).

@@ -88,8 +88,12 @@ drain_list_sessions(DbConn *c, const char *role, SessionList *out, char **err)
 	const char *p[1] = {role};
 	DbRes	   *r = NULL;
 
-	/* A fresh snapshot: each statement here is its own transaction. */
-	if (db_cmd(c, "SELECT pg_catalog.pg_stat_clear_snapshot()", err) != 0)
+	/*
+	 * A fresh snapshot: outside a transaction block each statement is its
+	 * own transaction, which starts with one; inside, clear it.
+	 */
+	if (db_in_transaction(c) &&
+		db_cmd(c, "SELECT pg_catalog.pg_stat_clear_snapshot()", err) != 0)
 		return -1;
 	if (db_exec(c,
 				"SELECT a.pid, a.application_name,"
@@ -230,6 +234,23 @@ show_progress(const DrainSpec *spec, const SessionList *l, int64_t elapsed,
 	free(who);
 }
 
+/*
+ * How long to sleep before the next poll: poll_interval, but never past
+ * the end of the overlap (a drained role is revoked when it ends, not up
+ * to one interval later) nor past the timeout.
+ */
+static int64_t
+next_poll_in(const DrainSpec *spec, int64_t elapsed, int64_t overlap_left)
+{
+	int64_t		ms = spec->poll_ms;
+
+	if (overlap_left > 0 && overlap_left < ms)
+		ms = overlap_left;
+	if (spec->timeout_ms - elapsed < ms)
+		ms = spec->timeout_ms - elapsed;
+	return ms;
+}
+
 static DrainResult
 drain_loop(const DrainSpec *spec, int64_t start, SessionList *left, char **err)
 {
@@ -278,8 +299,7 @@ drain_loop(const DrainSpec *spec, int64_t start, SessionList *left, char **err)
 				fputc('\n', stderr);
 			return DRAIN_TIMEOUT;
 		}
-		sleep_ms(spec->poll_ms < spec->timeout_ms - elapsed ? spec->poll_ms
-				 : spec->timeout_ms - elapsed, spec->stop);
+		sleep_ms(next_poll_in(spec, elapsed, overlap_left), spec->stop);
 	}
 }
 
