@@ -24,6 +24,17 @@ typedef struct AdminInfo
 	bool		createrole;
 } AdminInfo;
 
+/* What the setup checks know of one role, read in one query. */
+typedef struct RoleFacts
+{
+	RoleInfo	ri;				/* has_password is not read */
+	char		oid[24];		/* ri.oid as text, to match rows of deps */
+	bool		admin_option;	/* the admin has ADMIN OPTION on it */
+	bool		member;			/* login roles: a direct member of the group */
+	bool		inherit;		/* ... with INHERIT (always true before 16) */
+	bool		set;			/* ... with SET (always true before 16) */
+} RoleFacts;
+
 /* What roles_check_setup carries between its steps. */
 typedef struct SetupCtx
 {
@@ -35,7 +46,9 @@ typedef struct SetupCtx
 	char	   *qadmin;			/* the admin, quoted as an identifier */
 	char	   *qgroup;			/* the group role, quoted as an identifier */
 	char	   *lgroup;			/* the group role, quoted as a literal */
-	RoleInfo	group;
+	RoleFacts	role[3];		/* the group, then the two login roles */
+	char	   *curdb;			/* current_database() */
+	DbRes	   *deps;			/* role settings and owned objects (load_deps) */
 	char	   *init_fix;		/* "run pgrotate init TARGET" */
 } SetupCtx;
 
@@ -178,30 +191,24 @@ admin_has_option_on(DbConn *c, int64_t oid, bool *has, char **err)
 
 /*
  * What the admin lacks to manage one existing role, added to f: ADMIN
- * OPTION on it from PostgreSQL 16 and, with attrs, the rule that only a
+ * OPTION on it from PostgreSQL 16 (has_option: whether it has it) and,
+ * with attrs, the rule that only a
  * superuser alters a SUPERUSER role (and, up to 15, a REPLICATION role).
  * CREATEROLE itself is the caller's business.
  */
 static int
 admin_shortfall_on(DbConn *c, const AdminInfo *a, const char *qadmin,
-				   const char *role, const RoleInfo *ri, bool attrs,
-				   Finding *f, char **err)
+				   const char *role, const RoleInfo *ri, bool has_option,
+				   bool attrs, Finding *f, char **err)
 {
 	char	   *qrole = NULL;
 	char	   *s;
-	bool		has = true;
 
 	if (a->superuser || !ri->exists)
 		return 0;
 	if ((qrole = db_quote_ident(c, role, err)) == NULL)
 		return -1;
-	if (db_server_version(c) >= PG16 &&
-		admin_has_option_on(c, ri->oid, &has, err) != 0)
-	{
-		free(qrole);
-		return -1;
-	}
-	if (!has)
+	if (db_server_version(c) >= PG16 && !has_option)
 	{
 		s = xasprintf("%s lacks ADMIN OPTION on %s", qadmin, qrole);
 		finding_what(f, s);
@@ -266,14 +273,9 @@ check_admin_privileges(SetupCtx *x, char **err)
 	finding_init(&f);
 	admin_createrole(&x->admin, x->qadmin, &f);
 	for (int i = 0; i < 3; i++)
-	{
-		RoleInfo	ri;
-
-		if (roles_get(x->c, names[i], &ri, err) != 0 ||
-			admin_shortfall_on(x->c, &x->admin, x->qadmin, names[i], &ri,
-							   false, &f, err) != 0)
+		if (admin_shortfall_on(x->c, &x->admin, x->qadmin, names[i], &x->role[i].ri,
+							   x->role[i].admin_option, false, &f, err) != 0)
 			goto done;
-	}
 	finding_report(&f, x->l, CHECK_FAIL, "admin privileges",
 				   admin_ok_detail(&x->admin, x->version));
 	rc = 0;
@@ -287,6 +289,7 @@ roles_check_admin_on(DbConn *c, const char *role, CheckList *l, char **err)
 {
 	AdminInfo	a = {NULL, false, false};
 	RoleInfo	ri;
+	bool		has_option = true;
 	Finding		f;
 	char	   *qadmin = NULL;
 	char	   *qrole = NULL;
@@ -300,7 +303,10 @@ roles_check_admin_on(DbConn *c, const char *role, CheckList *l, char **err)
 		(qrole = db_quote_ident(c, role, err)) == NULL)
 		goto done;
 	admin_createrole(&a, qadmin, &f);
-	if (admin_shortfall_on(c, &a, qadmin, role, &ri, true, &f, err) != 0)
+	if (!a.superuser && ri.exists && db_server_version(c) >= PG16 &&
+		admin_has_option_on(c, ri.oid, &has_option, err) != 0)
+		goto done;
+	if (admin_shortfall_on(c, &a, qadmin, role, &ri, has_option, true, &f, err) != 0)
 		goto done;
 	if (f.what.len > 0)
 	{
@@ -319,24 +325,20 @@ done:
 }
 
 /* The group role exists and cannot log in. */
-static int
-check_group(SetupCtx *x, char **err)
+static void
+check_group(SetupCtx *x)
 {
+	const RoleInfo *group = &x->role[0].ri;
 	char	   *name = xasprintf("group role %s is NOLOGIN", x->qgroup);
 	char	   *detail = NULL;
 	char	   *fix = NULL;
 
-	if (roles_get(x->c, x->t->group_role, &x->group, err) != 0)
-	{
-		free(name);
-		return -1;
-	}
-	if (!x->group.exists)
+	if (!group->exists)
 	{
 		detail = xasprintf("role %s does not exist", x->qgroup);
 		checklist_add(x->l, CHECK_FAIL, name, detail, x->init_fix);
 	}
-	else if (x->group.canlogin)
+	else if (group->canlogin)
 	{
 		detail = xasprintf("role %s can log in (if applications log in as it,"
 						   " migrate them with: pgrotate init %s --adopt-group)",
@@ -349,63 +351,39 @@ check_group(SetupCtx *x, char **err)
 	free(name);
 	free(detail);
 	free(fix);
-	return 0;
 }
 
 /* Direct membership in the group, with INHERIT and SET from 16. */
-static int
-check_membership(SetupCtx *x, const char *qrole, const RoleInfo *ri,
-				 char **err)
+static void
+check_membership(SetupCtx *x, const char *qrole, const RoleFacts *rf)
 {
-	char		goid[24],
-				roid[24];
-	const char *const params[2] = {goid, roid};
 	bool		pg16 = x->version >= PG16;
 	char	   *name = xasprintf("login role %s is a member of %s", qrole, x->qgroup);
 	char	   *detail = NULL;
 	char	   *fix = NULL;
-	DbRes	   *res = NULL;
-	int			rc = -1;
 
-	if (!x->group.exists)
+	if (!x->role[0].ri.exists)
 	{
 		detail = xasprintf("role %s does not exist", x->qgroup);
 		checklist_add(x->l, CHECK_FAIL, name, detail, x->init_fix);
-		rc = 0;
-		goto done;
 	}
-	snprintf(goid, sizeof(goid), "%lld", (long long) x->group.oid);
-	snprintf(roid, sizeof(roid), "%lld", (long long) ri->oid);
-	if (db_exec(x->c, pg16 ?
-				"SELECT count(*) > 0, coalesce(bool_or(m.inherit_option), false),"
-				" coalesce(bool_or(m.set_option), false)"
-				" FROM pg_catalog.pg_auth_members m"
-				" WHERE m.roleid = $1::pg_catalog.oid AND m.member = $2::pg_catalog.oid" :
-				"SELECT count(*) > 0, true, true FROM pg_catalog.pg_auth_members m"
-				" WHERE m.roleid = $1::pg_catalog.oid AND m.member = $2::pg_catalog.oid",
-				2, params, 3, &res, err) != 0)
-		goto done;
-	if (db_bool(res, 0, 0) && db_bool(res, 0, 1) && db_bool(res, 0, 2))
+	else if (rf->member && rf->inherit && rf->set)
 		checklist_add(x->l, CHECK_PASS, name, NULL, NULL);
 	else
 	{
-		if (!db_bool(res, 0, 0))
+		if (!rf->member)
 			detail = xasprintf("%s is not a member of %s", qrole, x->qgroup);
 		else
 			detail = xasprintf("the membership of %s in %s lacks%s%s", qrole,
-							   x->qgroup, db_bool(res, 0, 1) ? "" : " INHERIT",
-							   db_bool(res, 0, 2) ? "" : " SET");
+							   x->qgroup, rf->inherit ? "" : " INHERIT",
+							   rf->set ? "" : " SET");
 		fix = xasprintf("GRANT %s TO %s%s;", x->qgroup, qrole,
 						pg16 ? " WITH INHERIT TRUE, SET TRUE" : "");
 		checklist_add(x->l, CHECK_FAIL, name, detail, fix);
 	}
-	rc = 0;
-done:
-	db_res_free(res);
 	free(name);
 	free(detail);
 	free(fix);
-	return rc;
 }
 
 /* One per-database "role" setting of a login role that overrides ours. */
@@ -428,40 +406,33 @@ note_db_override(SetupCtx *x, const char *qrole, const char *val,
 	return 0;
 }
 
+/* Is row i of x->deps of kind ('s' setting, 'o' owned) and of role rf? */
+static bool
+dep_of(const SetupCtx *x, int i, char kind, const RoleFacts *rf)
+{
+	return db_val(x->deps, i, 0)[0] == kind &&
+		strcmp(db_val(x->deps, i, 1), rf->oid) == 0;
+}
+
 /*
  * "ALTER ROLE r SET role = 'group'": the setting for all databases
  * (setdatabase = 0) must name the group, and none for this database may
  * override it.
  */
 static int
-check_role_setting(SetupCtx *x, const char *qrole, const RoleInfo *ri,
+check_role_setting(SetupCtx *x, const char *qrole, const RoleFacts *rf,
 				   char **err)
 {
-	char		roid[24];
-	const char *const params[1] = {roid};
 	char	   *name = xasprintf("login role %s has role set to %s", qrole, x->qgroup);
 	const char *global = NULL;
 	Finding		f;
-	DbRes	   *res = NULL;
 	char	   *s;
 	int			rc = -1;
 
 	finding_init(&f);
-	snprintf(roid, sizeof(roid), "%lld", (long long) ri->oid);
-	if (db_exec(x->c,
-				"SELECT s.setdatabase <> 0, pg_catalog.substr(c.cfg, 6),"
-				" pg_catalog.current_database()"
-				" FROM pg_catalog.pg_db_role_setting s"
-				" CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(cfg)"
-				" WHERE s.setrole = $1::pg_catalog.oid AND c.cfg LIKE 'role=%'"
-				" AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d"
-				"  WHERE d.datname = pg_catalog.current_database()))"
-				" ORDER BY 1",
-				1, params, 3, &res, err) != 0)
-		goto done;
-	for (int i = 0; i < db_nrows(res); i++)
-		if (!db_bool(res, i, 0))
-			global = db_val(res, i, 1);
+	for (int i = 0; i < db_nrows(x->deps); i++)
+		if (dep_of(x, i, 's', rf) && !db_bool(x->deps, i, 2))
+			global = db_val(x->deps, i, 3);
 	if (global == NULL || strcmp(global, x->t->group_role) != 0)
 	{
 		if (global == NULL)
@@ -474,16 +445,14 @@ check_role_setting(SetupCtx *x, const char *qrole, const RoleInfo *ri,
 		finding_fix(&f, s);
 		free(s);
 	}
-	for (int i = 0; i < db_nrows(res); i++)
-		if (db_bool(res, i, 0) &&
-			strcmp(db_val(res, i, 1), x->t->group_role) != 0 &&
-			note_db_override(x, qrole, db_val(res, i, 1), db_val(res, i, 2),
-							 &f, err) != 0)
+	for (int i = 0; i < db_nrows(x->deps); i++)
+		if (dep_of(x, i, 's', rf) && db_bool(x->deps, i, 2) &&
+			strcmp(db_val(x->deps, i, 3), x->t->group_role) != 0 &&
+			note_db_override(x, qrole, db_val(x->deps, i, 3), x->curdb, &f, err) != 0)
 			goto done;
 	finding_report(&f, x->l, CHECK_FAIL, name, NULL);
 	rc = 0;
 done:
-	db_res_free(res);
 	finding_free(&f);
 	free(name);
 	return rc;
@@ -534,26 +503,31 @@ check_attributes(SetupCtx *x, const char *qrole, const RoleInfo *ri)
 }
 
 /*
- * "N objects in database "db"" for each row of the pg_shdepend count
- * (datname or NULL for shared objects, count), "; "-free, into sb.
+ * "N objects in database "db"" for each owned-objects row of rf in x->deps
+ * (datname or NULL for shared objects, count), "; "-free, into sb; the
+ * number of such rows in *n.
  */
 static int
-describe_owned(DbConn *c, const DbRes *res, StrBuf *sb, char **err)
+describe_owned(SetupCtx *x, const RoleFacts *rf, StrBuf *sb, int *n, char **err)
 {
-	for (int i = 0; i < db_nrows(res); i++)
+	*n = 0;
+	for (int i = 0; i < db_nrows(x->deps); i++)
 	{
-		int64_t		n = db_int(res, i, 1);
+		int64_t		cnt;
 		char	   *qdb;
 
-		if (i > 0)
+		if (!dep_of(x, i, 'o', rf))
+			continue;
+		cnt = db_int(x->deps, i, 4);
+		if ((*n)++ > 0)
 			sb_append(sb, ", ");
-		sb_appendf(sb, "%lld object%s ", (long long) n, n == 1 ? "" : "s");
-		if (db_isnull(res, i, 0))
+		sb_appendf(sb, "%lld object%s ", (long long) cnt, cnt == 1 ? "" : "s");
+		if (db_isnull(x->deps, i, 3))
 		{
 			sb_append(sb, "shared (databases, tablespaces)");
 			continue;
 		}
-		if ((qdb = db_quote_ident(c, db_val(res, i, 0), err)) == NULL)
+		if ((qdb = db_quote_ident(x->c, db_val(x->deps, i, 3), err)) == NULL)
 			return -1;
 		sb_appendf(sb, "in database %s", qdb);
 		free(qdb);
@@ -563,43 +537,28 @@ describe_owned(DbConn *c, const DbRes *res, StrBuf *sb, char **err)
 
 /* Objects owned by the login role itself (WARN): count per database. */
 static int
-check_owned(SetupCtx *x, const char *qrole, const RoleInfo *ri, char **err)
+check_owned(SetupCtx *x, const char *qrole, const RoleFacts *rf, char **err)
 {
-	char		roid[24];
-	const char *const params[1] = {roid};
 	char	   *name = xasprintf("login role %s owns no objects", qrole);
 	char	   *fix = NULL;
 	StrBuf		detail;
-	DbRes	   *res = NULL;
+	int			n;
 	int			rc = -1;
 
 	sb_init(&detail);
-	snprintf(roid, sizeof(roid), "%lld", (long long) ri->oid);
-	if (db_exec(x->c,
-				"SELECT d.datname, count(*) FROM pg_catalog.pg_shdepend s"
-				" LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid"
-				" WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass"
-				" AND s.refobjid = $1::pg_catalog.oid AND s.deptype = 'o'"
-				" GROUP BY d.datname"
-				" ORDER BY d.datname IS DISTINCT FROM pg_catalog.current_database(),"
-				" d.datname",
-				1, params, 2, &res, err) != 0)
+	if (describe_owned(x, rf, &detail, &n, err) != 0)
 		goto done;
-	if (db_nrows(res) == 0)
-	{
+	if (n == 0)
 		checklist_add(x->l, CHECK_PASS, name, NULL, NULL);
-		rc = 0;
-		goto done;
+	else
+	{
+		sb_appendf(&detail, " (the other login role cannot alter them%s)",
+				   n > 1 ? "; run the fix in each database" : "");
+		fix = xasprintf("REASSIGN OWNED BY %s TO %s;", qrole, x->qgroup);
+		checklist_add(x->l, CHECK_WARN, name, detail.data, fix);
 	}
-	if (describe_owned(x->c, res, &detail, err) != 0)
-		goto done;
-	sb_appendf(&detail, " (the other login role cannot alter them%s)",
-			   db_nrows(res) > 1 ? "; run the fix in each database" : "");
-	fix = xasprintf("REASSIGN OWNED BY %s TO %s;", qrole, x->qgroup);
-	checklist_add(x->l, CHECK_WARN, name, detail.data, fix);
 	rc = 0;
 done:
-	db_res_free(res);
 	sb_free(&detail);
 	free(name);
 	free(fix);
@@ -607,19 +566,18 @@ done:
 }
 
 static int
-check_login_role(SetupCtx *x, const char *role, char **err)
+check_login_role(SetupCtx *x, int k, char **err)
 {
-	RoleInfo	ri;
+	const RoleFacts *rf = &x->role[k];
 	char	   *qrole = NULL;
 	char	   *name = NULL;
 	char	   *detail = NULL;
 	int			rc = -1;
 
-	if ((qrole = db_quote_ident(x->c, role, err)) == NULL ||
-		roles_get(x->c, role, &ri, err) != 0)
+	if ((qrole = db_quote_ident(x->c, x->t->roles[k - 1], err)) == NULL)
 		goto done;
 	name = xasprintf("login role %s exists", qrole);
-	if (!ri.exists)
+	if (!rf->ri.exists)
 	{
 		detail = xasprintf("role %s does not exist", qrole);
 		checklist_add(x->l, CHECK_FAIL, name, detail, x->init_fix);
@@ -627,11 +585,11 @@ check_login_role(SetupCtx *x, const char *role, char **err)
 		goto done;
 	}
 	checklist_add(x->l, CHECK_PASS, name, NULL, NULL);
-	if (check_membership(x, qrole, &ri, err) != 0 ||
-		check_role_setting(x, qrole, &ri, err) != 0)
+	check_membership(x, qrole, rf);
+	if (check_role_setting(x, qrole, rf, err) != 0)
 		goto done;
-	check_attributes(x, qrole, &ri);
-	if (check_owned(x, qrole, &ri, err) != 0)
+	check_attributes(x, qrole, &rf->ri);
+	if (check_owned(x, qrole, rf, err) != 0)
 		goto done;
 	rc = 0;
 done:
@@ -639,6 +597,105 @@ done:
 	free(name);
 	free(detail);
 	return rc;
+}
+
+/*
+ * The admin (row 0) and the three roles (rows 1-3: group, login roles) in
+ * one statement: attributes, the admin's ADMIN OPTION on each, and each
+ * role's direct membership in the group.
+ */
+#define FACTS_SQL(membership) \
+	"SELECT n.i, r.oid, r.rolcanlogin, r.rolsuper, r.rolreplication, r.rolbypassrls," \
+	" r.rolcreaterole, r.rolname," \
+	" pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')," \
+	" m.n > 0, m.inh, m.set, pg_catalog.current_database()" \
+	" FROM (VALUES (0, current_user::pg_catalog.text), (1, $1::pg_catalog.text)," \
+	" (2, $2::pg_catalog.text), (3, $3::pg_catalog.text)) n(i, name)" \
+	" LEFT JOIN pg_catalog.pg_roles r ON r.rolname = n.name" \
+	" LEFT JOIN LATERAL (SELECT count(*) AS n, " membership \
+	"  FROM pg_catalog.pg_auth_members a WHERE a.member = r.oid AND a.roleid =" \
+	"  (SELECT g.oid FROM pg_catalog.pg_roles g WHERE g.rolname = $1)) m ON true" \
+	" ORDER BY n.i"
+
+static void
+facts_from_row(const DbRes *res, int row, RoleFacts *rf)
+{
+	memset(rf, 0, sizeof(*rf));
+	if (db_isnull(res, row, 1))
+		return;
+	rf->ri.exists = true;
+	rf->ri.oid = db_int(res, row, 1);
+	snprintf(rf->oid, sizeof(rf->oid), "%s", db_val(res, row, 1));
+	rf->ri.canlogin = db_bool(res, row, 2);
+	rf->ri.superuser = db_bool(res, row, 3);
+	rf->ri.replication = db_bool(res, row, 4);
+	rf->ri.bypassrls = db_bool(res, row, 5);
+	rf->admin_option = db_bool(res, row, 8);
+	rf->member = db_bool(res, row, 9);
+	rf->inherit = db_bool(res, row, 10);
+	rf->set = db_bool(res, row, 11);
+}
+
+static int
+load_facts(SetupCtx *x, char **err)
+{
+	const char *const params[3] = {x->t->group_role, x->t->roles[0], x->t->roles[1]};
+	DbRes	   *res = NULL;
+	int			rc = -1;
+
+	if (db_exec(x->c, x->version >= PG16 ?
+				FACTS_SQL("coalesce(bool_or(a.inherit_option), false) AS inh,"
+						  " coalesce(bool_or(a.set_option), false) AS set") :
+				FACTS_SQL("true AS inh, true AS set"),
+				3, params, 13, &res, err) != 0)
+		goto done;
+	if (db_nrows(res) != 4 || db_isnull(res, 0, 7))
+	{
+		*err = xasprintf("%s: the current user is not in pg_roles", db_label(x->c));
+		goto done;
+	}
+	x->admin.name = xstrdup(db_val(res, 0, 7));
+	x->admin.superuser = db_bool(res, 0, 3);
+	x->admin.createrole = db_bool(res, 0, 6);
+	x->curdb = xstrdup(db_val(res, 0, 12));
+	for (int i = 0; i < 3; i++)
+		facts_from_row(res, i + 1, &x->role[i]);
+	rc = 0;
+done:
+	db_res_free(res);
+	return rc;
+}
+
+/*
+ * x->deps: for both login roles, their "role" settings for all databases
+ * and for this one (kind 's': role oid, setdatabase <> 0, value; global
+ * first) and the objects they own (kind 'o': role oid, datname or NULL for
+ * shared objects, count; this database first).
+ */
+static int
+load_deps(SetupCtx *x, char **err)
+{
+	const char *const params[2] = {x->t->roles[0], x->t->roles[1]};
+
+	return db_exec(x->c,
+				   "WITH r AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname IN ($1, $2))"
+				   " SELECT 's', s.setrole, s.setdatabase <> 0, pg_catalog.substr(c.cfg, 6),"
+				   " 0::pg_catalog.int8, (s.setdatabase <> 0)::pg_catalog.int4"
+				   " FROM pg_catalog.pg_db_role_setting s"
+				   " CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(cfg)"
+				   " WHERE s.setrole IN (SELECT oid FROM r) AND c.cfg LIKE 'role=%'"
+				   " AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d"
+				   "  WHERE d.datname = pg_catalog.current_database()))"
+				   " UNION ALL"
+				   " SELECT 'o', s.refobjid, false, d.datname::pg_catalog.text, count(*),"
+				   " (d.datname IS DISTINCT FROM pg_catalog.current_database())::pg_catalog.int4"
+				   " FROM pg_catalog.pg_shdepend s"
+				   " LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid"
+				   " WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass"
+				   " AND s.refobjid IN (SELECT oid FROM r) AND s.deptype = 'o'"
+				   " GROUP BY s.refobjid, d.datname"
+				   " ORDER BY 1, 2, 6, 4",
+				   2, params, 6, &x->deps, err);
 }
 
 int
@@ -653,20 +710,23 @@ roles_check_setup(DbConn *c, const Target *t, CheckList *l, char **err)
 	x.l = l;
 	x.version = db_server_version(c);
 	x.init_fix = xasprintf("run pgrotate init %s", t->name);
-	if (admin_load(c, &x.admin, err) != 0 ||
+	if (load_facts(&x, err) != 0 || load_deps(&x, err) != 0 ||
 		(x.qadmin = db_quote_ident(c, x.admin.name, err)) == NULL ||
 		(x.qgroup = db_quote_ident(c, t->group_role, err)) == NULL ||
 		(x.lgroup = db_quote_literal(c, t->group_role, err)) == NULL)
 		goto done;
-	if (check_admin_privileges(&x, err) != 0 || check_group(&x, err) != 0)
+	if (check_admin_privileges(&x, err) != 0)
 		goto done;
-	for (int i = 0; i < 2; i++)
-		if (check_login_role(&x, t->roles[i], err) != 0)
+	check_group(&x);
+	for (int k = 1; k <= 2; k++)
+		if (check_login_role(&x, k, err) != 0)
 			goto done;
 	rc = 0;
 done:
 	free(x.init_fix);
 	free(x.admin.name);
+	free(x.curdb);
+	db_res_free(x.deps);
 	free(x.qadmin);
 	free(x.qgroup);
 	free(x.lgroup);
