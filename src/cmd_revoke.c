@@ -178,12 +178,12 @@ state_change(const Revoke *rv, char **err, int *rc)
 	*rc = 0;
 	if (st->phase == PHASE_DRAINING)
 	{
-		*rc = state_cycle_done(rv->admin, rv->t->name, err);
+		*rc = state_cycle_done(rv->admin, rv->t->name, NULL, NULL, err);
 		return xstrdup("pgrotate revoke: the old role of the draining cycle, which ends now (phase idle)");
 	}
 	if (st->phase == PHASE_PROVISIONED || st->phase == PHASE_VERIFIED)
 	{
-		*rc = state_rolled_back(rv->admin, rv->t->name, err);
+		*rc = state_rolled_back(rv->admin, rv->t->name, NULL, NULL, err);
 		return xasprintf("pgrotate revoke: the unpublished standby; the cycle in phase %s is rolled back (phase idle)",
 						 st->phase_text);
 	}

@@ -83,13 +83,17 @@ cycle_close(CycleRun *run)
 	free(run->verifier);
 	run->password = run->verifier = NULL;
 	state_row_free(&run->st);
+	state_row_free(&run->next);
 	db_close(run->admin);
 	run->admin = NULL;
 }
 
-/* (Re)load the state row; it must exist and match the configuration. */
+/*
+ * (Re)load the state row; it must exist and match the configuration. With
+ * note_holder, the same statement records this process as the lock holder.
+ */
 static int
-load_state(CycleRun *run)
+load_state(CycleRun *run, bool note_holder)
 {
 	const Target *t = run->t;
 	int			version;
@@ -97,11 +101,23 @@ load_state(CycleRun *run)
 	char	   *err = NULL;
 
 	state_row_free(&run->st);
-	/* once the row was found, the schema is known to be there */
-	version = run->have_state ? 1 : 0;
-	if ((!run->have_state && state_schema_version(run->admin, &version, &err) != 0) ||
-		(version > 0 && state_load(run->admin, t->name, &run->st, &found, &err) != 0))
-		return fail(err, NULL, "cannot read the state");
+	/*
+	 * Read the row straight away (one round trip, not three): a missing
+	 * schema or table is an uninitialised target.
+	 */
+	version = 1;
+	if ((note_holder ?
+		 state_load_noting_holder(run->admin, t->name, &run->st, &found, &err) :
+		 state_load(run->admin, t->name, &run->st, &found, &err)) != 0)
+	{
+		const char *code = db_last_sqlstate(run->admin);
+
+		if (run->have_state ||
+			(strcmp(code, "42P01") != 0 && strcmp(code, "3F000") != 0))
+			return fail(err, NULL, "cannot read the state");
+		free(err);
+		version = 0;
+	}
 	if (!found)
 	{
 		log_emit(LOG_LEVEL_ERROR, "not_initialised", NULL, NULL,
@@ -173,6 +189,7 @@ commit_or_rollback(CycleRun *run, int rc, char **err)
 	if (rc == 0 && db_commit(run->admin, err) == 0)
 		return 0;
 	db_rollback(run->admin);
+	state_row_free(&run->next);	/* what the rolled back change read */
 	return -1;
 }
 
@@ -278,10 +295,12 @@ step_provision(CycleRun *run)
 		rc = rolesql_provision(run->admin, role, run->verifier,
 							   run->t->s.password_expiry_ms, NULL, &err);
 	if (rc == 0)
-		rc = state_provisioned(run->admin, run->t->name, role, gen, fp, &err);
-	if (rc == 0)
-		rc = state_history(run->admin, run->t->name, "provisioned", run->st.active_role,
-						   role, gen, run->o->reason, NULL, &err);
+	{
+		StateEvent	ev = {"provisioned", run->st.active_role, role, gen, run->o->reason, NULL};
+
+		rc = state_provisioned(run->admin, run->t->name, role, gen, fp, &ev,
+							   &run->next, &err);
+	}
 	if (commit_or_rollback(run, rc, &err) != 0)
 		return fail(err, "the active role is untouched; fix the cause and run again",
 					"cannot provision the standby role");
@@ -323,14 +342,15 @@ step_verify(CycleRun *run)
 		free(err);
 		return rc == PGR_EXIT_OK ? PGR_EXIT_FAIL : rc;
 	}
-	rc = db_begin(run->admin, &err);
-	if (rc == 0)
-		rc = state_set_phase(run->admin, run->t->name, PHASE_VERIFIED, &err);
-	if (rc == 0)
-		rc = state_history(run->admin, run->t->name, "verified", NULL, role,
-						   run->st.pending_generation, run->o->reason, NULL, &err);
-	if (commit_or_rollback(run, rc, &err) != 0)
-		return fail(err, NULL, "cannot record the verification");
+	{
+		StateEvent	ev = {"verified", NULL, role, run->st.pending_generation,
+		run->o->reason, NULL};
+
+		/* one statement: no transaction block needed */
+		if (state_set_phase(run->admin, run->t->name, PHASE_VERIFIED, &ev,
+							&run->next, &err) != 0)
+			return fail(err, NULL, "cannot record the verification");
+	}
 	log_emit(LOG_LEVEL_INFO, "verified", NULL, NULL,
 			 "verified: role %s logs in and works as %s", role, run->t->group_role);
 	FAULT_POINT("after-verify");
@@ -349,10 +369,12 @@ step_rollback(CycleRun *run, const char *why)
 	if (rc == 0)
 		rc = rolesql_revoke(run->admin, role, NULL, &err);
 	if (rc == 0)
-		rc = state_rolled_back(run->admin, run->t->name, &err);
-	if (rc == 0)
-		rc = state_history(run->admin, run->t->name, "rolled_back", NULL, role,
-						   run->st.pending_generation, run->o->reason, why, &err);
+	{
+		StateEvent	ev = {"rolled_back", NULL, role, run->st.pending_generation,
+		run->o->reason, why};
+
+		rc = state_rolled_back(run->admin, run->t->name, &ev, &run->next, &err);
+	}
 	if (commit_or_rollback(run, rc, &err) != 0)
 		return fail(err, "run pgrotate cycle again to finish the rollback", "cannot roll back");
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
@@ -514,16 +536,15 @@ step_publish(CycleRun *run)
 		return fail(err, NULL, "cannot record the start of publishing");
 	if (write_sinks(run) != 0)
 		return PGR_EXIT_FAIL;
-	rc = db_begin(run->admin, &err);
-	if (rc == 0)
-		rc = state_published(run->admin, run->t->name, &err);
-	if (rc == 0)
-		rc = state_history(run->admin, run->t->name, "published", run->st.active_role,
-						   run->st.pending_role, run->st.pending_generation,
-						   run->o->reason, NULL, &err);
-	if (commit_or_rollback(run, rc, &err) != 0)
-		return fail(err, "run pgrotate cycle again: it publishes the same credential",
-					"cannot record the publication");
+	{
+		StateEvent	ev = {"published", run->st.active_role, run->st.pending_role,
+		run->st.pending_generation, run->o->reason, NULL};
+
+		/* one statement: no transaction block needed */
+		if (state_published(run->admin, run->t->name, &ev, &run->next, &err) != 0)
+			return fail(err, "run pgrotate cycle again: it publishes the same credential",
+						"cannot record the publication");
+	}
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
 		fail(err, NULL, "cannot remove the pending file");
 	log_emit(LOG_LEVEL_INFO, "published", NULL, NULL,
@@ -704,11 +725,12 @@ step_drain_revoke(CycleRun *run)
 	if (rc == 0 && info.exists)
 		rc = rolesql_revoke(run->admin, old, NULL, &err);
 	if (rc == 0)
-		rc = state_cycle_done(run->admin, run->t->name, &err);
-	if (rc == 0)
-		rc = state_history(run->admin, run->t->name, "revoked", old,
-						   run->st.active_role, run->st.generation, run->o->reason,
-						   NULL, &err);
+	{
+		StateEvent	ev = {"revoked", old, run->st.active_role, run->st.generation,
+		run->o->reason, NULL};
+
+		rc = state_cycle_done(run->admin, run->t->name, &ev, &run->next, &err);
+	}
 	if (commit_or_rollback(run, rc, &err) != 0)
 	{
 		rc = fail(err, "run pgrotate cycle again to finish", "cannot revoke the old role");
@@ -798,6 +820,21 @@ execute_step(CycleRun *run, bool *finished)
 	}
 }
 
+/*
+ * After a step: the state its committed change read back, else (a step
+ * that changed no phase) the row loaded again.
+ */
+static int
+next_state(CycleRun *run)
+{
+	if (run->next.target == NULL)
+		return load_state(run, false);
+	state_row_free(&run->st);
+	run->st = run->next;
+	memset(&run->next, 0, sizeof(run->next));
+	return PGR_EXIT_OK;
+}
+
 int
 cycle_execute(CycleRun *run)
 {
@@ -833,7 +870,7 @@ cycle_execute(CycleRun *run)
 		rc = execute_step(run, &finished);
 		if (rc != PGR_EXIT_OK)
 			return rc;
-		if ((rc = load_state(run)) != PGR_EXIT_OK)
+		if ((rc = next_state(run)) != PGR_EXIT_OK)
 			return rc;
 		/* a cycle found in progress ends this run, finished or rolled back */
 		if ((finished || run->rolled_back) && run->st.phase == PHASE_IDLE)
@@ -848,23 +885,15 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 	int			rc;
 
 	rc = cycle_open(&run, cfg, t, o);
+	/* a dry run changes nothing, not even the lock holder columns */
 	if (rc == PGR_EXIT_OK)
-		rc = load_state(&run);
+		rc = load_state(&run, !o->dry_run);
 	if (rc == PGR_EXIT_OK)
 		rc = cycle_check_setup(&run);
 	if (rc == PGR_EXIT_OK && o->dry_run)
 		rc = cycle_print_plan(&run);
 	else if (rc == PGR_EXIT_OK)
-	{
-		char	   *err = NULL;
-
-		if (state_note_lock_holder(run.admin, t->name, &err) != 0)
-		{
-			log_warning("could not record the lock holder: %s", err);
-			free(err);
-		}
 		rc = cycle_execute(&run);
-	}
 	cycle_close(&run);
 	return rc;
 }

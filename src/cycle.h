@@ -30,6 +30,7 @@ typedef struct CycleRun
 	const CycleOpts *o;
 	DbConn	   *admin;
 	StateRow	st;
+	StateRow	next;			/* the state a step's last change read back */
 	bool		have_state;
 	char	   *password;		/* pending plaintext (wiped on free) */
 	char	   *verifier;

@@ -115,47 +115,76 @@ dup_or_null(const DbRes *r, int col)
 	return db_isnull(r, 0, col) ? NULL : xstrdup(db_val(r, 0, col));
 }
 
-int
-state_load(DbConn *c, const char *target, StateRow *row, bool *found,
-		   char **err)
+/* The columns of a StateRow, over pgrotate.state or an UPDATE's RETURNING *. */
+#define STATE_COLS \
+	"target, group_role, active_role, standby_role, phase, generation," \
+	" pending_role, pending_generation," \
+	" extract(epoch FROM phase_since)::bigint," \
+	" coalesce(extract(epoch FROM rotated_at)::bigint, 0)," \
+	" coalesce((extract(epoch FROM publish_started_at) * 1000)::bigint, 0)," \
+	" fingerprint, pending_fingerprint," \
+	" (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define STATE_NCOLS 14
+
+static void
+row_from_result(const DbRes *r, StateRow *row)
 {
-	const char *params[1] = {target};
+	row->target = xstrdup(db_val(r, 0, 0));
+	row->group_role = xstrdup(db_val(r, 0, 1));
+	row->active_role = xstrdup(db_val(r, 0, 2));
+	row->standby_role = xstrdup(db_val(r, 0, 3));
+	row->phase_text = xstrdup(db_val(r, 0, 4));
+	row->phase = phase_parse(row->phase_text);
+	row->generation = db_int(r, 0, 5);
+	row->pending_role = dup_or_null(r, 6);
+	row->pending_generation = db_int(r, 0, 7);
+	row->phase_since = db_int(r, 0, 8);
+	row->rotated_at = db_int(r, 0, 9);
+	row->publish_started_ms = db_int(r, 0, 10);
+	row->fingerprint = dup_or_null(r, 11);
+	row->pending_fingerprint = dup_or_null(r, 12);
+	row->server_now_ms = db_int(r, 0, 13);
+}
+
+static int
+load_row(DbConn *c, const char *target, bool note_holder, StateRow *row,
+		 bool *found, char **err)
+{
+	char		pid[32];
+	const char *params[3] = {target, host_name(), pid};
 	DbRes	   *r = NULL;
 
 	memset(row, 0, sizeof(*row));
 	*found = false;
-	if (db_exec(c,
-				"SELECT target, group_role, active_role, standby_role, phase, generation,"
-				" pending_role, pending_generation,"
-				" extract(epoch FROM phase_since)::bigint,"
-				" coalesce(extract(epoch FROM rotated_at)::bigint, 0),"
-				" coalesce((extract(epoch FROM publish_started_at) * 1000)::bigint, 0),"
-				" fingerprint, pending_fingerprint,"
-				" (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
-				" FROM pgrotate.state WHERE target = $1",
-				1, params, 14, &r, err) != 0)
+	snprintf(pid, sizeof(pid), "%d", (int) getpid());
+	if (db_exec(c, note_holder ?
+				"WITH u AS (UPDATE pgrotate.state SET lock_host = $2, lock_pid = $3,"
+				" lock_since = now() WHERE target = $1 RETURNING *)"
+				" SELECT " STATE_COLS " FROM u" :
+				"SELECT " STATE_COLS " FROM pgrotate.state WHERE target = $1",
+				note_holder ? 3 : 1, params, STATE_NCOLS, &r, err) != 0)
 		return -1;
 	if (db_nrows(r) == 1)
 	{
 		*found = true;
-		row->target = xstrdup(db_val(r, 0, 0));
-		row->group_role = xstrdup(db_val(r, 0, 1));
-		row->active_role = xstrdup(db_val(r, 0, 2));
-		row->standby_role = xstrdup(db_val(r, 0, 3));
-		row->phase_text = xstrdup(db_val(r, 0, 4));
-		row->phase = phase_parse(row->phase_text);
-		row->generation = db_int(r, 0, 5);
-		row->pending_role = dup_or_null(r, 6);
-		row->pending_generation = db_int(r, 0, 7);
-		row->phase_since = db_int(r, 0, 8);
-		row->rotated_at = db_int(r, 0, 9);
-		row->publish_started_ms = db_int(r, 0, 10);
-		row->fingerprint = dup_or_null(r, 11);
-		row->pending_fingerprint = dup_or_null(r, 12);
-		row->server_now_ms = db_int(r, 0, 13);
+		row_from_result(r, row);
 	}
 	db_res_free(r);
 	return 0;
+}
+
+int
+state_load(DbConn *c, const char *target, StateRow *row, bool *found,
+		   char **err)
+{
+	return load_row(c, target, false, row, found, err);
+}
+
+int
+state_load_noting_holder(DbConn *c, const char *target, StateRow *row,
+						 bool *found, char **err)
+{
+	return load_row(c, target, true, row, found, err);
 }
 
 void
@@ -193,6 +222,95 @@ exec_one(DbConn *c, const char *sql, int n, const char *const *params,
 	return 0;
 }
 
+/* The OS user, looked up once per process (an NSS lookup is not free). */
+static const char *
+os_user(void)
+{
+	static char name[256];
+
+	if (name[0] == '\0')
+	{
+		struct passwd *pw = getpwuid(geteuid());
+
+		snprintf(name, sizeof(name), "%s", pw ? pw->pw_name : "unknown");
+	}
+	return name;
+}
+
+#define HISTORY_NPARAMS 10
+
+/* The HISTORY_NPARAMS parameters of ev's row; gen and pid are buffers. */
+static void
+history_params(const char *target, const StateEvent *ev, char gen[32],
+			   char pid[32], const char **p)
+{
+	snprintf(gen, 32, "%lld", (long long) ev->generation);
+	snprintf(pid, 32, "%d", (int) getpid());
+	p[0] = target;
+	p[1] = ev->event;
+	p[2] = ev->from_role;
+	p[3] = ev->to_role;
+	p[4] = ev->generation > 0 ? gen : NULL;
+	p[5] = os_user();
+	p[6] = host_name();
+	p[7] = pid;
+	p[8] = ev->reason;
+	p[9] = ev->detail;
+}
+
+/*
+ * A state change: update (an UPDATE of n parameters, $1 the target,
+ * without RETURNING) must touch the row; with ev, the same statement
+ * appends its history row; with row, the new state is read back into it
+ * (the old contents freed).
+ */
+static int
+transition(DbConn *c, const char *update, int n, const char *const *params,
+		   const StateEvent *ev, StateRow *row, char **err)
+{
+	const char *p[8 + HISTORY_NPARAMS];
+	char		gen[32],
+				pid[32];
+	char	   *hist = NULL;
+	char	   *sql;
+	DbRes	   *r = NULL;
+	int			rc = -1;
+
+	for (int i = 0; i < n; i++)
+		p[i] = params[i];
+	if (ev != NULL)
+	{
+		history_params(params[0], ev, gen, pid, p + n);
+		hist = xasprintf(", h AS (INSERT INTO pgrotate.history (target, event, from_role,"
+						 " to_role, generation, actor, host, pid, reason, detail)"
+						 " SELECT $%d, $%d, $%d, $%d, $%d::pg_catalog.int8, $%d, $%d,"
+						 " $%d::pg_catalog.int4, $%d, $%d FROM s)",
+						 n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7, n + 8,
+						 n + 9, n + 10);
+	}
+	sql = xasprintf("WITH s AS (%s RETURNING *)%s SELECT " STATE_COLS " FROM s",
+					update, hist ? hist : "");
+	if (db_exec(c, sql, n + (ev ? HISTORY_NPARAMS : 0), p, STATE_NCOLS, &r, err) != 0)
+		goto done;
+	if (db_nrows(r) != 1)
+	{
+		*err = xasprintf("%s: state row of target \"%s\" not found (was it deleted?)",
+						 db_label(c), params[0]);
+		goto done;
+	}
+	if (row != NULL)
+	{
+		state_row_free(row);
+		row_from_result(r, row);
+	}
+	rc = 0;
+done:
+	db_res_free(r);
+	free(hist);
+	free(sql);
+	return rc;
+}
+
 int
 state_create(DbConn *c, const char *target, const char *group,
 			 const char *active, const char *standby, char **err)
@@ -206,27 +324,29 @@ state_create(DbConn *c, const char *target, const char *group,
 
 int
 state_provisioned(DbConn *c, const char *target, const char *role,
-				  int64_t generation, const char *fingerprint, char **err)
+				  int64_t generation, const char *fingerprint,
+				  const StateEvent *ev, StateRow *row, char **err)
 {
 	char		gen[32];
 	const char *p[4] = {target, role, gen, fingerprint};
 
 	snprintf(gen, sizeof(gen), "%lld", (long long) generation);
-	return exec_one(c,
-					"UPDATE pgrotate.state SET phase = 'provisioned', phase_since = now(),"
-					" pending_role = $2, pending_generation = $3, pending_fingerprint = $4,"
-					" publish_started_at = NULL, last_error = NULL"
-					" WHERE target = $1 RETURNING 1", 4, p, err);
+	return transition(c,
+					  "UPDATE pgrotate.state SET phase = 'provisioned', phase_since = now(),"
+					  " pending_role = $2, pending_generation = $3, pending_fingerprint = $4,"
+					  " publish_started_at = NULL, last_error = NULL"
+					  " WHERE target = $1", 4, p, ev, row, err);
 }
 
 int
-state_set_phase(DbConn *c, const char *target, Phase ph, char **err)
+state_set_phase(DbConn *c, const char *target, Phase ph,
+				const StateEvent *ev, StateRow *row, char **err)
 {
 	const char *p[2] = {target, phase_name(ph)};
 
-	return exec_one(c,
-					"UPDATE pgrotate.state SET phase = $2, phase_since = now()"
-					" WHERE target = $1 RETURNING 1", 2, p, err);
+	return transition(c,
+					  "UPDATE pgrotate.state SET phase = $2, phase_since = now()"
+					  " WHERE target = $1", 2, p, ev, row, err);
 }
 
 int
@@ -241,40 +361,43 @@ state_publish_started(DbConn *c, const char *target, char **err)
 }
 
 int
-state_published(DbConn *c, const char *target, char **err)
+state_published(DbConn *c, const char *target, const StateEvent *ev,
+				StateRow *row, char **err)
 {
 	const char *p[1] = {target};
 
-	return exec_one(c,
-					"UPDATE pgrotate.state SET phase = 'draining', phase_since = now(),"
-					" active_role = pending_role, standby_role = active_role,"
-					" generation = pending_generation, rotated_at = now(),"
-					" fingerprint = pending_fingerprint, pending_role = NULL,"
-					" pending_generation = NULL, pending_fingerprint = NULL, last_error = NULL"
-					" WHERE target = $1 AND phase = 'verified' RETURNING 1", 1, p, err);
+	return transition(c,
+					  "UPDATE pgrotate.state SET phase = 'draining', phase_since = now(),"
+					  " active_role = pending_role, standby_role = active_role,"
+					  " generation = pending_generation, rotated_at = now(),"
+					  " fingerprint = pending_fingerprint, pending_role = NULL,"
+					  " pending_generation = NULL, pending_fingerprint = NULL, last_error = NULL"
+					  " WHERE target = $1 AND phase = 'verified'", 1, p, ev, row, err);
 }
 
 int
-state_cycle_done(DbConn *c, const char *target, char **err)
+state_cycle_done(DbConn *c, const char *target, const StateEvent *ev,
+				 StateRow *row, char **err)
 {
 	const char *p[1] = {target};
 
-	return exec_one(c,
-					"UPDATE pgrotate.state SET phase = 'idle', phase_since = now(),"
-					" publish_started_at = NULL, last_error = NULL"
-					" WHERE target = $1 RETURNING 1", 1, p, err);
+	return transition(c,
+					  "UPDATE pgrotate.state SET phase = 'idle', phase_since = now(),"
+					  " publish_started_at = NULL, last_error = NULL"
+					  " WHERE target = $1", 1, p, ev, row, err);
 }
 
 int
-state_rolled_back(DbConn *c, const char *target, char **err)
+state_rolled_back(DbConn *c, const char *target, const StateEvent *ev,
+				  StateRow *row, char **err)
 {
 	const char *p[1] = {target};
 
-	return exec_one(c,
-					"UPDATE pgrotate.state SET phase = 'idle', phase_since = now(),"
-					" pending_role = NULL, pending_generation = NULL,"
-					" pending_fingerprint = NULL, publish_started_at = NULL"
-					" WHERE target = $1 RETURNING 1", 1, p, err);
+	return transition(c,
+					  "UPDATE pgrotate.state SET phase = 'idle', phase_since = now(),"
+					  " pending_role = NULL, pending_generation = NULL,"
+					  " pending_fingerprint = NULL, publish_started_at = NULL"
+					  " WHERE target = $1", 1, p, ev, row, err);
 }
 
 int
@@ -287,40 +410,22 @@ state_set_error(DbConn *c, const char *target, const char *msg, char **err)
 					2, p, err);
 }
 
-static const char *
-os_user(void)
-{
-	struct passwd *pw = getpwuid(geteuid());
-
-	return pw ? pw->pw_name : "unknown";
-}
-
 int
 state_history(DbConn *c, const char *target, const char *event,
 			  const char *from_role, const char *to_role, int64_t generation,
 			  const char *reason, const char *detail, char **err)
 {
+	StateEvent	ev = {event, from_role, to_role, generation, reason, detail};
 	char		gen[32];
 	char		pid[32];
-	const char *p[10];
+	const char *p[HISTORY_NPARAMS];
 
-	snprintf(gen, sizeof(gen), "%lld", (long long) generation);
-	snprintf(pid, sizeof(pid), "%d", (int) getpid());
-	p[0] = target;
-	p[1] = event;
-	p[2] = from_role;
-	p[3] = to_role;
-	p[4] = generation > 0 ? gen : NULL;
-	p[5] = os_user();
-	p[6] = host_name();
-	p[7] = pid;
-	p[8] = reason;
-	p[9] = detail;
+	history_params(target, &ev, gen, pid, p);
 	return db_exec(c,
 				   "INSERT INTO pgrotate.history (target, event, from_role, to_role,"
 				   " generation, actor, host, pid, reason, detail)"
 				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-				   10, p, -1, NULL, err);
+				   HISTORY_NPARAMS, p, -1, NULL, err);
 }
 
 /*
@@ -385,19 +490,6 @@ state_lock_holder(DbConn *c, const char *target, char **holder, char **err)
 	}
 	db_res_free(r);
 	return 0;
-}
-
-int
-state_note_lock_holder(DbConn *c, const char *target, char **err)
-{
-	char		pid[32];
-	const char *p[3] = {target, host_name(), pid};
-
-	snprintf(pid, sizeof(pid), "%d", (int) getpid());
-	return db_exec(c,
-				   "UPDATE pgrotate.state SET lock_host = $2, lock_pid = $3,"
-				   " lock_since = now() WHERE target = $1",
-				   3, p, -1, NULL, err);
 }
 
 int

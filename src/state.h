@@ -75,22 +75,43 @@ char	   *state_install_sql(DbConn *c, const char *group_role, char **err);
 /* Load the row of target: 0 with *found, or -1. */
 int			state_load(DbConn *c, const char *target, StateRow *row,
 					   bool *found, char **err);
+/* state_load that also records this process as the lock holder. */
+int			state_load_noting_holder(DbConn *c, const char *target,
+									 StateRow *row, bool *found, char **err);
 void		state_row_free(StateRow *row);
 
 /* First row of a target (phase idle, generation 0). */
 int			state_create(DbConn *c, const char *target, const char *group,
 						 const char *active, const char *standby, char **err);
 
-/* Phase changes; each runs in the caller's transaction. */
+/* One event of pgrotate.history (any field but event may be NULL or 0). */
+typedef struct StateEvent
+{
+	const char *event;
+	const char *from_role;
+	const char *to_role;
+	int64_t		generation;
+	const char *reason;
+	const char *detail;
+} StateEvent;
+
+/*
+ * Phase changes; each runs in the caller's transaction. With ev, the
+ * history row of the change is appended by the same statement; with row,
+ * the new state is read back into it (its old contents freed).
+ */
 int			state_provisioned(DbConn *c, const char *target, const char *role,
 							  int64_t generation, const char *fingerprint,
-							  char **err);
+							  const StateEvent *ev, StateRow *row, char **err);
 int			state_set_phase(DbConn *c, const char *target, Phase p,
-							char **err);
+							const StateEvent *ev, StateRow *row, char **err);
 int			state_publish_started(DbConn *c, const char *target, char **err);
-int			state_published(DbConn *c, const char *target, char **err);
-int			state_cycle_done(DbConn *c, const char *target, char **err);
-int			state_rolled_back(DbConn *c, const char *target, char **err);
+int			state_published(DbConn *c, const char *target,
+							const StateEvent *ev, StateRow *row, char **err);
+int			state_cycle_done(DbConn *c, const char *target,
+							 const StateEvent *ev, StateRow *row, char **err);
+int			state_rolled_back(DbConn *c, const char *target,
+							  const StateEvent *ev, StateRow *row, char **err);
 int			state_set_error(DbConn *c, const char *target, const char *msg,
 							char **err);
 
@@ -108,8 +129,6 @@ int			state_history(DbConn *c, const char *target, const char *event,
  */
 int			state_lock(DbConn *c, const char *target, char **holder,
 					   char **err);
-/* Record this process as the lock holder in the state row (if any). */
-int			state_note_lock_holder(DbConn *c, const char *target, char **err);
 
 /*
  * Who holds target's advisory lock now, without taking it: 0 with *holder
