@@ -19,6 +19,7 @@ struct DbConn
 	char	   *label;
 	char		sqlstate[6];
 	bool		abandoned;		/* a query timed out: the connection is unusable */
+	bool		console;		/* a PgBouncer admin console: never sent a cancel */
 };
 
 /* Every query gets this long (the server may hang; we hold a lock). */
@@ -300,21 +301,41 @@ wait_ready(DbConn *c, int64_t deadline, bool watch_interrupt)
 }
 
 /*
+ * Ask the server to cancel what c runs (best effort). Not a PgBouncer
+ * console: PQcancel waits, without a time limit, for the other end to
+ * close the cancel connection, and a wedged PgBouncer never does.
+ */
+static void
+send_cancel(DbConn *c)
+{
+	PGcancel   *cancel;
+	char		buf[256];
+
+	if (c->console)
+		return;
+	cancel = PQgetCancel(c->conn);
+	if (cancel)
+	{
+		(void) PQcancel(cancel, buf, sizeof(buf));
+		PQfreeCancel(cancel);
+	}
+}
+
+/*
  * Ask the server to cancel the running query and wait a little for it to
  * confirm; if it does not, the connection is abandoned.
  */
 static void
 cancel_query(DbConn *c)
 {
-	PGcancel   *cancel = PQgetCancel(c->conn);
-	char		buf[256];
 	int64_t		deadline = clock_mono_ms() + DB_CANCEL_WAIT_MS;
 	PGresult   *r;
 
-	if (cancel)
+	send_cancel(c);
+	if (c->console)
 	{
-		(void) PQcancel(cancel, buf, sizeof(buf));
-		PQfreeCancel(cancel);
+		c->abandoned = true;	/* nothing was cancelled: give up on it */
+		return;
 	}
 	for (;;)
 	{
@@ -637,7 +658,11 @@ db_conninfo_node(const char *conninfo)
 DbConn *
 db_connect_console(const char *conninfo, const char *label, char **err)
 {
-	return open_conn(conninfo, label, NULL, err);
+	DbConn	   *c = open_conn(conninfo, label, NULL, err);
+
+	if (c != NULL)
+		c->console = true;
+	return c;
 }
 
 int

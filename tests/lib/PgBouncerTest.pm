@@ -119,17 +119,18 @@ sub start
 	my @cmd = (binary());
 	push @cmd, '-u', 'postgres' if is_root();
 	push @cmd, $self->{ini};
-	my ($out, $err) = ('', '');
-	$self->{out} = \$out;
-	$self->{err} = \$err;
-	$self->{h} = IPC::Run::start(\@cmd, '<', '/dev/null', '>', \$out, '2>', \$err);
+	# Its stdout and stderr go to a file: a pipe that nobody reads while a
+	# test runs fills up with log lines, and PgBouncer then blocks on it.
+	my $out = "$self->{base_dir}/pgbouncer.out";
+	$self->{h} = IPC::Run::start(\@cmd, '<', '/dev/null', '>', $out, '2>&1');
 	$self->{reg} = PgRotateTest::_register_harness($self);
 	my $up = PgRotateTest::poll_until(sub {
 			return 0 unless $self->{h}->pumpable;
 			my ($rc) = $self->console('SHOW VERSION');
 			$rc == 0;
 		}, timeout => 30, what => 'pgbouncer to accept console logins', on_timeout => 'return');
-	croak "pgbouncer did not start:\n$err$out\n" . $self->log_content unless $up;
+	croak "pgbouncer did not start:\n" . (-e $out ? PgRotateTest::slurp_file($out) : '') . "\n"
+	  . $self->log_content unless $up;
 	return 1;
 }
 

@@ -243,6 +243,32 @@ for my $point ('after-verify', 'mid-publish')
 	is(through_pooler($u, $p, 'appdb_tx'), $u, "$point: the new credential works through the pooler");
 }
 
+# 7. A PgBouncer that stops answering in the middle of the drain (SIGSTOP:
+# a wedged pooler) does not hang pgrotate: its poll gives up at the drain's
+# deadline, without waiting for the answer to a cancel request that the
+# pooler never gives. Nothing is revoked; once the pooler is back, a cycle
+# completes.
+{
+	my $name = 'a frozen pooler';
+	my ($old, $oldpw) = read_env_sink($sink);
+	my $holder = $pgb->client(user => $old, password => $oldpw, dbname => 'appdb', application_name => 'holder');
+	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => conf('frozen', drain_timeout => '3s'),
+		env => $t->{env}, timeout => 90);
+	$bg->wait_for(qr/draining \Q$old\E: sessions/, stream => 'stderr');
+	my $pid = slurp_file($pgb->{base_dir} . '/pgbouncer.pid');
+	$pid =~ s/\s+//g;
+	ok(kill('STOP', $pid), "$name: froze PgBouncer");
+	my $r = $bg->finish(timeout => 20);
+	kill 'CONT', $pid;
+	ok(!$r->{timed_out}, "$name: pgrotate gives up by itself");
+	ok($r->{exit} == 1 || $r->{exit} == 3, "$name: with exit 1 or 3") or diag($r->{stderr});
+	is(role_row($primary, $old), 't|t', "$name: the old role is not revoked");
+	$holder->quit;
+	$r = cycle();
+	is($r->{exit}, 0, "$name: once the pooler answers again, a cycle completes") or diag($r->{stderr});
+	is(role_row($primary, $old), 'f|f', "$name: and revokes the old role");
+}
+
 # No plaintext password in the auth_file or PgBouncer's log.
 {
 	my ($u, $p) = read_env_sink($sink);
