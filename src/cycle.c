@@ -140,21 +140,15 @@ load_state(CycleRun *run, bool note_holder)
 	return PGR_EXIT_OK;
 }
 
-int
-cycle_check_setup(CycleRun *run)
+/* Log the setup check's problems (l is freed); PGR_EXIT_FAIL if any failed. */
+static int
+setup_verdict(CycleRun *run, CheckList *l)
 {
-	CheckList	l = {0};
-	char	   *err = NULL;
 	int			failed;
 
-	if (roles_check_setup(run->admin, run->t, &l, &err) != 0)
-	{
-		checklist_free(&l);
-		return fail(err, NULL, "cannot check the roles");
-	}
-	checklist_log_problems(&l);
-	failed = checklist_count(&l, CHECK_FAIL);
-	checklist_free(&l);
+	checklist_log_problems(l);
+	failed = checklist_count(l, CHECK_FAIL);
+	checklist_free(l);
 	if (failed > 0)
 	{
 		log_emit(LOG_LEVEL_ERROR, "setup", NULL,
@@ -164,6 +158,20 @@ cycle_check_setup(CycleRun *run)
 		return PGR_EXIT_FAIL;
 	}
 	return PGR_EXIT_OK;
+}
+
+int
+cycle_check_setup(CycleRun *run)
+{
+	CheckList	l = {0};
+	char	   *err = NULL;
+
+	if (roles_check_setup(run->admin, run->t, &l, &err) != 0)
+	{
+		checklist_free(&l);
+		return fail(err, NULL, "cannot check the roles");
+	}
+	return setup_verdict(run, &l);
 }
 
 static int
@@ -273,6 +281,29 @@ new_password(CycleRun *run, const char *role, int64_t gen)
 	return PGR_EXIT_OK;
 }
 
+/*
+ * The standby's next credential, before the server is touched: the
+ * password saved in the pending file, and its SCRAM verifier.
+ */
+static int
+prepare_credential(CycleRun *run)
+{
+	const char *role = run->st.standby_role;
+	char	   *err = NULL;
+	int			rc;
+
+	if ((rc = new_password(run, role, run->st.generation + 1)) != PGR_EXIT_OK)
+		return rc;
+	FAULT_POINT("after-pending");
+	free(run->verifier);
+	run->verifier = db_scram_verifier(run->admin, role, run->password, &err);
+	if (run->verifier == NULL)
+		return fail(err, NULL, "cannot compute the SCRAM verifier");
+	return PGR_EXIT_OK;
+}
+
+static int	standby_unused(CycleRun *run);
+
 static int
 step_provision(CycleRun *run)
 {
@@ -282,13 +313,12 @@ step_provision(CycleRun *run)
 	char	   *err = NULL;
 	int			rc;
 
-	if ((rc = new_password(run, role, gen)) != PGR_EXIT_OK)
+	/* done while the setup checks ran (cycle_run), or now (init) */
+	if (!run->prepared &&
+		((rc = standby_unused(run)) != PGR_EXIT_OK ||
+		 (rc = prepare_credential(run)) != PGR_EXIT_OK))
 		return rc;
-	FAULT_POINT("after-pending");
-	free(run->verifier);
-	run->verifier = db_scram_verifier(run->admin, role, run->password, &err);
-	if (run->verifier == NULL)
-		return fail(err, NULL, "cannot compute the SCRAM verifier");
+	run->prepared = false;
 	secret_fingerprint(run->password, fp);
 	rc = db_begin(run->admin, &err);
 	if (rc == 0)
@@ -767,24 +797,34 @@ is_due(const CycleRun *run)
  * new password, so refuse while it has sessions.
  */
 static int
+standby_verdict(CycleRun *run, SessionList *l)
+{
+	char	   *who;
+
+	if (l->n == 0)
+	{
+		sessionlist_free(l);
+		return PGR_EXIT_OK;
+	}
+	who = sessionlist_describe(l, 10);
+	log_emit(LOG_LEVEL_ERROR, "standby_in_use", who,
+			 "find out who uses it; \"pgrotate revoke TARGET ROLE --terminate\" ends them",
+			 "the standby role %s has %d session%s although it should not be in use; nothing was changed",
+			 run->st.standby_role, l->n, l->n == 1 ? "" : "s");
+	free(who);
+	sessionlist_free(l);
+	return PGR_EXIT_FAIL;
+}
+
+static int
 standby_unused(CycleRun *run)
 {
 	SessionList l = {0};
 	char	   *err = NULL;
-	char	   *who;
 
 	if (drain_list_sessions(run->admin, run->st.standby_role, &l, &err) != 0)
 		return fail(err, NULL, "cannot check the standby role's sessions");
-	if (l.n == 0)
-		return PGR_EXIT_OK;
-	who = sessionlist_describe(&l, 10);
-	log_emit(LOG_LEVEL_ERROR, "standby_in_use", who,
-			 "find out who uses it; \"pgrotate revoke TARGET ROLE --terminate\" ends them",
-			 "the standby role %s has %d session%s although it should not be in use; nothing was changed",
-			 run->st.standby_role, l.n, l.n == 1 ? "" : "s");
-	free(who);
-	sessionlist_free(&l);
-	return PGR_EXIT_FAIL;
+	return standby_verdict(run, &l);
 }
 
 static int
@@ -795,11 +835,7 @@ execute_step(CycleRun *run, bool *finished)
 		case PHASE_IDLE:
 			if (*finished)
 				return PGR_EXIT_OK;
-			{
-				int			rc = standby_unused(run);
-
-				return rc != PGR_EXIT_OK ? rc : step_provision(run);
-			}
+			return step_provision(run);
 		case PHASE_PROVISIONED:
 			return step_verify(run);
 		case PHASE_VERIFIED:
@@ -878,6 +914,70 @@ cycle_execute(CycleRun *run)
 	}
 }
 
+/* Forget a prepared credential that will not be used (nothing committed). */
+static void
+discard_prepared(CycleRun *run)
+{
+	char	   *err = NULL;
+
+	secret_free(run->password);
+	free(run->verifier);
+	run->password = run->verifier = NULL;
+	run->prepared = false;
+	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
+		fail(err, NULL, "cannot remove the pending file");
+}
+
+/*
+ * For a new rotation: the setup checks and the standby's sessions are
+ * asked in one batch, and while the server answers, the password is saved
+ * and its verifier computed (client work of a few milliseconds). Nothing
+ * reaches the server before the answers are in; if they refuse, the
+ * unused pending file is removed.
+ */
+static int
+check_and_prepare(CycleRun *run)
+{
+	enum {NQ = ROLES_SETUP_NQUERIES + 1};
+	const char *standby = run->st.standby_role;
+	SetupQueries sq;
+	DbQuery		q[NQ];
+	DbRes	   *res[NQ];
+	CheckList	l = {0};
+	SessionList sessions = {0};
+	char	   *err = NULL;
+	int			prc,
+				rc;
+
+	roles_setup_queries(run->admin, run->t, &sq);
+	memcpy(q, sq.q, sizeof(sq.q));
+	drain_sessions_query(&standby, &q[NQ - 1]);
+	if (db_batch_send(run->admin, q, NQ, &err) != 0)
+		return fail(err, NULL, "cannot check the roles");
+	prc = prepare_credential(run);
+	if (db_batch_collect(run->admin, q, NQ, res, &err) != 0)
+		rc = fail(err, NULL, "cannot check the roles");
+	else if ((rc = roles_setup_evaluate(run->admin, run->t, res, &l, &err)) != 0)
+	{
+		checklist_free(&l);
+		rc = fail(err, NULL, "cannot check the roles");
+	}
+	else if ((rc = setup_verdict(run, &l)) == PGR_EXIT_OK)
+	{
+		drain_sessions_read(run->admin, res[NQ - 1], &sessions);
+		rc = standby_verdict(run, &sessions);
+	}
+	for (int i = 0; i < NQ; i++)
+		db_res_free(res[i]);
+	if (rc == PGR_EXIT_OK)
+		rc = prc;
+	if (rc == PGR_EXIT_OK)
+		run->prepared = true;
+	else if (prc == PGR_EXIT_OK)
+		discard_prepared(run);
+	return rc;
+}
+
 int
 cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 {
@@ -888,7 +988,10 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 	/* a dry run changes nothing, not even the lock holder columns */
 	if (rc == PGR_EXIT_OK)
 		rc = load_state(&run, !o->dry_run);
-	if (rc == PGR_EXIT_OK)
+	if (rc == PGR_EXIT_OK && !o->dry_run && run.st.phase == PHASE_IDLE &&
+		!(o->due_only && !is_due(&run)))
+		rc = check_and_prepare(&run);
+	else if (rc == PGR_EXIT_OK)
 		rc = cycle_check_setup(&run);
 	if (rc == PGR_EXIT_OK && o->dry_run)
 		rc = cycle_print_plan(&run);

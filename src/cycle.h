@@ -36,6 +36,7 @@ typedef struct CycleRun
 	char	   *verifier;
 	int64_t		pending_generation;
 	bool		rolled_back;	/* this run ended a cycle by rolling it back */
+	bool		prepared;		/* password saved, verifier made, standby unused */
 } CycleRun;
 
 /*

@@ -446,6 +446,132 @@ db_exec(DbConn *c, const char *sql, int nparams, const char *const *params,
 }
 
 int
+db_batch_send(DbConn *c, const DbQuery *q, int n, char **err)
+{
+	*err = NULL;
+	c->sqlstate[0] = '\0';
+	if (c->abandoned)
+	{
+		*err = xasprintf("%s: the connection was abandoned after an earlier timeout",
+						 c->label);
+		return -1;
+	}
+	if (!PQenterPipelineMode(c->conn))
+		goto fail;
+	for (int i = 0; i < n; i++)
+		if (!PQsendQueryParams(c->conn, q[i].sql, q[i].nparams, NULL, q[i].params,
+							   NULL, NULL, 0))
+			goto fail;
+	if (!PQpipelineSync(c->conn) || PQflush(c->conn) != 0)
+		goto fail;
+	return 0;
+fail:
+	*err = result_error(c, NULL);
+	c->abandoned = true;
+	return -1;
+}
+
+/*
+ * The result of one query of a batch (NULL after its last one), waiting
+ * with the deadline; NULL with *why on a timeout or an interrupt.
+ */
+static PGresult *
+batch_next(DbConn *c, int64_t deadline, const char **why)
+{
+	if ((*why = wait_ready(c, deadline, true)) != NULL)
+		return NULL;
+	return PQgetResult(c->conn);
+}
+
+/* Keep the first error of a batch: the failed result's, or why. */
+static void
+batch_error(DbConn *c, PGresult *r, const char *why, char **first)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (*first != NULL)
+		return;
+	if (why != NULL)
+	{
+		*first = xasprintf("%s: %s; gave up on the connection", c->label, why);
+		return;
+	}
+	if (state)
+		snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state);
+	*first = result_error(c, r);
+}
+
+/* Query i's result into res[i], or its error into *first. */
+static void
+batch_result(DbConn *c, const DbQuery *q, PGresult *r, DbRes **res, char **first)
+{
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st == PGRES_PIPELINE_ABORTED)
+		PQclear(r);
+	else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+	{
+		batch_error(c, r, NULL, first);
+		PQclear(r);
+	}
+	else if (q->ncols >= 0 && PQnfields(r) != q->ncols)
+	{
+		if (*first == NULL)
+			*first = xasprintf("%s: unexpected result: %d columns, expected %d",
+							   c->label, PQnfields(r), q->ncols);
+		PQclear(r);
+	}
+	else
+	{
+		*res = xmalloc(sizeof(DbRes));
+		(*res)->res = r;
+	}
+}
+
+int
+db_batch_collect(DbConn *c, const DbQuery *q, int n, DbRes **res, char **err)
+{
+	int64_t		deadline = clock_mono_ms() + DB_QUERY_TIMEOUT_MS;
+	char	   *first = NULL;
+	const char *why = NULL;
+	PGresult   *r;
+
+	if (deadline_cap > 0 && deadline_cap < deadline)
+		deadline = deadline_cap;
+	for (int i = 0; i < n; i++)
+		res[i] = NULL;
+	for (int i = 0; i < n && why == NULL; i++)
+	{
+		/* one result per query (the first kept), then NULL */
+		if ((r = batch_next(c, deadline, &why)) != NULL)
+			batch_result(c, &q[i], r, &res[i], &first);
+		while (why == NULL && (r = batch_next(c, deadline, &why)) != NULL)
+			PQclear(r);
+	}
+	if (why == NULL && (r = batch_next(c, deadline, &why)) != NULL)
+	{
+		if (PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+			why = "the server did not end the batch";
+		PQclear(r);
+	}
+	if (why != NULL || !PQexitPipelineMode(c->conn))
+	{
+		batch_error(c, NULL, why ? why : "the batch did not end", &first);
+		c->abandoned = true;
+		send_cancel(c);
+	}
+	if (first == NULL)
+		return 0;
+	for (int i = 0; i < n; i++)
+	{
+		db_res_free(res[i]);
+		res[i] = NULL;
+	}
+	*err = first;
+	return -1;
+}
+
+int
 db_cmd(DbConn *c, const char *sql, char **err)
 {
 	return db_exec(c, sql, 0, NULL, -1, NULL, err);

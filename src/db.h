@@ -65,6 +65,27 @@ int			db_cmd(DbConn *c, const char *sql, char **err);
 /* The SQLSTATE of the last failed db_exec on c ("" if none). */
 const char *db_last_sqlstate(const DbConn *c);
 
+/*
+ * A batch: queries sent in one pipeline (one implicit transaction), whose
+ * results are collected later, so that the caller can work while the
+ * server answers. db_batch_send returns 0 or -1 with *err; the connection
+ * is then unusable until db_batch_collect. db_batch_collect sets res[i]
+ * for each query (ncols checked as for db_exec) and returns 0, or -1 with
+ * *err: the first failed query's error (the later ones did not run), and
+ * every res[i] NULL. A timeout or an interrupt abandons the connection.
+ */
+typedef struct DbQuery
+{
+	const char *sql;
+	int			nparams;
+	const char *const *params;
+	int			ncols;
+} DbQuery;
+
+int			db_batch_send(DbConn *c, const DbQuery *q, int n, char **err);
+int			db_batch_collect(DbConn *c, const DbQuery *q, int n, DbRes **res,
+							 char **err);
+
 int			db_begin(DbConn *c, char **err);
 int			db_commit(DbConn *c, char **err);
 void		db_rollback(DbConn *c);	/* best effort, errors ignored */

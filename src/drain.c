@@ -82,29 +82,24 @@ dup_col(const DbRes *r, int row, int col)
 	return db_isnull(r, row, col) ? NULL : xstrdup(db_val(r, row, col));
 }
 
-int
-drain_list_sessions(DbConn *c, const char *role, SessionList *out, char **err)
+void
+drain_sessions_query(const char **role, DbQuery *q)
 {
-	const char *p[1] = {role};
-	DbRes	   *r = NULL;
+	q->sql = "SELECT a.pid, a.application_name,"
+		" CASE WHEN a.client_addr IS NOT NULL THEN host(a.client_addr)"
+		"      WHEN a.backend_start IS NOT NULL THEN 'local' END,"
+		" to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SSOF')"
+		" FROM pg_catalog.pg_stat_activity a"
+		" WHERE a.usesysid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)"
+		" AND a.pid <> pg_catalog.pg_backend_pid() ORDER BY a.backend_start, a.pid";
+	q->nparams = 1;
+	q->params = role;
+	q->ncols = 4;
+}
 
-	/*
-	 * A fresh snapshot: outside a transaction block each statement is its
-	 * own transaction, which starts with one; inside, clear it.
-	 */
-	if (db_in_transaction(c) &&
-		db_cmd(c, "SELECT pg_catalog.pg_stat_clear_snapshot()", err) != 0)
-		return -1;
-	if (db_exec(c,
-				"SELECT a.pid, a.application_name,"
-				" CASE WHEN a.client_addr IS NOT NULL THEN host(a.client_addr)"
-				"      WHEN a.backend_start IS NOT NULL THEN 'local' END,"
-				" to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SSOF')"
-				" FROM pg_catalog.pg_stat_activity a"
-				" WHERE a.usesysid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)"
-				" AND a.pid <> pg_catalog.pg_backend_pid() ORDER BY a.backend_start, a.pid",
-				1, p, 4, &r, err) != 0)
-		return -1;
+void
+drain_sessions_read(const DbConn *c, const DbRes *r, SessionList *out)
+{
 	for (int i = 0; i < db_nrows(r); i++)
 	{
 		Session    *s = sessionlist_add(out);
@@ -115,6 +110,25 @@ drain_list_sessions(DbConn *c, const char *role, SessionList *out, char **err)
 		s->client_addr = dup_col(r, i, 2);
 		s->backend_start = dup_col(r, i, 3);
 	}
+}
+
+int
+drain_list_sessions(DbConn *c, const char *role, SessionList *out, char **err)
+{
+	DbQuery		q;
+	DbRes	   *r = NULL;
+
+	drain_sessions_query(&role, &q);
+	/*
+	 * A fresh snapshot: outside a transaction block each statement is its
+	 * own transaction, which starts with one; inside, clear it.
+	 */
+	if (db_in_transaction(c) &&
+		db_cmd(c, "SELECT pg_catalog.pg_stat_clear_snapshot()", err) != 0)
+		return -1;
+	if (db_exec(c, q.sql, q.nparams, q.params, q.ncols, &r, err) != 0)
+		return -1;
+	drain_sessions_read(c, r, out);
 	db_res_free(r);
 	return 0;
 }

@@ -45,6 +45,12 @@ char	   *sessionlist_describe(const SessionList *l, int max);
  * usesysid), from a fresh pg_stat_activity snapshot; pgrotate's own
  * backend excluded. 0 or -1 with *err.
  */
+/*
+ * drain_list_sessions's query for a batch (*role must outlive the send;
+ * it runs in the batch's snapshot), and the reading of its result.
+ */
+void		drain_sessions_query(const char **role, DbQuery *q);
+void		drain_sessions_read(const DbConn *c, const DbRes *r, SessionList *out);
 int			drain_list_sessions(DbConn *c, const char *role, SessionList *out,
 								char **err);
 

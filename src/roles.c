@@ -48,7 +48,7 @@ typedef struct SetupCtx
 	char	   *lgroup;			/* the group role, quoted as a literal */
 	RoleFacts	role[3];		/* the group, then the two login roles */
 	char	   *curdb;			/* current_database() */
-	DbRes	   *deps;			/* role settings and owned objects (load_deps) */
+	DbRes	   *deps;			/* role settings and owned objects (DEPS_SQL) */
 	char	   *init_fix;		/* "run pgrotate init TARGET" */
 } SetupCtx;
 
@@ -636,23 +636,14 @@ facts_from_row(const DbRes *res, int row, RoleFacts *rf)
 	rf->set = db_bool(res, row, 11);
 }
 
+/* The admin and the three roles from the facts query's result. */
 static int
-load_facts(SetupCtx *x, char **err)
+read_facts(SetupCtx *x, const DbRes *res, char **err)
 {
-	const char *const params[3] = {x->t->group_role, x->t->roles[0], x->t->roles[1]};
-	DbRes	   *res = NULL;
-	int			rc = -1;
-
-	if (db_exec(x->c, x->version >= PG16 ?
-				FACTS_SQL("coalesce(bool_or(a.inherit_option), false) AS inh,"
-						  " coalesce(bool_or(a.set_option), false) AS set") :
-				FACTS_SQL("true AS inh, true AS set"),
-				3, params, 13, &res, err) != 0)
-		goto done;
 	if (db_nrows(res) != 4 || db_isnull(res, 0, 7))
 	{
 		*err = xasprintf("%s: the current user is not in pg_roles", db_label(x->c));
-		goto done;
+		return -1;
 	}
 	x->admin.name = xstrdup(db_val(res, 0, 7));
 	x->admin.superuser = db_bool(res, 0, 3);
@@ -660,46 +651,56 @@ load_facts(SetupCtx *x, char **err)
 	x->curdb = xstrdup(db_val(res, 0, 12));
 	for (int i = 0; i < 3; i++)
 		facts_from_row(res, i + 1, &x->role[i]);
-	rc = 0;
-done:
-	db_res_free(res);
-	return rc;
+	return 0;
 }
 
 /*
- * x->deps: for both login roles, their "role" settings for all databases
- * and for this one (kind 's': role oid, setdatabase <> 0, value; global
- * first) and the objects they own (kind 'o': role oid, datname or NULL for
- * shared objects, count; this database first).
+ * The deps query: for both login roles, their "role" settings for all
+ * databases and for this one (kind 's': role oid, setdatabase <> 0, value;
+ * global first) and the objects they own (kind 'o': role oid, datname or
+ * NULL for shared objects, count; this database first).
  */
-static int
-load_deps(SetupCtx *x, char **err)
-{
-	const char *const params[2] = {x->t->roles[0], x->t->roles[1]};
+#define DEPS_SQL \
+	"WITH r AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname IN ($1, $2))" \
+	" SELECT 's', s.setrole, s.setdatabase <> 0, pg_catalog.substr(c.cfg, 6)," \
+	" 0::pg_catalog.int8, (s.setdatabase <> 0)::pg_catalog.int4" \
+	" FROM pg_catalog.pg_db_role_setting s" \
+	" CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(cfg)" \
+	" WHERE s.setrole IN (SELECT oid FROM r) AND c.cfg LIKE 'role=%'" \
+	" AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d" \
+	"  WHERE d.datname = pg_catalog.current_database()))" \
+	" UNION ALL" \
+	" SELECT 'o', s.refobjid, false, d.datname::pg_catalog.text, count(*)," \
+	" (d.datname IS DISTINCT FROM pg_catalog.current_database())::pg_catalog.int4" \
+	" FROM pg_catalog.pg_shdepend s" \
+	" LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid" \
+	" WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass" \
+	" AND s.refobjid IN (SELECT oid FROM r) AND s.deptype = 'o'" \
+	" GROUP BY s.refobjid, d.datname" \
+	" ORDER BY 1, 2, 6, 4"
 
-	return db_exec(x->c,
-				   "WITH r AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname IN ($1, $2))"
-				   " SELECT 's', s.setrole, s.setdatabase <> 0, pg_catalog.substr(c.cfg, 6),"
-				   " 0::pg_catalog.int8, (s.setdatabase <> 0)::pg_catalog.int4"
-				   " FROM pg_catalog.pg_db_role_setting s"
-				   " CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(cfg)"
-				   " WHERE s.setrole IN (SELECT oid FROM r) AND c.cfg LIKE 'role=%'"
-				   " AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d"
-				   "  WHERE d.datname = pg_catalog.current_database()))"
-				   " UNION ALL"
-				   " SELECT 'o', s.refobjid, false, d.datname::pg_catalog.text, count(*),"
-				   " (d.datname IS DISTINCT FROM pg_catalog.current_database())::pg_catalog.int4"
-				   " FROM pg_catalog.pg_shdepend s"
-				   " LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid"
-				   " WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass"
-				   " AND s.refobjid IN (SELECT oid FROM r) AND s.deptype = 'o'"
-				   " GROUP BY s.refobjid, d.datname"
-				   " ORDER BY 1, 2, 6, 4",
-				   2, params, 6, &x->deps, err);
+void
+roles_setup_queries(DbConn *c, const Target *t, SetupQueries *sq)
+{
+	sq->params[0] = t->group_role;
+	sq->params[1] = t->roles[0];
+	sq->params[2] = t->roles[1];
+	sq->q[0].sql = db_server_version(c) >= PG16 ?
+		FACTS_SQL("coalesce(bool_or(a.inherit_option), false) AS inh,"
+				  " coalesce(bool_or(a.set_option), false) AS set") :
+		FACTS_SQL("true AS inh, true AS set");
+	sq->q[0].ncols = 13;
+	sq->q[0].nparams = 3;
+	sq->q[0].params = sq->params;
+	sq->q[1].sql = DEPS_SQL;
+	sq->q[1].ncols = 6;
+	sq->q[1].nparams = 2;
+	sq->q[1].params = sq->params + 1;	/* the login roles */
 }
 
 int
-roles_check_setup(DbConn *c, const Target *t, CheckList *l, char **err)
+roles_setup_evaluate(DbConn *c, const Target *t, DbRes *const *res,
+					 CheckList *l, char **err)
 {
 	SetupCtx	x;
 	int			rc = -1;
@@ -709,8 +710,9 @@ roles_check_setup(DbConn *c, const Target *t, CheckList *l, char **err)
 	x.t = t;
 	x.l = l;
 	x.version = db_server_version(c);
+	x.deps = res[1];
 	x.init_fix = xasprintf("run pgrotate init %s", t->name);
-	if (load_facts(&x, err) != 0 || load_deps(&x, err) != 0 ||
+	if (read_facts(&x, res[0], err) != 0 ||
 		(x.qadmin = db_quote_ident(c, x.admin.name, err)) == NULL ||
 		(x.qgroup = db_quote_ident(c, t->group_role, err)) == NULL ||
 		(x.lgroup = db_quote_literal(c, t->group_role, err)) == NULL)
@@ -726,10 +728,26 @@ done:
 	free(x.init_fix);
 	free(x.admin.name);
 	free(x.curdb);
-	db_res_free(x.deps);
 	free(x.qadmin);
 	free(x.qgroup);
 	free(x.lgroup);
+	return rc;
+}
+
+int
+roles_check_setup(DbConn *c, const Target *t, CheckList *l, char **err)
+{
+	SetupQueries sq;
+	DbRes	   *res[ROLES_SETUP_NQUERIES];
+	int			rc;
+
+	roles_setup_queries(c, t, &sq);
+	if (db_batch_send(c, sq.q, ROLES_SETUP_NQUERIES, err) != 0 ||
+		db_batch_collect(c, sq.q, ROLES_SETUP_NQUERIES, res, err) != 0)
+		return -1;
+	rc = roles_setup_evaluate(c, t, res, l, err);
+	for (int i = 0; i < ROLES_SETUP_NQUERIES; i++)
+		db_res_free(res[i]);
 	return rc;
 }
 

@@ -42,6 +42,23 @@ int			roles_check_setup(DbConn *c, const Target *t, CheckList *l,
 							  char **err);
 
 /*
+ * roles_check_setup in two halves, for a caller that works while the
+ * server answers: roles_setup_queries fills sq with the queries (send them
+ * with db_batch_send, possibly followed by others; sq must outlive the
+ * send), roles_setup_evaluate appends the items from their results.
+ */
+#define ROLES_SETUP_NQUERIES 2
+typedef struct SetupQueries
+{
+	const char *params[3];
+	DbQuery		q[ROLES_SETUP_NQUERIES];
+} SetupQueries;
+
+void		roles_setup_queries(DbConn *c, const Target *t, SetupQueries *sq);
+int			roles_setup_evaluate(DbConn *c, const Target *t, DbRes *const *res,
+								 CheckList *l, char **err);
+
+/*
  * Whether the admin may manage role (CREATEROLE, and on PG16+ ADMIN OPTION
  * on it; never a superuser or REPLICATION role unless the admin is a
  * superuser). Appends a FAIL with the fixing GRANT to l when not.

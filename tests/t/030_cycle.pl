@@ -1,5 +1,6 @@
 # pgrotate cycle: drain, resume, terminate policy, lock, rollback on a
-# failed verify, failed publish, no secret leaks; as a CREATEROLE admin.
+# failed verify, failed publish, refusals (setup, standby in use), no
+# secret leaks; as a CREATEROLE admin.
 use strict;
 use warnings;
 use Test::More;
@@ -180,6 +181,48 @@ sub r_active
 	# put the main sink back in step
 	$r = run_cycle();
 	is($r->{exit}, 0, 'another cycle with the main sink');
+	published();
+}
+
+# 7. Refusals before the server is touched: a setup problem, and a standby
+# that someone put to use by hand. Exit 1 with the reason; the roles, the
+# state and the history unchanged; no pending password left behind (the
+# password is prepared while the checks run, and dropped when they refuse).
+{
+	my $snapshot = sub {
+		return $node->safe_psql("SELECT rolname, rolcanlogin, rolpassword FROM pg_authid"
+			  . " WHERE rolname IN ('app', 'app_user_a', 'app_user_b') ORDER BY 1", dbname => 'postgres')
+		  . "\n" . $node->safe_psql("SELECT phase, generation, (SELECT count(*) FROM pgrotate.history)"
+			  . " FROM pgrotate.state", dbname => 'appdb');
+	};
+	my $pending = test_dir() . '/state/appdb.pending';
+	$node->safe_psql('ALTER ROLE app LOGIN');
+	my $before = $snapshot->();
+	$r = run_cycle();
+	is($r->{exit}, 1, 'a setup problem: exit 1');
+	like($r->{stderr}, qr/can log in/, 'it names the problem');
+	like($r->{stderr}, qr/the setup of target appdb has 1 problem/, 'and refuses');
+	is($snapshot->(), $before, 'roles, state and history unchanged');
+	ok(!-e $pending, 'no pending password left behind');
+	$node->safe_psql('ALTER ROLE app NOLOGIN');
+
+	my $st = $node->safe_psql('SELECT standby_role FROM pgrotate.state', dbname => 'appdb');
+	my $pw = random_password(24);
+	$node->safe_psql("SET log_statement = 'none'; ALTER ROLE $st LOGIN PASSWORD '$pw'");
+	my $s = $node->background_session(user => $st, password => $pw, dbname => 'appdb',
+		application_name => 'by-hand');
+	$before = $snapshot->();
+	$r = run_cycle();
+	is($r->{exit}, 1, 'a standby in use: exit 1');
+	like($r->{stderr}, qr/the standby role \Q$st\E has 1 session although it should not be in use/,
+		'it names the standby');
+	like($r->{stderr}, qr/"by-hand"/, '... and the session');
+	is($snapshot->(), $before, 'roles, state and history unchanged');
+	ok(!-e $pending, 'no pending password left behind');
+	$s->quit;
+	$node->safe_psql("ALTER ROLE $st NOLOGIN PASSWORD NULL");
+	$r = run_cycle();
+	is($r->{exit}, 0, 'with the standby unused again, a cycle completes') or diag($r->{stderr});
 	published();
 }
 
