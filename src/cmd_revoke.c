@@ -135,38 +135,18 @@ refuse_by_state(const Revoke *rv)
 static int
 refuse_by_sinks(const Revoke *rv)
 {
-	for (int i = 0; i < rv->t->nsinks; i++)
-	{
-		const SinkCfg *s = &rv->t->sinks[i];
-		char		fp[SECRET_FINGERPRINT_LEN + 1];
-		char	   *srole = NULL;
-		char	   *err = NULL;
-		int			rc;
+	const SinkCfg *s = sink_handing_out(rv->t, rv->role);
+	char	   *hint;
 
-		if (s->type != SINK_FILE)
-			continue;
-		rc = sink_read_fingerprint(s, &srole, fp, &err);
-		secret_wipe(fp, sizeof(fp));
-		if (rc < 0)
-			log_emit(LOG_LEVEL_WARNING, "sink_unreadable", err, NULL,
-					 "cannot check that sink %s does not hand out role %s", s->path, rv->role);
-		else if (rc == 1 && strcmp(srole, rv->role) == 0)
-		{
-			char	   *hint = xasprintf("something rewrote the sink: run \"pgrotate cycle %s\" to publish a credential again, then revoke",
-										 rv->t->name);
-
-			log_emit(LOG_LEVEL_ERROR, "refused", NULL, hint,
-					 "refusing to revoke role %s: sink %s hands it out to applications; nothing was changed",
-					 rv->role, s->path);
-			free(hint);
-			free(srole);
-			free(err);
-			return PGR_EXIT_FAIL;
-		}
-		free(srole);
-		free(err);
-	}
-	return PGR_EXIT_OK;
+	if (s == NULL)
+		return PGR_EXIT_OK;
+	hint = xasprintf("something rewrote the sink: run \"pgrotate cycle %s\" to publish a credential again, then revoke",
+					 rv->t->name);
+	log_emit(LOG_LEVEL_ERROR, "refused", NULL, hint,
+			 "refusing to revoke role %s: sink %s hands it out to applications; nothing was changed",
+			 rv->role, s->path);
+	free(hint);
+	return PGR_EXIT_FAIL;
 }
 
 /* What the revoke does to the state, for the history (malloc'd). */

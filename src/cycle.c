@@ -2,7 +2,10 @@
  * cycle.c: the rotation state machine. Each step ends with a commit of
  * the phase it reached, in the same transaction as the role change it
  * made, so a run killed anywhere is resumed by the next one from the
- * durable state (pgrotate.state plus the pending file).
+ * durable state (pgrotate.state plus the pending file). Here: opening a
+ * run, the setup checks, the provision and verify steps and the loop;
+ * publishing is in cycle_publish.c, draining and revoking in
+ * cycle_drain.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 
 #include "checklist.h"
 #include "cycle.h"
+#include "cycle_steps.h"
 #include "drain.h"
 #include "exitcode.h"
 #include "fault.h"
@@ -24,13 +28,9 @@
 #include "util.h"
 #include "verify.h"
 
-#define STRAGGLER_WAIT_MS 10000
-
-static int	step_rollback(CycleRun *run, const char *why);
-
 /* Log err (and free it) as an error with a hint; return PGR_EXIT_FAIL. */
-static int
-fail(char *err, const char *hint, const char *what)
+int
+cycle_fail(char *err, const char *hint, const char *what)
 {
 	log_emit(LOG_LEVEL_ERROR, "failed", NULL, hint, "%s: %s", what,
 			 err ? err : "unknown error");
@@ -57,11 +57,11 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 	snprintf(app, sizeof(app), "pgrotate:%d@%s", (int) getpid(), host_name());
 	run->admin = db_connect(t->admin, "primary", over, &err);
 	if (run->admin == NULL)
-		return fail(err, "check the target's admin conninfo; its password comes from ~/.pgpass, PGPASSFILE or a service file",
-					"cannot connect to the control database");
+		return cycle_fail(err, "check the target's admin conninfo; its password comes from ~/.pgpass, PGPASSFILE or a service file",
+						  "cannot connect to the control database");
 	rc = state_lock(run->admin, t->name, &holder, &err);
 	if (rc < 0)
-		return fail(err, NULL, "cannot take the target's lock");
+		return cycle_fail(err, NULL, "cannot take the target's lock");
 	if (rc == 1)
 	{
 		log_emit(LOG_LEVEL_ERROR, "locked", NULL,
@@ -72,7 +72,7 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 	}
 	/* a dry run creates nothing, not even state_dir */
 	if (!o->dry_run && statedir_ensure(cfg->state_dir, &err) != 0)
-		return fail(err, NULL, "state_dir is not usable");
+		return cycle_fail(err, NULL, "state_dir is not usable");
 	return PGR_EXIT_OK;
 }
 
@@ -114,7 +114,7 @@ load_state(CycleRun *run, bool note_holder)
 
 		if (run->have_state ||
 			(strcmp(code, "42P01") != 0 && strcmp(code, "3F000") != 0))
-			return fail(err, NULL, "cannot read the state");
+			return cycle_fail(err, NULL, "cannot read the state");
 		free(err);
 		version = 0;
 	}
@@ -169,14 +169,14 @@ cycle_check_setup(CycleRun *run)
 	if (roles_check_setup(run->admin, run->t, &l, &err) != 0)
 	{
 		checklist_free(&l);
-		return fail(err, NULL, "cannot check the roles");
+		return cycle_fail(err, NULL, "cannot check the roles");
 	}
 	return setup_verdict(run, &l);
 }
 
-static int
-history(CycleRun *run, const char *event, const char *from, const char *to,
-		int64_t gen, const char *detail)
+int
+cycle_history(CycleRun *run, const char *event, const char *from, const char *to,
+			  int64_t gen, const char *detail)
 {
 	char	   *err = NULL;
 
@@ -191,8 +191,8 @@ history(CycleRun *run, const char *event, const char *from, const char *to,
 }
 
 /* Run fn-like SQL steps inside BEGIN/COMMIT; rolls back on error. */
-static int
-commit_or_rollback(CycleRun *run, int rc, char **err)
+int
+cycle_commit_or_rollback(CycleRun *run, int rc, char **err)
 {
 	if (rc == 0 && db_commit(run->admin, err) == 0)
 		return 0;
@@ -206,8 +206,8 @@ commit_or_rollback(CycleRun *run, int rc, char **err)
  * Returns 1 when it is there and matches the state, 0 when it is missing
  * or does not match (the caller decides), -1 on a read error.
  */
-static int
-load_pending(CycleRun *run)
+int
+cycle_load_pending(CycleRun *run)
 {
 	char	   *role = NULL;
 	char	   *pw = NULL;
@@ -221,7 +221,7 @@ load_pending(CycleRun *run)
 	rc = pending_read(run->cfg->state_dir, run->t->name, &role, &gen, &pw, &err);
 	if (rc < 0)
 	{
-		fail(err, "a corrupt pending file can be removed; the next run repairs the state", "cannot read the pending credential");
+		cycle_fail(err, "a corrupt pending file can be removed; the next run repairs the state", "cannot read the pending credential");
 		return -1;
 	}
 	if (rc == 1)
@@ -270,14 +270,14 @@ new_password(CycleRun *run, const char *role, int64_t gen)
 		if (secret_generate(run->password, run->t->s.password_length) != 0)
 		{
 			free(prole);
-			return fail(xstrdup("the OpenSSL random generator failed"), NULL,
-						"cannot generate a password");
+			return cycle_fail(xstrdup("the OpenSSL random generator failed"), NULL,
+							  "cannot generate a password");
 		}
 	}
 	free(prole);
 	log_register_secret(run->password);
 	if (pending_write(run->cfg->state_dir, run->t->name, role, gen, run->password, &err) != 0)
-		return fail(err, NULL, "cannot save the pending credential (nothing was changed on the server)");
+		return cycle_fail(err, NULL, "cannot save the pending credential (nothing was changed on the server)");
 	return PGR_EXIT_OK;
 }
 
@@ -298,7 +298,7 @@ prepare_credential(CycleRun *run)
 	free(run->verifier);
 	run->verifier = db_scram_verifier(run->admin, role, run->password, &err);
 	if (run->verifier == NULL)
-		return fail(err, NULL, "cannot compute the SCRAM verifier");
+		return cycle_fail(err, NULL, "cannot compute the SCRAM verifier");
 	return PGR_EXIT_OK;
 }
 
@@ -331,9 +331,9 @@ step_provision(CycleRun *run)
 		rc = state_provisioned(run->admin, run->t->name, role, gen, fp, &ev,
 							   &run->next, &err);
 	}
-	if (commit_or_rollback(run, rc, &err) != 0)
-		return fail(err, "the active role is untouched; fix the cause and run again",
-					"cannot provision the standby role");
+	if (cycle_commit_or_rollback(run, rc, &err) != 0)
+		return cycle_fail(err, "the active role is untouched; fix the cause and run again",
+						  "cannot provision the standby role");
 	log_emit(LOG_LEVEL_INFO, "provisioned", NULL, NULL,
 			 "provisioned role %s with a new password (generation %lld)", role,
 			 (long long) gen);
@@ -348,11 +348,11 @@ step_verify(CycleRun *run)
 	char	   *err = NULL;
 	int			rc;
 
-	rc = load_pending(run);
+	rc = cycle_load_pending(run);
 	if (rc < 0)
 		return PGR_EXIT_FAIL;
 	if (rc == 0)
-		return step_rollback(run, "the pending credential was lost before it was verified");
+		return cycle_step_rollback(run, "the pending credential was lost before it was verified");
 	rc = verify_credential(run->t, run->admin, role, run->password, run->o->stop, &err);
 	if (rc == VERIFY_UNAVAILABLE)
 	{
@@ -361,14 +361,14 @@ step_verify(CycleRun *run)
 				 "bring the replica back (or remove it from the target's replicas) and run pgrotate cycle again: it resumes the verification",
 				 "%s; nothing was published, the active role %s is untouched", err,
 				 run->st.active_role);
-		history(run, "verify_incomplete", NULL, role, run->st.pending_generation, err);
+		cycle_history(run, "verify_incomplete", NULL, role, run->st.pending_generation, err);
 		free(err);
 		return PGR_EXIT_FAIL;
 	}
 	if (rc != VERIFY_OK)
 	{
 		log_emit(LOG_LEVEL_ERROR, "verify_failed", NULL, NULL, "%s", err);
-		rc = step_rollback(run, err);
+		rc = cycle_step_rollback(run, err);
 		free(err);
 		return rc == PGR_EXIT_OK ? PGR_EXIT_FAIL : rc;
 	}
@@ -379,7 +379,7 @@ step_verify(CycleRun *run)
 		/* one statement: no transaction block needed */
 		if (state_set_phase(run->admin, run->t->name, PHASE_VERIFIED, &ev,
 							&run->next, &err) != 0)
-			return fail(err, NULL, "cannot record the verification");
+			return cycle_fail(err, NULL, "cannot record the verification");
 	}
 	log_emit(LOG_LEVEL_INFO, "verified", NULL, NULL,
 			 "verified: role %s logs in and works as %s", role, run->t->group_role);
@@ -388,8 +388,8 @@ step_verify(CycleRun *run)
 }
 
 /* Back to idle: the unpublished standby loses LOGIN and its password. */
-static int
-step_rollback(CycleRun *run, const char *why)
+int
+cycle_step_rollback(CycleRun *run, const char *why)
 {
 	const char *role = run->st.pending_role ? run->st.pending_role : run->st.standby_role;
 	char	   *err = NULL;
@@ -405,381 +405,15 @@ step_rollback(CycleRun *run, const char *why)
 
 		rc = state_rolled_back(run->admin, run->t->name, &ev, &run->next, &err);
 	}
-	if (commit_or_rollback(run, rc, &err) != 0)
-		return fail(err, "run pgrotate cycle again to finish the rollback", "cannot roll back");
+	if (cycle_commit_or_rollback(run, rc, &err) != 0)
+		return cycle_fail(err, "run pgrotate cycle again to finish the rollback", "cannot roll back");
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
-		fail(err, NULL, "cannot remove the pending file");
+		cycle_fail(err, NULL, "cannot remove the pending file");
 	run->rolled_back = true;
 	log_emit(LOG_LEVEL_WARNING, "rolled_back", why, NULL,
 			 "rolled back: role %s is NOLOGIN again, nothing was published, active role %s is untouched",
 			 role, run->st.active_role);
 	return PGR_EXIT_OK;
-}
-
-/* Log and record a failed publish (err is freed); returns -1. */
-static int
-publish_failed(CycleRun *run, const char *what, char *err)
-{
-	char	   *msg = xasprintf("publishing to %s failed: %s", what, err);
-	char	   *e = NULL;
-
-	free(err);
-	log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
-			 "fix the sink and run pgrotate cycle again: it publishes the same pending credential",
-			 "%s; the old role %s stays active and valid", msg, run->st.active_role);
-	if (state_set_error(run->admin, run->t->name, msg, &e) != 0)
-	{
-		log_warning("could not record the error in the state: %s", e);
-		free(e);
-	}
-	history(run, "publish_failed", run->st.active_role, run->st.pending_role,
-			run->st.pending_generation, msg);
-	free(msg);
-	return -1;
-}
-
-/*
- * The pgbouncer format needs the verifier as stored on the server: the one
- * of this run's provision, else the one an earlier publish saved in the
- * pending file, else (a run resumed after the provision) a new verifier of
- * the same password, set with ALTER ROLE first (logins with the password
- * are unaffected). Saved in the pending file before any sink gets it.
- */
-static int
-ensure_verifier(CycleRun *run, char **err)
-{
-	const char *role = run->st.pending_role;
-	int			rc;
-
-	if (run->verifier == NULL)
-	{
-		rc = pending_read_verifier(run->cfg->state_dir, run->t->name, &run->verifier, err);
-		if (rc != 0)
-			return rc < 0 ? -1 : 0;
-		run->verifier = db_scram_verifier(run->admin, role, run->password, err);
-		if (run->verifier == NULL ||
-			rolesql_provision(run->admin, role, run->verifier,
-							  run->t->s.password_expiry_ms, NULL, err) != 0)
-			return -1;
-		log_info("set a new SCRAM verifier of the same password for role %s (the pgbouncer format needs it)",
-				 role);
-	}
-	return pending_set_verifier(run->cfg->state_dir, run->t->name, run->verifier, err);
-}
-
-static bool
-is_bouncer_sink(const SinkCfg *s)
-{
-	return s->type == SINK_FILE && s->format == SINK_FMT_PGBOUNCER;
-}
-
-/* After the pgbouncer sinks: every pooler must know the new role. */
-static int
-reload_poolers(CycleRun *run)
-{
-	char	   *err = NULL;
-
-	if (run->t->poolers.n == 0)
-	{
-		log_warning("target %s has a pgbouncer sink but no poolers: PgBouncer reads the new auth_file at its next RELOAD",
-					run->t->name);
-		return 0;
-	}
-	if (pooler_reload_all(run->t, &err) != 0)
-		return publish_failed(run, "the poolers", err);
-	return 0;
-}
-
-/*
- * Write every sink: pgbouncer auth_files first and RELOAD the poolers, so
- * that an application that reads the new credential from another sink
- * finds PgBouncer ready for it. 0, or -1 after logging which sink failed
- * and why.
- */
-static int
-write_sinks(CycleRun *run)
-{
-	const Target *t = run->t;
-	Credential	cred = {0};
-	char	   *err = NULL;
-	int			written = 0;
-	int			nbouncer = 0;
-
-	cred.target = t->name;
-	cred.role = run->st.pending_role;
-	cred.password = run->password;
-	cred.generation = run->st.pending_generation;
-	cred.rotated_at = clock_wall_ms() / 1000;
-	cred.app_conninfo = t->app;
-	for (int pass = 0; pass < 2; pass++)
-	{
-		for (int i = 0; i < t->nsinks; i++)
-		{
-			const SinkCfg *sk = &t->sinks[i];
-			char	   *what;
-			int			rc;
-
-			if (is_bouncer_sink(sk) != (pass == 0))
-				continue;
-			if (pass == 0 && nbouncer++ == 0 && ensure_verifier(run, &err) != 0)
-				return publish_failed(run, "the pgbouncer sinks (no SCRAM verifier)", err);
-			cred.verifier = run->verifier;
-			what = sink_describe(sk);
-			rc = pass == 0 ? pooler_publish_authfile(sk, &cred, &err)
-				: sink_publish(sk, &cred, &err);
-			if (rc != 0)
-				rc = publish_failed(run, what, err);
-			else
-				log_debug("published to %s", what);
-			free(what);
-			if (rc != 0)
-				return -1;
-			if (written++ == 0)
-				FAULT_POINT("mid-publish");
-		}
-		if (pass == 0 && nbouncer > 0 && reload_poolers(run) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int
-step_publish(CycleRun *run)
-{
-	char	   *err = NULL;
-	int			rc;
-
-	rc = load_pending(run);
-	if (rc < 0)
-		return PGR_EXIT_FAIL;
-	if (rc == 0)
-	{
-		if (run->st.publish_started_ms == 0)
-			return step_rollback(run, "the pending credential was lost before publishing");
-		log_emit(LOG_LEVEL_ERROR, "pending_lost", NULL,
-				 "restore the pending file from a backup, or finish by hand: the sinks may hand out the new password",
-				 "the pending credential of role %s was lost while it was being published",
-				 run->st.pending_role);
-		return PGR_EXIT_FAIL;
-	}
-	if (state_publish_started(run->admin, run->t->name, &err) != 0)
-		return fail(err, NULL, "cannot record the start of publishing");
-	if (write_sinks(run) != 0)
-		return PGR_EXIT_FAIL;
-	{
-		StateEvent	ev = {"published", run->st.active_role, run->st.pending_role,
-		run->st.pending_generation, run->o->reason, NULL};
-
-		/* one statement: no transaction block needed */
-		if (state_published(run->admin, run->t->name, &ev, &run->next, &err) != 0)
-			return fail(err, "run pgrotate cycle again: it publishes the same credential",
-						"cannot record the publication");
-	}
-	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
-		fail(err, NULL, "cannot remove the pending file");
-	log_emit(LOG_LEVEL_INFO, "published", NULL, NULL,
-			 "published role %s (generation %lld) to %d sink%s",
-			 run->st.pending_role, (long long) run->st.pending_generation, run->t->nsinks,
-			 run->t->nsinks == 1 ? "" : "s");
-	FAULT_POINT("after-publish");
-	return PGR_EXIT_OK;
-}
-
-/* Refuse to revoke a role that a file sink still hands out. */
-static int
-sinks_hand_out(CycleRun *run, const char *role)
-{
-	for (int i = 0; i < run->t->nsinks; i++)
-	{
-		const SinkCfg *s = &run->t->sinks[i];
-		char		fp[SECRET_FINGERPRINT_LEN + 1];
-		char	   *srole = NULL;
-		char	   *err = NULL;
-		int			rc;
-
-		if (s->type != SINK_FILE)
-			continue;
-		rc = sink_read_fingerprint(s, &srole, fp, &err);
-		free(err);
-		if (rc == 1 && strcmp(srole, role) == 0)
-		{
-			log_emit(LOG_LEVEL_ERROR, "sink_holds_old", NULL,
-					 "something rewrote the sink; run pgrotate cycle again after checking it",
-					 "refusing to revoke role %s: sink %s still hands it out", role, s->path);
-			free(srole);
-			return 1;
-		}
-		free(srole);
-	}
-	return 0;
-}
-
-/* Terminate what is left of role on every node and pooler; record it. */
-static void
-terminate_sessions(CycleRun *run, const DrainNodes *w, const char *role)
-{
-	int			unkillable = 0;
-	int			total = drain_terminate_all(w, role, &unkillable);
-
-	if (total > 0)
-	{
-		char	   *d = xasprintf("%d session%s", total, total == 1 ? "" : "s");
-
-		log_emit(LOG_LEVEL_WARNING, "terminated", NULL, NULL,
-				 "terminated %s of role %s", d, role);
-		history(run, "terminated", role, NULL, run->st.generation, d);
-		free(d);
-	}
-	if (unkillable > 0)
-	{
-		char	   *d = xasprintf("%d pooler client%s left connected (PgBouncer cannot disconnect one client)",
-								  unkillable, unkillable == 1 ? "" : "s");
-
-		history(run, "pooler_clients_left", role, NULL, run->st.generation, d);
-		free(d);
-	}
-}
-
-/*
- * Wait for the old role to drain. PGR_EXIT_OK when it may be revoked now,
- * else the exit code (drain timeout under the fail policy, interrupted).
- */
-static int
-wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
-{
-	const Settings *s = &run->t->s;
-	DrainSpec	spec = {w, old, 0, s->drain_timeout_ms, s->poll_interval_ms, run->o->stop, false};
-	SessionList left = {0};
-	char	   *err = NULL;
-	char	   *who;
-	DrainResult res;
-
-	if (run->o->emergency)
-		spec.timeout_ms = s->emergency_grace_ms;
-	else
-		spec.overlap_left_ms = run->st.publish_started_ms + s->min_overlap_ms - run->st.server_now_ms;
-	res = drain_wait(&spec, &left, &err);
-	who = sessionlist_describe(&left, 10);
-	sessionlist_free(&left);
-	if (res == DRAIN_TIMEOUT && (run->o->emergency || s->on_drain_timeout == DRAIN_TERMINATE))
-	{
-		terminate_sessions(run, w, old);
-		spec.overlap_left_ms = 0;
-		spec.timeout_ms = STRAGGLER_WAIT_MS;
-		/* pooler clients that could not be disconnected do not hold the revoke */
-		spec.servers_only = true;
-		res = drain_wait(&spec, &left, &err);
-		sessionlist_free(&left);
-	}
-	switch (res)
-	{
-		case DRAIN_DONE:
-			free(who);
-			history(run, "drained", old, NULL, run->st.generation, NULL);
-			return PGR_EXIT_OK;
-		case DRAIN_TIMEOUT:
-			log_emit(LOG_LEVEL_ERROR, "drain_timeout", who,
-					 "end those sessions (or set on_drain_timeout = \"terminate\") and run pgrotate cycle again to finish",
-					 "drain timeout: role %s still has sessions; the new credential is published and %s stays valid",
-					 old, old);
-			history(run, "drain_timeout", old, NULL, run->st.generation, who);
-			free(who);
-			return PGR_EXIT_DRAIN_TIMEOUT;
-		case DRAIN_INTERRUPTED:
-			log_emit(LOG_LEVEL_ERROR, "interrupted", NULL,
-					 "run pgrotate cycle again to finish the drain",
-					 "interrupted while draining role %s: the new credential is published, %s stays valid",
-					 old, old);
-			free(who);
-			return PGR_EXIT_FAIL;
-		default:
-			free(who);
-			return fail(err, "the error names the node: bring it back (a replica or pooler may also be removed from the target) and run pgrotate cycle again; nothing was revoked",
-						"cannot poll the sessions");
-	}
-}
-
-/* Report (and under the terminate policy end) logins that beat the revoke. */
-static void
-report_stragglers(CycleRun *run, const DrainNodes *w, const char *old)
-{
-	SessionList left = {0};
-	char	   *err = NULL;
-	char	   *who;
-
-	for (int k = 0; k < w->nnodes + w->npoolers; k++)
-		if ((k < w->nnodes ? drain_list_sessions(w->nodes[k], old, &left, &err)
-			 : pooler_poll(w->poolers[k - w->nnodes], old, false, false, &left, &err)) != 0)
-		{
-			log_warning("could not re-check the sessions of %s: %s", old, err);
-			free(err);
-			err = NULL;
-		}
-	if (left.n > 0)
-	{
-		who = sessionlist_describe(&left, 10);
-		log_emit(LOG_LEVEL_WARNING, "stragglers", who,
-				 run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE ? NULL :
-				 "they keep working until they disconnect; \"pgrotate revoke TARGET ROLE --terminate\" ends them",
-				 "%d session%s of role %s logged in before the revoke", left.n,
-				 left.n == 1 ? "" : "s", old);
-		history(run, "stragglers", old, NULL, run->st.generation, who);
-		free(who);
-		if (run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE)
-			terminate_sessions(run, w, old);
-	}
-	sessionlist_free(&left);
-}
-
-static int
-step_drain_revoke(CycleRun *run)
-{
-	const char *old = run->st.standby_role;
-	DrainNodes	w = {0};
-	RoleInfo	info;
-	char	   *err = NULL;
-	int			rc;
-
-	if (roles_get(run->admin, old, &info, &err) != 0)
-		return fail(err, NULL, "cannot look up the old role");
-	/* A role that never could log in has nothing to drain (first init). */
-	if (drain_nodes_open(run->t, run->admin, info.exists && info.canlogin, &w, &err) != 0)
-		return fail(err, "start that node, or remove it from the target's replicas or poolers, and run pgrotate cycle again; nothing was revoked",
-					"cannot reach every node to drain");
-	if (info.exists && info.canlogin && (rc = wait_drained(run, &w, old)) != PGR_EXIT_OK)
-		goto done;
-	rc = PGR_EXIT_FAIL;
-	if (sinks_hand_out(run, old))
-		goto done;
-	rc = db_begin(run->admin, &err);
-	if (rc == 0 && info.exists)
-		rc = rolesql_revoke(run->admin, old, NULL, &err);
-	if (rc == 0)
-	{
-		StateEvent	ev = {"revoked", old, run->st.active_role, run->st.generation,
-		run->o->reason, NULL};
-
-		rc = state_cycle_done(run->admin, run->t->name, &ev, &run->next, &err);
-	}
-	if (commit_or_rollback(run, rc, &err) != 0)
-	{
-		rc = fail(err, "run pgrotate cycle again to finish", "cannot revoke the old role");
-		goto done;
-	}
-	FAULT_POINT("after-revoke");
-	if (info.canlogin)
-		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
-				 "revoked role %s (NOLOGIN, no password); active role is %s, generation %lld",
-				 old, run->st.active_role, (long long) run->st.generation);
-	else
-		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
-				 "role %s could not log in, nothing to drain; it is the standby now; active role is %s, generation %lld",
-				 old, run->st.active_role, (long long) run->st.generation);
-	report_stragglers(run, &w, old);
-	rc = PGR_EXIT_OK;
-done:
-	drain_nodes_close(&w);
-	return rc;
 }
 
 /* Is an idle target due for rotation (by the server's clock)? */
@@ -823,7 +457,7 @@ standby_unused(CycleRun *run)
 	char	   *err = NULL;
 
 	if (drain_list_sessions(run->admin, run->st.standby_role, &l, &err) != 0)
-		return fail(err, NULL, "cannot check the standby role's sessions");
+		return cycle_fail(err, NULL, "cannot check the standby role's sessions");
 	return standby_verdict(run, &l);
 }
 
@@ -839,10 +473,10 @@ execute_step(CycleRun *run, bool *finished)
 		case PHASE_PROVISIONED:
 			return step_verify(run);
 		case PHASE_VERIFIED:
-			return step_publish(run);
+			return cycle_step_publish(run);
 		case PHASE_DRAINING:
 			{
-				int			rc = step_drain_revoke(run);
+				int			rc = cycle_step_drain_revoke(run);
 
 				*finished = (rc == PGR_EXIT_OK);
 				return rc;
@@ -882,7 +516,7 @@ cycle_execute(CycleRun *run)
 		log_emit(LOG_LEVEL_INFO, "resumed", NULL, NULL,
 				 "resuming the cycle of target %s in phase %s", run->t->name,
 				 phase_name(run->st.phase));
-		history(run, "resumed", NULL, NULL, run->st.generation, phase_name(run->st.phase));
+		cycle_history(run, "resumed", NULL, NULL, run->st.generation, phase_name(run->st.phase));
 	}
 	else if (run->o->due_only && !is_due(run))
 	{
@@ -925,7 +559,7 @@ discard_prepared(CycleRun *run)
 	run->password = run->verifier = NULL;
 	run->prepared = false;
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
-		fail(err, NULL, "cannot remove the pending file");
+		cycle_fail(err, NULL, "cannot remove the pending file");
 }
 
 /*
@@ -953,14 +587,14 @@ check_and_prepare(CycleRun *run)
 	memcpy(q, sq.q, sizeof(sq.q));
 	drain_sessions_query(&standby, &q[NQ - 1]);
 	if (db_batch_send(run->admin, q, NQ, &err) != 0)
-		return fail(err, NULL, "cannot check the roles");
+		return cycle_fail(err, NULL, "cannot check the roles");
 	prc = prepare_credential(run);
 	if (db_batch_collect(run->admin, q, NQ, res, &err) != 0)
-		rc = fail(err, NULL, "cannot check the roles");
+		rc = cycle_fail(err, NULL, "cannot check the roles");
 	else if ((rc = roles_setup_evaluate(run->admin, run->t, res, &l, &err)) != 0)
 	{
 		checklist_free(&l);
-		rc = fail(err, NULL, "cannot check the roles");
+		rc = cycle_fail(err, NULL, "cannot check the roles");
 	}
 	else if ((rc = setup_verdict(run, &l)) == PGR_EXIT_OK)
 	{

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "secret.h"
 #include "sink.h"
 #include "util.h"
@@ -597,4 +598,32 @@ sink_read_credential(const SinkCfg *s, char **role, char **password,
 	if (s->type == SINK_FILE && s->format == SINK_FMT_PGBOUNCER)
 		return 0;
 	return read_sink(s, role, password, err);
+}
+
+const SinkCfg *
+sink_handing_out(const Target *t, const char *role)
+{
+	for (int i = 0; i < t->nsinks; i++)
+	{
+		const SinkCfg *s = &t->sinks[i];
+		char		fp[SECRET_FINGERPRINT_LEN + 1];
+		char	   *srole = NULL;
+		char	   *err = NULL;
+		bool		holds;
+		int			rc;
+
+		if (s->type != SINK_FILE)
+			continue;
+		rc = sink_read_fingerprint(s, &srole, fp, &err);
+		secret_wipe(fp, sizeof(fp));
+		if (rc < 0)
+			log_emit(LOG_LEVEL_WARNING, "sink_unreadable", err, NULL,
+					 "cannot check that sink %s does not hand out role %s", s->path, role);
+		holds = rc == 1 && strcmp(srole, role) == 0;
+		free(srole);
+		free(err);
+		if (holds)
+			return s;
+	}
+	return NULL;
 }

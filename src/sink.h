@@ -75,6 +75,12 @@ int			sink_read_fingerprint(const SinkCfg *s, char **role, char *fp,
 								  char **err);
 
 /*
+ * The first file sink of t that hands out role (the credential in it is
+ * role's), or NULL. A sink that cannot be read is skipped with a warning.
+ */
+const SinkCfg *sink_handing_out(const Target *t, const char *role);
+
+/*
  * Read the plaintext password back from file sink s (for "active
  * --with-password"): 1 found (*role, *password malloc'd; secret_free the
  * password), 0 no credential, -1 with *err.

@@ -1,0 +1,207 @@
+/*
+ * cycle_drain.c: the drain and revoke steps of a cycle (SPEC section 1,
+ * steps 5 and 6): wait for min_overlap and for the old role's sessions to
+ * end on every node and pooler (or end them, by policy), revoke it in the
+ * same transaction as the end of the cycle, then report stragglers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cycle.h"
+#include "cycle_steps.h"
+#include "drain.h"
+#include "exitcode.h"
+#include "fault.h"
+#include "log.h"
+#include "pending.h"
+#include "pooler.h"
+#include "roles.h"
+#include "rolesql.h"
+#include "secret.h"
+#include "sink.h"
+#include "util.h"
+
+#define STRAGGLER_WAIT_MS 10000
+
+/* Refuse to revoke a role that a file sink still hands out. */
+static int
+sinks_hand_out(CycleRun *run, const char *role)
+{
+	const SinkCfg *s = sink_handing_out(run->t, role);
+
+	if (s == NULL)
+		return 0;
+	log_emit(LOG_LEVEL_ERROR, "sink_holds_old", NULL,
+			 "something rewrote the sink; run pgrotate cycle again after checking it",
+			 "refusing to revoke role %s: sink %s still hands it out", role, s->path);
+	return 1;
+}
+
+/* Terminate what is left of role on every node and pooler; record it. */
+static void
+terminate_sessions(CycleRun *run, const DrainNodes *w, const char *role)
+{
+	int			unkillable = 0;
+	int			total = drain_terminate_all(w, role, &unkillable);
+
+	if (total > 0)
+	{
+		char	   *d = xasprintf("%d session%s", total, total == 1 ? "" : "s");
+
+		log_emit(LOG_LEVEL_WARNING, "terminated", NULL, NULL,
+				 "terminated %s of role %s", d, role);
+		cycle_history(run, "terminated", role, NULL, run->st.generation, d);
+		free(d);
+	}
+	if (unkillable > 0)
+	{
+		char	   *d = xasprintf("%d pooler client%s left connected (PgBouncer cannot disconnect one client)",
+								  unkillable, unkillable == 1 ? "" : "s");
+
+		cycle_history(run, "pooler_clients_left", role, NULL, run->st.generation, d);
+		free(d);
+	}
+}
+
+/*
+ * Wait for the old role to drain. PGR_EXIT_OK when it may be revoked now,
+ * else the exit code (drain timeout under the fail policy, interrupted).
+ */
+static int
+wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
+{
+	const Settings *s = &run->t->s;
+	DrainSpec	spec = {w, old, 0, s->drain_timeout_ms, s->poll_interval_ms, run->o->stop, false};
+	SessionList left = {0};
+	char	   *err = NULL;
+	char	   *who;
+	DrainResult res;
+
+	if (run->o->emergency)
+		spec.timeout_ms = s->emergency_grace_ms;
+	else
+		spec.overlap_left_ms = run->st.publish_started_ms + s->min_overlap_ms - run->st.server_now_ms;
+	res = drain_wait(&spec, &left, &err);
+	who = sessionlist_describe(&left, 10);
+	sessionlist_free(&left);
+	if (res == DRAIN_TIMEOUT && (run->o->emergency || s->on_drain_timeout == DRAIN_TERMINATE))
+	{
+		terminate_sessions(run, w, old);
+		spec.overlap_left_ms = 0;
+		spec.timeout_ms = STRAGGLER_WAIT_MS;
+		/* pooler clients that could not be disconnected do not hold the revoke */
+		spec.servers_only = true;
+		res = drain_wait(&spec, &left, &err);
+		sessionlist_free(&left);
+	}
+	switch (res)
+	{
+		case DRAIN_DONE:
+			free(who);
+			cycle_history(run, "drained", old, NULL, run->st.generation, NULL);
+			return PGR_EXIT_OK;
+		case DRAIN_TIMEOUT:
+			log_emit(LOG_LEVEL_ERROR, "drain_timeout", who,
+					 "end those sessions (or set on_drain_timeout = \"terminate\") and run pgrotate cycle again to finish",
+					 "drain timeout: role %s still has sessions; the new credential is published and %s stays valid",
+					 old, old);
+			cycle_history(run, "drain_timeout", old, NULL, run->st.generation, who);
+			free(who);
+			return PGR_EXIT_DRAIN_TIMEOUT;
+		case DRAIN_INTERRUPTED:
+			log_emit(LOG_LEVEL_ERROR, "interrupted", NULL,
+					 "run pgrotate cycle again to finish the drain",
+					 "interrupted while draining role %s: the new credential is published, %s stays valid",
+					 old, old);
+			free(who);
+			return PGR_EXIT_FAIL;
+		default:
+			free(who);
+			return cycle_fail(err, "the error names the node: bring it back (a replica or pooler may also be removed from the target) and run pgrotate cycle again; nothing was revoked",
+							  "cannot poll the sessions");
+	}
+}
+
+/* Report (and under the terminate policy end) logins that beat the revoke. */
+static void
+report_stragglers(CycleRun *run, const DrainNodes *w, const char *old)
+{
+	SessionList left = {0};
+	char	   *err = NULL;
+	char	   *who;
+
+	for (int k = 0; k < w->nnodes + w->npoolers; k++)
+		if ((k < w->nnodes ? drain_list_sessions(w->nodes[k], old, &left, &err)
+			 : pooler_poll(w->poolers[k - w->nnodes], old, false, false, &left, &err)) != 0)
+		{
+			log_warning("could not re-check the sessions of %s: %s", old, err);
+			free(err);
+			err = NULL;
+		}
+	if (left.n > 0)
+	{
+		who = sessionlist_describe(&left, 10);
+		log_emit(LOG_LEVEL_WARNING, "stragglers", who,
+				 run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE ? NULL :
+				 "they keep working until they disconnect; \"pgrotate revoke TARGET ROLE --terminate\" ends them",
+				 "%d session%s of role %s logged in before the revoke", left.n,
+				 left.n == 1 ? "" : "s", old);
+		cycle_history(run, "stragglers", old, NULL, run->st.generation, who);
+		free(who);
+		if (run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE)
+			terminate_sessions(run, w, old);
+	}
+	sessionlist_free(&left);
+}
+
+int
+cycle_step_drain_revoke(CycleRun *run)
+{
+	const char *old = run->st.standby_role;
+	DrainNodes	w = {0};
+	RoleInfo	info;
+	char	   *err = NULL;
+	int			rc;
+
+	if (roles_get(run->admin, old, &info, &err) != 0)
+		return cycle_fail(err, NULL, "cannot look up the old role");
+	/* A role that never could log in has nothing to drain (first init). */
+	if (drain_nodes_open(run->t, run->admin, info.exists && info.canlogin, &w, &err) != 0)
+		return cycle_fail(err, "start that node, or remove it from the target's replicas or poolers, and run pgrotate cycle again; nothing was revoked",
+						  "cannot reach every node to drain");
+	if (info.exists && info.canlogin && (rc = wait_drained(run, &w, old)) != PGR_EXIT_OK)
+		goto done;
+	rc = PGR_EXIT_FAIL;
+	if (sinks_hand_out(run, old))
+		goto done;
+	rc = db_begin(run->admin, &err);
+	if (rc == 0 && info.exists)
+		rc = rolesql_revoke(run->admin, old, NULL, &err);
+	if (rc == 0)
+	{
+		StateEvent	ev = {"revoked", old, run->st.active_role, run->st.generation,
+		run->o->reason, NULL};
+
+		rc = state_cycle_done(run->admin, run->t->name, &ev, &run->next, &err);
+	}
+	if (cycle_commit_or_rollback(run, rc, &err) != 0)
+	{
+		rc = cycle_fail(err, "run pgrotate cycle again to finish", "cannot revoke the old role");
+		goto done;
+	}
+	FAULT_POINT("after-revoke");
+	if (info.canlogin)
+		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
+				 "revoked role %s (NOLOGIN, no password); active role is %s, generation %lld",
+				 old, run->st.active_role, (long long) run->st.generation);
+	else
+		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
+				 "role %s could not log in, nothing to drain; it is the standby now; active role is %s, generation %lld",
+				 old, run->st.active_role, (long long) run->st.generation);
+	report_stragglers(run, &w, old);
+	rc = PGR_EXIT_OK;
+done:
+	drain_nodes_close(&w);
+	return rc;
+}

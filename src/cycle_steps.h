@@ -1,0 +1,35 @@
+/*
+ * cycle_steps.h: what the files of the cycle state machine (cycle.c,
+ * cycle_publish.c, cycle_drain.c) share. Not for other callers: they use
+ * cycle.h.
+ */
+#ifndef PGR_CYCLE_STEPS_H
+#define PGR_CYCLE_STEPS_H
+
+#include "cycle.h"
+
+/* Log err (and free it) as an error with a hint; return PGR_EXIT_FAIL. */
+int			cycle_fail(char *err, const char *hint, const char *what);
+
+/* Append an event to the history; a failure is only a warning (-1). */
+int			cycle_history(CycleRun *run, const char *event, const char *from,
+						  const char *to, int64_t gen, const char *detail);
+
+/* COMMIT when rc is 0, else (or if COMMIT fails) ROLLBACK: 0 or -1. */
+int			cycle_commit_or_rollback(CycleRun *run, int rc, char **err);
+
+/*
+ * The pending password of the provisioned role into run->password: 1 when
+ * there and matching the state, 0 when missing or not matching, -1 on a
+ * read error (logged).
+ */
+int			cycle_load_pending(CycleRun *run);
+
+/* Back to idle: the unpublished standby loses LOGIN and its password. */
+int			cycle_step_rollback(CycleRun *run, const char *why);
+
+/* The steps of the phases verified and draining. */
+int			cycle_step_publish(CycleRun *run);
+int			cycle_step_drain_revoke(CycleRun *run);
+
+#endif
