@@ -11,38 +11,13 @@
 #include <string.h>
 
 #include "adopt.h"
+#include "cycle_steps.h"
 #include "checklist.h"
 #include "drain.h"
 #include "exitcode.h"
 #include "log.h"
 #include "rolesql.h"
 #include "util.h"
-
-#define STRAGGLER_WAIT_MS 10000
-
-/* Log err (and free it) as an error with a hint; return PGR_EXIT_FAIL. */
-static int
-fail(char *err, const char *hint, const char *what)
-{
-	log_emit(LOG_LEVEL_ERROR, "failed", NULL, hint, "%s: %s", what,
-			 err ? err : "unknown error");
-	free(err);
-	return PGR_EXIT_FAIL;
-}
-
-static void
-history(CycleRun *run, const char *event, const char *from, const char *to,
-		const char *detail)
-{
-	char	   *err = NULL;
-
-	if (state_history(run->admin, run->t->name, event, from, to,
-					  run->st.generation, run->o->reason, detail, &err) != 0)
-	{
-		log_warning("could not record \"%s\" in the history: %s", event, err);
-		free(err);
-	}
-}
 
 /* Does the admin connection log in as role (session_user)? */
 static int
@@ -82,7 +57,7 @@ adopt_refuse(CycleRun *run, const RoleInfo *group)
 		return PGR_EXIT_FAIL;
 	}
 	if (admin_is(run->admin, name, &is_admin, &err) != 0)
-		return fail(err, NULL, "cannot inspect the admin connection");
+		return cycle_fail(err, NULL, "cannot inspect the admin connection");
 	if (is_admin)
 	{
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL,
@@ -132,7 +107,7 @@ adopt_check_setup(CycleRun *run)
 		expect_group_login(run, &l, &err) != 0)
 	{
 		checklist_free(&l);
-		return fail(err, NULL, "cannot check the roles");
+		return cycle_fail(err, NULL, "cannot check the roles");
 	}
 	checklist_log_problems(&l);
 	failed = checklist_count(&l, CHECK_FAIL);
@@ -222,7 +197,7 @@ published(CycleRun *run)
 		return PGR_EXIT_FAIL;
 	}
 	if (roles_get(run->admin, run->st.active_role, &active, &err) != 0)
-		return fail(err, NULL, "cannot look up the active role");
+		return cycle_fail(err, NULL, "cannot look up the active role");
 	if (!active.exists || !active.canlogin)
 	{
 		log_emit(LOG_LEVEL_ERROR, "active_nologin", NULL,
@@ -232,32 +207,6 @@ published(CycleRun *run)
 		return PGR_EXIT_FAIL;
 	}
 	return PGR_EXIT_OK;
-}
-
-/* Terminate what is left of the group's sessions everywhere; record it. */
-static void
-terminate_all(CycleRun *run, const DrainNodes *w, const char *role)
-{
-	int			unkillable = 0;
-	int			total = drain_terminate_all(w, role, &unkillable);
-
-	if (total > 0)
-	{
-		char	   *d = xasprintf("%d session%s", total, total == 1 ? "" : "s");
-
-		log_emit(LOG_LEVEL_WARNING, "terminated", NULL, NULL,
-				 "terminated %s of group role %s", d, role);
-		history(run, "terminated", role, NULL, d);
-		free(d);
-	}
-	if (unkillable > 0)
-	{
-		char	   *d = xasprintf("%d pooler client%s left connected (PgBouncer cannot disconnect one client)",
-								  unkillable, unkillable == 1 ? "" : "s");
-
-		history(run, "pooler_clients_left", role, NULL, d);
-		free(d);
-	}
 }
 
 /*
@@ -281,23 +230,23 @@ drain_group(CycleRun *run, const DrainNodes *w, int64_t overlap_ms)
 	sessionlist_free(&left);
 	if (res == DRAIN_TIMEOUT && s->on_drain_timeout == DRAIN_TERMINATE)
 	{
-		terminate_all(run, w, group);
+		cycle_terminate(run, w, group, "group role");
 		spec.overlap_left_ms = 0;
-		spec.timeout_ms = STRAGGLER_WAIT_MS;
+		spec.timeout_ms = CYCLE_STRAGGLER_WAIT_MS;
 		/* pooler clients that could not be disconnected do not hold the revoke */
 		spec.servers_only = true;
 		res = drain_wait(&spec, &left, &err);
 		sessionlist_free(&left);
 	}
 	if (res == DRAIN_DONE)
-		history(run, "drained", group, NULL, NULL);
+		cycle_history(run, "drained", group, NULL, run->st.generation, NULL);
 	else if (res == DRAIN_TIMEOUT)
 	{
 		log_emit(LOG_LEVEL_ERROR, "drain_timeout", who,
 				 "move those clients to the published credential (or end them), then run \"pgrotate init TARGET --adopt-group\" again to finish",
 				 "drain timeout: group role %s still has sessions of its own; the new credential is published and %s stays valid",
 				 group, group);
-		history(run, "drain_timeout", group, NULL, who);
+		cycle_history(run, "drain_timeout", group, NULL, run->st.generation, who);
 	}
 	else if (res == DRAIN_INTERRUPTED)
 		log_emit(LOG_LEVEL_ERROR, "interrupted", NULL,
@@ -313,8 +262,8 @@ drain_group(CycleRun *run, const DrainNodes *w, int64_t overlap_ms)
 		case DRAIN_INTERRUPTED:
 			return PGR_EXIT_FAIL;
 		default:
-			return fail(err, "the group role stays valid; start that node (or remove it from the target's replicas or poolers) and run init --adopt-group again",
-						"cannot poll the sessions");
+			return cycle_fail(err, "the group role stays valid; start that node (or remove it from the target's replicas or poolers) and run init --adopt-group again",
+							  "cannot poll the sessions");
 	}
 }
 
@@ -338,8 +287,8 @@ revoke_group(CycleRun *run)
 	if (rc != 0)
 	{
 		db_rollback(run->admin);
-		return fail(err, "the group role stays valid; run init --adopt-group again",
-					"cannot revoke the group role");
+		return cycle_fail(err, "the group role stays valid; run init --adopt-group again",
+						  "cannot revoke the group role");
 	}
 	log_emit(LOG_LEVEL_INFO, "adopted", NULL, NULL,
 			 "adopted group role %s: it is NOLOGIN without a password and keeps its objects; applications log in as %s",
@@ -369,10 +318,10 @@ report_stragglers(CycleRun *run, const DrainNodes *w)
 				 "they keep working until they disconnect; pg_terminate_backend() ends them",
 				 "%d session%s of group role %s logged in before the revoke", left.n,
 				 left.n == 1 ? "" : "s", group);
-		history(run, "stragglers", group, NULL, who);
+		cycle_history(run, "stragglers", group, NULL, run->st.generation, who);
 		free(who);
 		if (terminate)
-			terminate_all(run, w, group);
+			cycle_terminate(run, w, group, "group role");
 	}
 	sessionlist_free(&left);
 }
@@ -387,19 +336,19 @@ adopt_finish(CycleRun *run)
 	int			rc;
 
 	if (roles_get(run->admin, run->t->group_role, &group, &err) != 0)
-		return fail(err, NULL, "cannot look up the group role");
+		return cycle_fail(err, NULL, "cannot look up the group role");
 	if (!group.exists || !group.canlogin)
 		return PGR_EXIT_OK;
 	if ((rc = published(run)) != PGR_EXIT_OK)
 		return rc;
 	if (overlap_left(run, &overlap_ms, &err) != 0)
-		return fail(err, NULL, "cannot compute the overlap");
+		return cycle_fail(err, NULL, "cannot compute the overlap");
 	log_emit(LOG_LEVEL_INFO, "adopt_draining", NULL, NULL,
 			 "group role %s stays valid until its own sessions have ended%s",
 			 run->t->group_role, overlap_ms > 0 ? " and min_overlap has passed" : "");
 	if (drain_nodes_open(run->t, run->admin, true, &w, &err) != 0)
-		return fail(err, "the group role stays valid; start that node, or remove it from the target's replicas or poolers, and run init --adopt-group again",
-					"cannot reach every node to drain");
+		return cycle_fail(err, "the group role stays valid; start that node, or remove it from the target's replicas or poolers, and run init --adopt-group again",
+						  "cannot reach every node to drain");
 	rc = drain_group(run, &w, overlap_ms);
 	if (rc == PGR_EXIT_OK)
 		rc = revoke_group(run);

@@ -22,8 +22,6 @@
 #include "sink.h"
 #include "util.h"
 
-#define STRAGGLER_WAIT_MS 10000
-
 /* Refuse to revoke a role that a file sink still hands out. */
 static int
 sinks_hand_out(CycleRun *run, const char *role)
@@ -38,9 +36,9 @@ sinks_hand_out(CycleRun *run, const char *role)
 	return 1;
 }
 
-/* Terminate what is left of role on every node and pooler; record it. */
-static void
-terminate_sessions(CycleRun *run, const DrainNodes *w, const char *role)
+void
+cycle_terminate(CycleRun *run, const DrainNodes *w, const char *role,
+				const char *kind)
 {
 	int			unkillable = 0;
 	int			total = drain_terminate_all(w, role, &unkillable);
@@ -50,7 +48,7 @@ terminate_sessions(CycleRun *run, const DrainNodes *w, const char *role)
 		char	   *d = xasprintf("%d session%s", total, total == 1 ? "" : "s");
 
 		log_emit(LOG_LEVEL_WARNING, "terminated", NULL, NULL,
-				 "terminated %s of role %s", d, role);
+				 "terminated %s of %s %s", d, kind, role);
 		cycle_history(run, "terminated", role, NULL, run->st.generation, d);
 		free(d);
 	}
@@ -87,9 +85,9 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 	sessionlist_free(&left);
 	if (res == DRAIN_TIMEOUT && (run->o->emergency || s->on_drain_timeout == DRAIN_TERMINATE))
 	{
-		terminate_sessions(run, w, old);
+		cycle_terminate(run, w, old, "role");
 		spec.overlap_left_ms = 0;
-		spec.timeout_ms = STRAGGLER_WAIT_MS;
+		spec.timeout_ms = CYCLE_STRAGGLER_WAIT_MS;
 		/* pooler clients that could not be disconnected do not hold the revoke */
 		spec.servers_only = true;
 		res = drain_wait(&spec, &left, &err);
@@ -150,7 +148,7 @@ report_stragglers(CycleRun *run, const DrainNodes *w, const char *old)
 		cycle_history(run, "stragglers", old, NULL, run->st.generation, who);
 		free(who);
 		if (run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE)
-			terminate_sessions(run, w, old);
+			cycle_terminate(run, w, old, "role");
 	}
 	sessionlist_free(&left);
 }

@@ -1,12 +1,16 @@
 /*
  * cycle_steps.h: what the files of the cycle state machine (cycle.c,
- * cycle_publish.c, cycle_drain.c) share. Not for other callers: they use
- * cycle.h.
+ * cycle_publish.c, cycle_drain.c) share, with adopt.c (the drain of an
+ * adopted group role). Other callers use cycle.h.
  */
 #ifndef PGR_CYCLE_STEPS_H
 #define PGR_CYCLE_STEPS_H
 
 #include "cycle.h"
+#include "drain.h"
+
+/* After terminating sessions, how long their backends get to go. */
+#define CYCLE_STRAGGLER_WAIT_MS 10000
 
 /* Log err (and free it) as an error with a hint; return PGR_EXIT_FAIL. */
 int			cycle_fail(char *err, const char *hint, const char *what);
@@ -27,6 +31,13 @@ int			cycle_load_pending(CycleRun *run);
 
 /* Back to idle: the unpublished standby loses LOGIN and its password. */
 int			cycle_step_rollback(CycleRun *run, const char *why);
+
+/*
+ * Terminate what is left of role (a "role", a "group role": for the
+ * messages) on every node and pooler of w; record it in the history.
+ */
+void		cycle_terminate(CycleRun *run, const DrainNodes *w, const char *role,
+							const char *kind);
 
 /* The steps of the phases verified and draining. */
 int			cycle_step_publish(CycleRun *run);
