@@ -221,6 +221,20 @@ sub r_active
 	ok(!-e $pending, 'no pending password left behind');
 	$s->quit;
 	$node->safe_psql("ALTER ROLE $st NOLOGIN PASSWORD NULL");
+
+	# A check query that fails in the middle of the batch (the admin may
+	# not read pg_shdepend): the error is the server's, the queries after
+	# it did not run, and the connection stays usable for the cleanup.
+	$node->safe_psql('REVOKE SELECT ON pg_catalog.pg_shdepend FROM PUBLIC', dbname => 'appdb');
+	$before = $snapshot->();
+	$r = run_cycle();
+	is($r->{exit}, 1, 'a failing check query: exit 1');
+	like($r->{stderr}, qr/cannot check the roles: primary: permission denied for table pg_shdepend/,
+		'the server\'s error is reported');
+	is($snapshot->(), $before, 'roles, state and history unchanged');
+	ok(!-e $pending, 'no pending password left behind');
+	$node->safe_psql('GRANT SELECT ON pg_catalog.pg_shdepend TO PUBLIC', dbname => 'appdb');
+
 	$r = run_cycle();
 	is($r->{exit}, 0, 'with the standby unused again, a cycle completes') or diag($r->{stderr});
 	published();
