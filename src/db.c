@@ -543,8 +543,13 @@ db_batch_collect(DbConn *c, const DbQuery *q, int n, DbRes **res, char **err)
 	for (int i = 0; i < n && why == NULL; i++)
 	{
 		/* one result per query (the first kept), then NULL */
-		if ((r = batch_next(c, deadline, &why)) != NULL)
-			batch_result(c, &q[i], r, &res[i], &first);
+		if ((r = batch_next(c, deadline, &why)) == NULL)
+		{
+			if (why == NULL && first == NULL)
+				first = xasprintf("%s: no result from the server", c->label);
+			continue;
+		}
+		batch_result(c, &q[i], r, &res[i], &first);
 		while (why == NULL && (r = batch_next(c, deadline, &why)) != NULL)
 			PQclear(r);
 	}
