@@ -201,6 +201,15 @@ state_row_free(StateRow *row)
 	memset(row, 0, sizeof(*row));
 }
 
+/* The error of a change that found no state row of target: -1. */
+static int
+row_missing(DbConn *c, const char *target, char **err)
+{
+	*err = xasprintf("%s: state row of target \"%s\" not found (was it deleted?)",
+					 db_label(c), target);
+	return -1;
+}
+
 /* Run an UPDATE/INSERT that must touch exactly one row. */
 static int
 exec_one(DbConn *c, const char *sql, int n, const char *const *params,
@@ -213,13 +222,7 @@ exec_one(DbConn *c, const char *sql, int n, const char *const *params,
 		return -1;
 	rows = db_nrows(r);
 	db_res_free(r);
-	if (rows != 1)
-	{
-		*err = xasprintf("%s: state row of target \"%s\" not found (was it deleted?)",
-						 db_label(c), params[0]);
-		return -1;
-	}
-	return 0;
+	return rows == 1 ? 0 : row_missing(c, params[0], err);
 }
 
 /* The OS user, looked up once per process (an NSS lookup is not free). */
@@ -238,6 +241,9 @@ os_user(void)
 }
 
 #define HISTORY_NPARAMS 10
+#define HISTORY_INSERT \
+	"INSERT INTO pgrotate.history (target, event, from_role, to_role," \
+	" generation, actor, host, pid, reason, detail)"
 
 /* The HISTORY_NPARAMS parameters of ev's row; gen and pid are buffers. */
 static void
@@ -281,8 +287,7 @@ transition(DbConn *c, const char *update, int n, const char *const *params,
 	if (ev != NULL)
 	{
 		history_params(params[0], ev, gen, pid, p + n);
-		hist = xasprintf(", h AS (INSERT INTO pgrotate.history (target, event, from_role,"
-						 " to_role, generation, actor, host, pid, reason, detail)"
+		hist = xasprintf(", h AS (" HISTORY_INSERT
 						 " SELECT $%d, $%d, $%d, $%d, $%d::pg_catalog.int8, $%d, $%d,"
 						 " $%d::pg_catalog.int4, $%d, $%d FROM s)",
 						 n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7, n + 8,
@@ -294,8 +299,7 @@ transition(DbConn *c, const char *update, int n, const char *const *params,
 		goto done;
 	if (db_nrows(r) != 1)
 	{
-		*err = xasprintf("%s: state row of target \"%s\" not found (was it deleted?)",
-						 db_label(c), params[0]);
+		row_missing(c, params[0], err);
 		goto done;
 	}
 	if (row != NULL)
@@ -422,9 +426,7 @@ state_history(DbConn *c, const char *target, const char *event,
 
 	history_params(target, &ev, gen, pid, p);
 	return db_exec(c,
-				   "INSERT INTO pgrotate.history (target, event, from_role, to_role,"
-				   " generation, actor, host, pid, reason, detail)"
-				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+				   HISTORY_INSERT " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 				   HISTORY_NPARAMS, p, -1, NULL, err);
 }
 
