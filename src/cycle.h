@@ -34,7 +34,6 @@ typedef struct CycleRun
 	bool		have_state;
 	char	   *password;		/* pending plaintext (wiped on free) */
 	char	   *verifier;
-	int64_t		pending_generation;
 	bool		rolled_back;	/* this run ended a cycle by rolling it back */
 	bool		prepared;		/* password saved, verifier made, standby unused */
 } CycleRun;
