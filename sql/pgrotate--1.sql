@@ -4,7 +4,9 @@
 -- prints it. Contains no secret: only role names, phases, times and the
 -- SHA-256 fingerprint of the published credential.
 
-CREATE SCHEMA pgrotate;
+-- Owned by the admin that runs init: pgrotate refuses a schema that anyone
+-- else controls (SPEC section 5).
+CREATE SCHEMA pgrotate AUTHORIZATION CURRENT_USER;
 COMMENT ON SCHEMA pgrotate IS 'pgrotate: credential rotation state and history';
 
 CREATE TABLE pgrotate.schema_version (

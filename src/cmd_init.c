@@ -298,6 +298,9 @@ init_target(CycleRun *run, CycleOpts *o, bool print, bool adopt)
 		return print_sql(run, &plan, adopt);
 	if ((rc = apply_setup(run, &plan, adopt, &changed)) != PGR_EXIT_OK)
 		return rc;
+	/* the state row (or the lock's columns) exists now: claim it */
+	if (run->lock_deferred && (rc = cycle_claim(run)) != PGR_EXIT_OK)
+		return rc;
 	state_row_free(&run->st);
 	if ((rc = survey(run, &plan)) != PGR_EXIT_OK)
 		return rc;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "cycle.h"
 #include "db.h"
 #include "drain.h"
 #include "exitcode.h"
@@ -38,26 +39,35 @@ typedef struct Revoke
 	DbConn	   *admin;
 	StateRow	st;
 	DrainNodes	where;			/* primary (admin), replicas, poolers */
+	bool		locked;			/* rv->admin holds the target's lock */
 } Revoke;
 
-/* Connect to the control database and take the target's lock. */
+/*
+ * Connect to the control database, refuse a schema that is not the
+ * admin's own, and take the target's lock.
+ */
 static int
 open_locked(Revoke *rv)
 {
-	char		app[64];
-	const char *over[] = {"application_name", app, NULL};
 	char	   *err = NULL;
 	char	   *holder = NULL;
-	int			rc;
+	int			rc = -1;
 
-	/* the same application_name as a cycle: names us as the lock holder */
-	snprintf(app, sizeof(app), "pgrotate:%d@%s", (int) getpid(), host_name());
-	rv->admin = db_connect(rv->t->admin, "primary", over, &err);
-	if (rv->admin == NULL || (rc = state_lock(rv->admin, rv->t->name, &holder, &err)) < 0)
+	rv->admin = cycle_connect_admin(rv->t, &err);
+	if (rv->admin != NULL && state_schema_trusted(rv->admin, &err) == 0)
+		rc = state_lock(rv->admin, rv->t->name, &holder, &err);
+	if (rc < 0)
 	{
 		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL,
-				 "cannot take the lock of target %s: %s", rv->t->name, err);
+				 "cannot take the lock of target %s: %s; nothing was revoked", rv->t->name, err);
 		free(err);
+		return PGR_EXIT_FAIL;
+	}
+	if (rc == 2)
+	{
+		log_emit(LOG_LEVEL_ERROR, "not_initialised", NULL, NULL,
+				 "target %s has no state row, or a pgrotate schema older than this pgrotate; run \"pgrotate init %s\"; nothing was revoked",
+				 rv->t->name, rv->t->name);
 		return PGR_EXIT_FAIL;
 	}
 	if (rc == 1)
@@ -69,6 +79,7 @@ open_locked(Revoke *rv)
 		free(holder);
 		return PGR_EXIT_LOCKED;
 	}
+	rv->locked = true;
 	return PGR_EXIT_OK;
 }
 
@@ -91,6 +102,14 @@ load_state(Revoke *rv)
 		log_emit(LOG_LEVEL_ERROR, "not_initialised", NULL, NULL,
 				 "target %s is not initialised; run \"pgrotate init %s\"",
 				 rv->t->name, rv->t->name);
+		return PGR_EXIT_FAIL;
+	}
+	if (state_check_roles(&rv->st, rv->t->group_role, rv->t->roles[0],
+						  rv->t->roles[1], &err) != 0)
+	{
+		log_emit(LOG_LEVEL_ERROR, "config_mismatch", NULL, NULL,
+				 "target %s: %s; nothing was revoked", rv->t->name, err);
+		free(err);
 		return PGR_EXIT_FAIL;
 	}
 	return PGR_EXIT_OK;
@@ -390,6 +409,8 @@ cmd_revoke(int argc, char **argv, const GlobalOpts *g)
 			rc = run_revoke(&rv);
 	}
 	drain_nodes_close(&rv.where);
+	if (rv.locked)
+		state_unlock(rv.admin, rv.t->name);
 	db_close(rv.admin);
 	state_row_free(&rv.st);
 	free(targets);

@@ -38,12 +38,56 @@ cycle_fail(char *err, const char *hint, const char *what)
 	return PGR_EXIT_FAIL;
 }
 
+/* The lock's answer rc (state_lock) as an exit code, logged. */
+static int
+lock_verdict(CycleRun *run, int rc, char *holder, char *err)
+{
+	if (rc < 0)
+		return cycle_fail(err, NULL, "cannot take the target's lock");
+	if (rc == 1)
+	{
+		log_emit(LOG_LEVEL_ERROR, "locked", NULL,
+				 "wait for that run to finish; a cycle it leaves unfinished is resumed by the next run",
+				 "another pgrotate run holds target %s: %s", run->t->name, holder);
+		free(holder);
+		return PGR_EXIT_LOCKED;
+	}
+	run->locked = rc == 0;
+	run->lock_deferred = rc == 2;
+	return PGR_EXIT_OK;
+}
+
+int
+cycle_claim(CycleRun *run)
+{
+	char	   *holder = NULL;
+	char	   *err = NULL;
+	int			rc = state_lock(run->admin, run->t->name, &holder, &err);
+
+	if (rc == 2)
+	{
+		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL,
+				 "cannot take the lock of target %s: its state row is missing", run->t->name);
+		return PGR_EXIT_FAIL;
+	}
+	return lock_verdict(run, rc, holder, err);
+}
+
+int
+cycle_require_lock(CycleRun *run)
+{
+	if (run->locked || run->o->dry_run)
+		return PGR_EXIT_OK;
+	log_emit(LOG_LEVEL_ERROR, "schema_outdated", NULL, NULL,
+			 "the pgrotate schema of target %s predates this pgrotate's lock; run \"pgrotate init %s\" to upgrade it (it changes nothing else)",
+			 run->t->name, run->t->name);
+	return PGR_EXIT_FAIL;
+}
+
 int
 cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 		   const CycleOpts *o)
 {
-	char		app[64];
-	const char *over[] = {"application_name", app, NULL};
 	char	   *err = NULL;
 	char	   *holder = NULL;
 	int			rc;
@@ -53,27 +97,35 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 	run->t = t;
 	run->o = o;
 	log_set_target(t->name);
-	/* names this run in pg_stat_activity, for the lock holder message */
-	snprintf(app, sizeof(app), "pgrotate:%d@%s", (int) getpid(), host_name());
-	run->admin = db_connect(t->admin, "primary", over, &err);
+	run->admin = cycle_connect_admin(t, &err);
 	if (run->admin == NULL)
 		return cycle_fail(err, "check the target's admin conninfo; its password comes from ~/.pgpass, PGPASSFILE or a service file",
 						  "cannot connect to the control database");
-	rc = state_lock(run->admin, t->name, &holder, &err);
-	if (rc < 0)
-		return cycle_fail(err, NULL, "cannot take the target's lock");
-	if (rc == 1)
-	{
-		log_emit(LOG_LEVEL_ERROR, "locked", NULL,
-				 "wait for that run to finish; a cycle it leaves unfinished is resumed by the next run",
-				 "another pgrotate run holds target %s: %s", t->name, holder);
-		free(holder);
-		return PGR_EXIT_LOCKED;
-	}
+	if (state_schema_trusted(run->admin, &err) != 0)
+		return cycle_fail(err, NULL, "refusing the target's state schema");
+	/* a dry run changes nothing, not even the lock: it only looks */
+	if (o->dry_run)
+		rc = state_lock_holder(run->admin, t->name, &holder, &err) != 0 ? -1 :
+			holder != NULL ? 1 : 2;
+	else
+		rc = state_lock(run->admin, t->name, &holder, &err);
+	if ((rc = lock_verdict(run, rc, holder, err)) != PGR_EXIT_OK)
+		return rc;
 	/* a dry run creates nothing, not even state_dir */
 	if (!o->dry_run && statedir_ensure(cfg->state_dir, &err) != 0)
 		return cycle_fail(err, NULL, "state_dir is not usable");
 	return PGR_EXIT_OK;
+}
+
+DbConn *
+cycle_connect_admin(const Target *t, char **err)
+{
+	char		app[64];
+	const char *over[] = {"application_name", app, NULL};
+
+	/* names this run in pg_stat_activity (informational only) */
+	snprintf(app, sizeof(app), "pgrotate:%d@%s", (int) getpid(), host_name());
+	return db_connect(t->admin, "primary", over, err);
 }
 
 void
@@ -84,21 +136,21 @@ cycle_close(CycleRun *run)
 	run->password = run->verifier = NULL;
 	state_row_free(&run->st);
 	state_row_free(&run->next);
+	if (run->locked)
+		state_unlock(run->admin, run->t->name);
 	db_close(run->admin);
 	run->admin = NULL;
 }
 
-/*
- * (Re)load the state row; it must exist and match the configuration. With
- * note_holder, the same statement records this process as the lock holder.
- */
+/* (Re)load the state row; it must exist and match the configuration. */
 static int
-load_state(CycleRun *run, bool note_holder)
+load_state(CycleRun *run)
 {
 	const Target *t = run->t;
 	int			version;
 	bool		found = false;
 	char	   *err = NULL;
+	char	   *why = NULL;
 
 	state_row_free(&run->st);
 	/*
@@ -106,9 +158,7 @@ load_state(CycleRun *run, bool note_holder)
 	 * schema or table is an uninitialised target.
 	 */
 	version = 1;
-	if ((note_holder ?
-		 state_load_noting_holder(run->admin, t->name, &run->st, &found, &err) :
-		 state_load(run->admin, t->name, &run->st, &found, &err)) != 0)
+	if (state_load(run->admin, t->name, &run->st, &found, &err) != 0)
 	{
 		const char *code = db_last_sqlstate(run->admin);
 
@@ -126,15 +176,12 @@ load_state(CycleRun *run, bool note_holder)
 		return PGR_EXIT_FAIL;
 	}
 	run->have_state = true;
-	if (strcmp(run->st.group_role, t->group_role) != 0 ||
-		!((strcmp(run->st.active_role, t->roles[0]) == 0 && strcmp(run->st.standby_role, t->roles[1]) == 0) ||
-		  (strcmp(run->st.active_role, t->roles[1]) == 0 && strcmp(run->st.standby_role, t->roles[0]) == 0)))
+	if (state_check_roles(&run->st, t->group_role, t->roles[0], t->roles[1], &why) != 0)
 	{
 		log_emit(LOG_LEVEL_ERROR, "config_mismatch", NULL,
 				 "restore the roles in the configuration; renaming roles needs a new target",
-				 "the configuration of target %s names group \"%s\" and roles \"%s\", \"%s\", but its state has group \"%s\" and roles \"%s\", \"%s\"",
-				 t->name, t->group_role, t->roles[0], t->roles[1], run->st.group_role,
-				 run->st.active_role, run->st.standby_role);
+				 "target %s: %s; nothing was changed", t->name, why);
+		free(why);
 		return PGR_EXIT_FAIL;
 	}
 	return PGR_EXIT_OK;
@@ -498,7 +545,7 @@ static int
 next_state(CycleRun *run)
 {
 	if (run->next.target == NULL)
-		return load_state(run, false);
+		return load_state(run);
 	state_row_free(&run->st);
 	run->st = run->next;
 	memset(&run->next, 0, sizeof(run->next));
@@ -619,9 +666,10 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 	int			rc;
 
 	rc = cycle_open(&run, cfg, t, o);
-	/* a dry run changes nothing, not even the lock holder columns */
 	if (rc == PGR_EXIT_OK)
-		rc = load_state(&run, !o->dry_run);
+		rc = load_state(&run);
+	if (rc == PGR_EXIT_OK)
+		rc = cycle_require_lock(&run);
 	if (rc == PGR_EXIT_OK && !o->dry_run && run.st.phase == PHASE_IDLE &&
 		!(o->due_only && !is_due(&run)))
 		rc = check_and_prepare(&run);

@@ -36,16 +36,34 @@ typedef struct CycleRun
 	char	   *verifier;
 	bool		rolled_back;	/* this run ended a cycle by rolling it back */
 	bool		prepared;		/* password saved, verifier made, standby unused */
+	bool		locked;			/* this session holds the target's claim */
+	bool		lock_deferred;	/* nothing to claim yet (cycle_claim later) */
 } CycleRun;
 
 /*
- * Connect to the target's control database, take its lock (PGR_EXIT_LOCKED
- * naming the holder if another run has it), check the state_dir. On
- * success returns PGR_EXIT_OK with run ready; else the exit code, with the
- * error logged. cycle_close releases everything.
+ * Connect to the target's control database, refuse a pgrotate schema that
+ * is not the admin's own (state_trust.c), take the target's lock
+ * (PGR_EXIT_LOCKED naming the holder if another run has it; a dry run only
+ * looks), check the state_dir. When there is no state row or schema to
+ * claim yet, run->lock_deferred is set: init claims with cycle_claim once
+ * it has made them, and every other command refuses (cycle_require_lock).
+ * On success returns PGR_EXIT_OK with run ready; else the exit code, with
+ * the error logged. cycle_close releases everything.
  */
 int			cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 					   const CycleOpts *o);
+
+/* The admin connection of t, named "pgrotate:PID@HOST" (informational). */
+DbConn	   *cycle_connect_admin(const Target *t, char **err);
+
+/* Claim the target's lock now (after init made the state row). */
+int			cycle_claim(CycleRun *run);
+
+/*
+ * After the state was loaded: PGR_EXIT_OK when the lock is held (or a dry
+ * run), else an error saying the schema needs "pgrotate init" to upgrade.
+ */
+int			cycle_require_lock(CycleRun *run);
 void		cycle_close(CycleRun *run);
 
 /* Run or resume the cycle of run->t (state loaded). Returns the exit code. */

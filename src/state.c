@@ -1,5 +1,6 @@
 /*
- * state.c: the pgrotate schema, state rows, history and advisory lock.
+ * state.c: the pgrotate schema, state rows and history (the lock is in
+ * state_lock.c, the trust in the schema in state_trust.c).
  */
 #include <pwd.h>
 #include <stdio.h>
@@ -36,6 +37,8 @@ state_schema_version(DbConn *c, int *version, char **err)
 	int			rc;
 
 	*version = 0;
+	if (state_schema_trusted(c, err) != 0)
+		return -1;
 	rc = db_exec(c, "SELECT pg_catalog.to_regclass('pgrotate.schema_version') IS NOT NULL",
 				 0, NULL, 1, &r, err);
 	if (rc != 0)
@@ -146,23 +149,17 @@ row_from_result(const DbRes *r, StateRow *row)
 	row->server_now_ms = db_int(r, 0, 13);
 }
 
-static int
-load_row(DbConn *c, const char *target, bool note_holder, StateRow *row,
-		 bool *found, char **err)
+int
+state_load(DbConn *c, const char *target, StateRow *row, bool *found,
+		   char **err)
 {
-	char		pid[32];
-	const char *params[3] = {target, host_name(), pid};
+	const char *params[1] = {target};
 	DbRes	   *r = NULL;
 
 	memset(row, 0, sizeof(*row));
 	*found = false;
-	snprintf(pid, sizeof(pid), "%d", (int) getpid());
-	if (db_exec(c, note_holder ?
-				"WITH u AS (UPDATE pgrotate.state SET lock_host = $2, lock_pid = $3,"
-				" lock_since = now() WHERE target = $1 RETURNING *)"
-				" SELECT " STATE_COLS " FROM u" :
-				"SELECT " STATE_COLS " FROM pgrotate.state WHERE target = $1",
-				note_holder ? 3 : 1, params, STATE_NCOLS, &r, err) != 0)
+	if (db_exec(c, "SELECT " STATE_COLS " FROM pgrotate.state WHERE target = $1",
+				1, params, STATE_NCOLS, &r, err) != 0)
 		return -1;
 	if (db_nrows(r) == 1)
 	{
@@ -171,20 +168,6 @@ load_row(DbConn *c, const char *target, bool note_holder, StateRow *row,
 	}
 	db_res_free(r);
 	return 0;
-}
-
-int
-state_load(DbConn *c, const char *target, StateRow *row, bool *found,
-		   char **err)
-{
-	return load_row(c, target, false, row, found, err);
-}
-
-int
-state_load_noting_holder(DbConn *c, const char *target, StateRow *row,
-						 bool *found, char **err)
-{
-	return load_row(c, target, true, row, found, err);
 }
 
 void
@@ -199,6 +182,27 @@ state_row_free(StateRow *row)
 	free(row->fingerprint);
 	free(row->pending_fingerprint);
 	memset(row, 0, sizeof(*row));
+}
+
+int
+state_check_roles(const StateRow *row, const char *group, const char *role_a,
+				  const char *role_b, char **why)
+{
+	bool		pair_ok = (strcmp(row->active_role, role_a) == 0 &&
+						   strcmp(row->standby_role, role_b) == 0) ||
+		(strcmp(row->active_role, role_b) == 0 &&
+		 strcmp(row->standby_role, role_a) == 0);
+
+	*why = NULL;
+	if (strcmp(row->group_role, group) != 0 || !pair_ok)
+		*why = xasprintf("the configuration names group \"%s\" and roles \"%s\", \"%s\", but the state has group \"%s\" and roles \"%s\", \"%s\"",
+						 group, role_a, role_b, row->group_role,
+						 row->active_role, row->standby_role);
+	else if (row->pending_role != NULL &&
+			 strcmp(row->pending_role, row->standby_role) != 0)
+		*why = xasprintf("the state's pending role \"%s\" is not the standby role \"%s\"",
+						 row->pending_role, row->standby_role);
+	return *why ? -1 : 0;
 }
 
 /* The error of a change that found no state row of target: -1. */
@@ -428,70 +432,6 @@ state_history(DbConn *c, const char *target, const char *event,
 	return db_exec(c,
 				   HISTORY_INSERT " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 				   HISTORY_NPARAMS, p, -1, NULL, err);
-}
-
-/*
- * The lock is the two-key advisory lock (hashtext('pgrotate'),
- * hashtext(target)); its holder is found in pg_locks, and named by the
- * application_name every pgrotate admin connection carries
- * ("pgrotate:PID@HOST", see cycle.c) and its backend_start.
- */
-int
-state_lock(DbConn *c, const char *target, char **holder, char **err)
-{
-	const char *p[1] = {target};
-	DbRes	   *r = NULL;
-	bool		got;
-
-	*holder = NULL;
-	if (db_exec(c, "SELECT pg_catalog.pg_try_advisory_lock("
-				"pg_catalog.hashtext('pgrotate'), pg_catalog.hashtext($1))",
-				1, p, 1, &r, err) != 0)
-		return -1;
-	got = db_bool(r, 0, 0);
-	db_res_free(r);
-	if (got)
-		return 0;
-	if (state_lock_holder(c, target, holder, err) != 0)
-		return -1;
-	if (*holder == NULL)
-		*holder = xstrdup("a session that has just ended (try again)");
-	return 1;
-}
-
-int
-state_lock_holder(DbConn *c, const char *target, char **holder, char **err)
-{
-	const char *p[1] = {target};
-	DbRes	   *r = NULL;
-
-	*holder = NULL;
-	if (db_exec(c,
-				"SELECT a.application_name, a.pid,"
-				" coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SSOF'), 'unknown')"
-				" FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
-				" WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
-				" AND l.database = (SELECT oid FROM pg_catalog.pg_database"
-				"                   WHERE datname = pg_catalog.current_database())"
-				" AND l.classid = pg_catalog.hashtext('pgrotate')::oid"
-				" AND l.objid = pg_catalog.hashtext($1)::oid"
-				" AND l.pid <> pg_catalog.pg_backend_pid()",
-				1, p, 3, &r, err) != 0)
-		return -1;
-	if (db_nrows(r) > 0)
-	{
-		const char *app = db_val(r, 0, 0);
-		const char *at = strchr(app, '@');
-
-		if (strncmp(app, "pgrotate:", 9) == 0 && at != NULL)
-			*holder = xasprintf("host %s, pgrotate pid %d, since %s",
-								at + 1, atoi(app + 9), db_val(r, 0, 2));
-		else
-			*holder = xasprintf("backend pid %s (application \"%s\"), since %s",
-								db_val(r, 0, 1), app, db_val(r, 0, 2));
-	}
-	db_res_free(r);
-	return 0;
 }
 
 int

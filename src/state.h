@@ -1,7 +1,7 @@
 /*
  * state.h: the durable state of each target in its control database (the
- * pgrotate schema of sql/), the append-only history, and the per-target
- * advisory lock.
+ * pgrotate schema of sql/), the append-only history, the per-target
+ * lock and the trust in the schema.
  *
  * Phases of a cycle (SPEC section 1):
  *   idle         active role in use, standby NOLOGIN
@@ -58,7 +58,11 @@ typedef struct SqlScript
 extern const SqlScript pgr_sql_scripts[];
 extern const int pgr_sql_nscripts;
 
-/* The installed schema version; 0 when the pgrotate schema is absent. */
+/*
+ * The installed schema version; 0 when the pgrotate schema is absent. A
+ * schema that state_schema_trust refuses is an error (-1, *err says why
+ * and how to fix it): nothing of it is read.
+ */
 int			state_schema_version(DbConn *c, int *version, char **err);
 
 /*
@@ -75,10 +79,17 @@ char	   *state_install_sql(DbConn *c, const char *group_role, char **err);
 /* Load the row of target: 0 with *found, or -1. */
 int			state_load(DbConn *c, const char *target, StateRow *row,
 					   bool *found, char **err);
-/* state_load that also records this process as the lock holder. */
-int			state_load_noting_holder(DbConn *c, const char *target,
-									 StateRow *row, bool *found, char **err);
 void		state_row_free(StateRow *row);
+
+/*
+ * Do the roles of row (group, active, standby and pending) match those the
+ * configuration gives the target? 0 when they do; else -1 with *why
+ * (malloc'd). Every role read from the state passes this before any ALTER
+ * ROLE is built from it.
+ */
+int			state_check_roles(const StateRow *row, const char *group,
+							  const char *role_a, const char *role_b,
+							  char **why);
 
 /* First row of a target (phase idle, generation 0). */
 int			state_create(DbConn *c, const char *target, const char *group,
@@ -122,21 +133,39 @@ int			state_history(DbConn *c, const char *target, const char *event,
 						  const char *detail, char **err);
 
 /*
- * Take the session-level advisory lock of target on c without waiting.
- * Returns 0 when taken, 1 when another session holds it (then *holder
- * says who: "host web1, pgrotate pid 4242, since 2026-11-22 03:15:22+00"),
- * -1 on error. The lock is held until c is closed.
+ * Claim target's lock for the session c (state_lock.c): 0 when it is ours
+ * (taken now, or already), 1 when another live session holds it (then
+ * *holder, malloc'd, names it from the server's view: "host web1,
+ * pgrotate pid 4242, since ... (database role ..., client ..., backend pid
+ * ... started ...)"), 2 when there is nothing to claim yet (no state row
+ * for target, or a schema older than version 2: init claims it once it
+ * has created or upgraded them), -1 on error. Only roles that can write
+ * pgrotate.state can claim; the claim ends with c's session.
  */
 int			state_lock(DbConn *c, const char *target, char **holder,
 					   char **err);
 
+/* Give up c's claim of target now (best effort; errors ignored). */
+void		state_unlock(DbConn *c, const char *target);
+
 /*
- * Who holds target's advisory lock now, without taking it: 0 with *holder
- * malloc'd ("host web1, pgrotate pid 4242, since ...") or NULL when the
- * lock is free; -1 with *err.
+ * Who holds target's lock now, without claiming it: 0 with *holder
+ * malloc'd (as state_lock says it) or NULL when free; -1 with *err.
  */
 int			state_lock_holder(DbConn *c, const char *target, char **holder,
 							  char **err);
+
+/*
+ * Is the pgrotate schema of c's database one pgrotate may use
+ * (state_trust.c; SPEC section 5)? 0 when it is, or when there is none;
+ * 1 when it is not, with *problem (every finding) and *fix (the
+ * statements that fix them), both malloc'd; -1 on error.
+ */
+int			state_schema_trust(DbConn *c, char **problem, char **fix,
+							   char **err);
+
+/* state_schema_trust as 0 (usable or absent) or -1 with *err saying why. */
+int			state_schema_trusted(DbConn *c, char **err);
 
 /* The last_error of target's state row (malloc'd, NULL if none). 0 or -1. */
 int			state_last_error(DbConn *c, const char *target, char **msg,

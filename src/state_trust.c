@@ -1,0 +1,148 @@
+/*
+ * state_trust.c: may pgrotate use the pgrotate schema it finds?
+ *
+ * The admin reads and writes pgrotate.* with its own privileges (CREATEROLE,
+ * ADMIN OPTION over the application's roles), so whoever controls those
+ * objects controls what runs as the admin: a trigger on pgrotate.state, a
+ * rule that turns a table into a view over a function, a policy, or a
+ * schema that someone else created before "pgrotate init" (the
+ * application's group role often owns the database and may create
+ * schemas). SPEC section 5: the schema and everything in it must belong to
+ * a trusted role, carry only pgrotate's own triggers, no rules or
+ * policies, and nobody else may create in it or write its tables.
+ *
+ * A trusted role is the admin itself, a superuser, or a role the admin is
+ * a member of whose every direct member is the admin or a superuser (a
+ * shared owner role that only admins can act as).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "state.h"
+#include "util.h"
+
+/*
+ * One row per problem: what is wrong, the statement that fixes it. The
+ * tables pgrotate reads must be plain tables (relkind r): a view of the
+ * same name would run its owner's functions as the reader.
+ */
+static const char TRUST_SQL[] =
+	"WITH me AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user),"
+	" ns AS (SELECT oid, nspowner, nspacl FROM pg_catalog.pg_namespace"
+	"        WHERE nspname = 'pgrotate'),"
+	" trusted AS (SELECT r.oid FROM pg_catalog.pg_roles r, me"
+	"   WHERE r.oid = me.oid OR r.rolsuper"
+	"   OR (pg_catalog.pg_has_role(me.oid, r.oid, 'MEMBER') AND NOT EXISTS ("
+	"       SELECT 1 FROM pg_catalog.pg_auth_members m"
+	"       JOIN pg_catalog.pg_roles x ON x.oid = m.member"
+	"       WHERE m.roleid = r.oid AND m.member <> me.oid AND NOT x.rolsuper))),"
+	" rel AS (SELECT c.* FROM pg_catalog.pg_class c, ns WHERE c.relnamespace = ns.oid)"
+	" SELECT what, fix, pg_catalog.current_database() FROM ("
+	/* the schema's owner */
+	"  SELECT 1 AS o, pg_catalog.format('schema pgrotate is owned by role %I', n.nspowner::regrole::text) AS what,"
+	"   pg_catalog.format('if it is not pgrotate''s, DROP SCHEMA pgrotate CASCADE; else, as a superuser, ALTER SCHEMA pgrotate OWNER TO %I', current_user) AS fix"
+	"   FROM ns n WHERE n.nspowner NOT IN (SELECT oid FROM trusted)"
+	/* the owners of its tables, sequences, indexes, views ... */
+	"  UNION ALL SELECT 2, pg_catalog.format('%s pgrotate.%I is owned by role %I',"
+	"   CASE c.relkind WHEN 'r' THEN 'table' WHEN 'S' THEN 'sequence' WHEN 'i' THEN 'index'"
+	"   WHEN 'v' THEN 'view' ELSE 'relation' END, c.relname, c.relowner::regrole::text),"
+	"   pg_catalog.format('as a superuser, inspect it, then ALTER TABLE pgrotate.%I OWNER TO %I', c.relname, current_user)"
+	"   FROM rel c WHERE c.relowner NOT IN (SELECT oid FROM trusted)"
+	/* its functions */
+	"  UNION ALL SELECT 3, pg_catalog.format('function pgrotate.%I is owned by role %I', p.proname, p.proowner::regrole::text),"
+	"   pg_catalog.format('as a superuser, inspect it, then DROP FUNCTION pgrotate.%I or give it to %I', p.proname, current_user)"
+	"   FROM pg_catalog.pg_proc p, ns WHERE p.pronamespace = ns.oid AND p.proowner NOT IN (SELECT oid FROM trusted)"
+	/* its types (a domain or type someone else made) */
+	"  UNION ALL SELECT 4, pg_catalog.format('type pgrotate.%I is owned by role %I', t.typname, t.typowner::regrole::text),"
+	"   pg_catalog.format('as a superuser, inspect it, then DROP TYPE pgrotate.%I', t.typname)"
+	"   FROM pg_catalog.pg_type t, ns WHERE t.typnamespace = ns.oid AND t.typowner NOT IN (SELECT oid FROM trusted)"
+	/* the tables pgrotate reads must be tables */
+	"  UNION ALL SELECT 5, pg_catalog.format('pgrotate.%I is not a plain table (relkind %s)', c.relname, c.relkind),"
+	"   'if the schema is not pgrotate''s, DROP SCHEMA pgrotate CASCADE and run pgrotate init'"
+	"   FROM rel c WHERE c.relname IN ('schema_version', 'state', 'history') AND c.relkind <> 'r'"
+	/* triggers other than the history's own two */
+	"  UNION ALL SELECT 6, pg_catalog.format('table pgrotate.%I has a trigger %I that pgrotate did not create', c.relname, g.tgname),"
+	"   pg_catalog.format('DROP TRIGGER %I ON pgrotate.%I (a trigger runs as whoever writes the table)', g.tgname, c.relname)"
+	"   FROM pg_catalog.pg_trigger g JOIN rel c ON c.oid = g.tgrelid"
+	"   LEFT JOIN pg_catalog.pg_proc f ON f.oid = g.tgfoid"
+	"   WHERE NOT g.tgisinternal AND NOT (c.relname = 'history'"
+	"     AND g.tgname IN ('history_append_only', 'history_no_truncate')"
+	"     AND f.proname = 'history_append_only' AND f.pronamespace = c.relnamespace)"
+	/* rules and row security */
+	"  UNION ALL SELECT 7, pg_catalog.format('table pgrotate.%I has a rule %I', c.relname, w.rulename),"
+	"   pg_catalog.format('DROP RULE %I ON pgrotate.%I', w.rulename, c.relname)"
+	"   FROM pg_catalog.pg_rewrite w JOIN rel c ON c.oid = w.ev_class WHERE c.relkind = 'r'"
+	"  UNION ALL SELECT 8, pg_catalog.format('table pgrotate.%I has a row security policy %I', c.relname, y.polname),"
+	"   pg_catalog.format('DROP POLICY %I ON pgrotate.%I', y.polname, c.relname)"
+	"   FROM pg_catalog.pg_policy y JOIN rel c ON c.oid = y.polrelid"
+	"  UNION ALL SELECT 9, pg_catalog.format('table pgrotate.%I has row level security enabled', c.relname),"
+	"   pg_catalog.format('ALTER TABLE pgrotate.%I DISABLE ROW LEVEL SECURITY', c.relname)"
+	"   FROM rel c WHERE c.relrowsecurity"
+	/* CREATE on the schema, or write access to its tables, for others */
+	"  UNION ALL SELECT 10, pg_catalog.format('role %s may create objects in schema pgrotate',"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END),"
+	"   pg_catalog.format('REVOKE CREATE ON SCHEMA pgrotate FROM %s',"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END)"
+	"   FROM ns, pg_catalog.aclexplode(ns.nspacl) a"
+	"   WHERE a.privilege_type = 'CREATE' AND a.grantee NOT IN (SELECT oid FROM trusted)"
+	"  UNION ALL SELECT 11, pg_catalog.format('role %s has %s on pgrotate.%I',"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END,"
+	"   a.privilege_type, c.relname),"
+	"   pg_catalog.format('REVOKE %s ON pgrotate.%I FROM %s', a.privilege_type, c.relname,"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END)"
+	"   FROM rel c, pg_catalog.aclexplode(c.relacl) a"
+	"   WHERE a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES')"
+	"   AND a.grantee NOT IN (SELECT oid FROM trusted)"
+	" ) p ORDER BY o, what";
+
+int
+state_schema_trust(DbConn *c, char **problem, char **fix, char **err)
+{
+	DbRes	   *r = NULL;
+	int			n;
+	StrBuf		what,
+				how;
+
+	*problem = *fix = NULL;
+	if (db_exec(c, TRUST_SQL, 0, NULL, 3, &r, err) != 0)
+		return -1;
+	n = db_nrows(r);
+	if (n == 0)
+	{
+		db_res_free(r);
+		return 0;
+	}
+	sb_init(&what);
+	sb_init(&how);
+	for (int i = 0; i < n; i++)
+	{
+		sb_appendf(&what, "%s%s", i ? "; " : "", db_val(r, i, 0));
+		sb_appendf(&how, "%s%s", i ? "; " : "", db_val(r, i, 1));
+	}
+	*problem = xasprintf("the pgrotate schema in database \"%s\" is not pgrotate's own: %s;"
+						 " pgrotate uses only a schema that its admin owns, with no foreign"
+						 " triggers, rules or policies, and that nobody else can create in"
+						 " or write to, because what is there runs with the admin's privileges",
+						 db_val(r, 0, 2), what.data);
+	db_res_free(r);
+	*fix = sb_steal(&how);
+	sb_free(&what);
+	return 1;
+}
+
+int
+state_schema_trusted(DbConn *c, char **err)
+{
+	char	   *problem = NULL;
+	char	   *fix = NULL;
+	int			rc = state_schema_trust(c, &problem, &fix, err);
+
+	if (rc == 1)
+	{
+		*err = xasprintf("%s (fix: %s); nothing was read or changed", problem, fix);
+		rc = -1;
+	}
+	free(problem);
+	free(fix);
+	return rc;
+}
