@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pooler.h"
 #include "roles.h"
+#include "state.h"
 
 #define STATE_SCHEMA "pgrotate"
 #define MIN_SERVER_VERSION 100000	/* SCRAM, pg_read_all_stats */
@@ -80,6 +81,27 @@ check_server_version(DbConn *c, CheckList *l)
 	free(detail);
 }
 
+/* The state schema belongs to the admin, and nobody else controls it. */
+static void
+check_schema_trust(DbConn *c, CheckList *l)
+{
+	const char *name = "state schema \"" STATE_SCHEMA "\" is the admin's own";
+	char	   *problem = NULL;
+	char	   *fix = NULL;
+	char	   *err = NULL;
+	int			rc = state_schema_trust(c, &problem, &fix, &err);
+
+	if (rc < 0)
+		checklist_add(l, CHECK_FAIL, name, err, NULL);
+	else if (rc == 1)
+		checklist_add(l, CHECK_FAIL, name, problem, fix);
+	else
+		checklist_add(l, CHECK_PASS, name, NULL, NULL);
+	free(problem);
+	free(fix);
+	free(err);
+}
+
 /* The state schema (WARN before init). */
 static void
 check_schema(DbConn *c, const Target *t, CheckList *l)
@@ -101,6 +123,7 @@ check_schema(DbConn *c, const Target *t, CheckList *l)
 	if (db_bool(res, 0, 0))
 	{
 		checklist_add(l, CHECK_PASS, name, NULL, NULL);
+		check_schema_trust(c, l);
 		goto done;
 	}
 	detail = xasprintf("not installed in database \"%s\"", db_val(res, 0, 1));
