@@ -363,6 +363,8 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 		rc = cycle_open(&run, cfg, targets[0], &o);
 		if (rc == PGR_EXIT_OK)
 			rc = init_target(&run, &o, print, adopt);
+		if (!print)
+			rc = cycle_record_outcome(&run, rc);
 		cycle_close(&run);
 	}
 	free(targets);

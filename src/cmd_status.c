@@ -149,7 +149,9 @@ json_state(StrBuf *sb, const TargetStatus *ts)
 	sb_appendf(sb, ",\"phase_age_seconds\":%lld", (long long) (ts->now - st->phase_since));
 	json_kv_str(sb, "pending_role", st->pending_role);
 	json_kv_str(sb, "lock_holder", ts->lock_holder);
-	json_kv_str(sb, "last_error", ts->last_error);
+	json_kv_str(sb, "last_error", ts->last_error.msg);
+	json_kv_str(sb, "last_error_step", ts->last_error.msg ? ts->last_error.step : NULL);
+	json_kv_time(sb, "last_error_at", ts->last_error.at);
 	json_kv_time(sb, "password_valid_until", ts->valid_until);
 }
 
@@ -333,6 +335,19 @@ emit_locked(StrBuf *sb, const char *name, const TargetStatus *ts)
 }
 
 static void
+emit_last_error(StrBuf *sb, const char *name, const TargetStatus *ts)
+{
+	if (ts->last_error.msg && ts->last_error.at)
+		prom_sample(sb, name, ts, NULL, ts->last_error.at);
+}
+
+static void
+emit_last_success(StrBuf *sb, const char *name, const TargetStatus *ts)
+{
+	prom_sample(sb, name, ts, NULL, ts->last_error.msg ? 0 : 1);
+}
+
+static void
 emit_expiry(StrBuf *sb, const char *name, const TargetStatus *ts)
 {
 	if (ts->valid_until != 0)
@@ -395,6 +410,8 @@ static const PromMetric prom_metrics[] = {
 	{"pgrotate_phase", "Phase of the target's rotation cycle (1 for the current phase).", true, emit_phase},
 	{"pgrotate_phase_age_seconds", "How long the target has been in its phase.", true, emit_phase_age},
 	{"pgrotate_locked", "Whether a pgrotate run holds the target's lock.", true, emit_locked},
+	{"pgrotate_last_cycle_success", "Whether the last run of the target succeeded (1) or failed (0) and is not yet followed by a successful cycle.", true, emit_last_success},
+	{"pgrotate_last_error_timestamp_seconds", "When the last failed run failed (Unix time), while it stands.", true, emit_last_error},
 	{"pgrotate_password_expiry_timestamp_seconds", "VALID UNTIL of the active role (Unix time), when set.", true, emit_expiry},
 	{"pgrotate_node_up", "Whether a node (primary or replica) of the target could be queried.", true, emit_node_up},
 	{"pgrotate_sessions", "Sessions per role and node.", true, emit_sessions},

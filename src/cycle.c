@@ -193,18 +193,22 @@ setup_verdict(CycleRun *run, CheckList *l)
 {
 	int			failed;
 
+	const CheckItem *first = NULL;
+
 	checklist_log_problems(l);
 	failed = checklist_count(l, CHECK_FAIL);
-	checklist_free(l);
+	for (int i = 0; i < l->n && first == NULL; i++)
+		if (l->items[i].status == CHECK_FAIL)
+			first = &l->items[i];
 	if (failed > 0)
-	{
+		/* the first problem is named here too: this is what the state records */
 		log_emit(LOG_LEVEL_ERROR, "setup", NULL,
 				 "fix the items above (\"pgrotate check\" lists them); nothing was changed",
-				 "the setup of target %s has %d problem%s", run->t->name, failed,
-				 failed == 1 ? "" : "s");
-		return PGR_EXIT_FAIL;
-	}
-	return PGR_EXIT_OK;
+				 "the setup of target %s has %d problem%s, first: %s%s%s", run->t->name,
+				 failed, failed == 1 ? "" : "s", first->name,
+				 first->detail ? ": " : "", first->detail ? first->detail : "");
+	checklist_free(l);
+	return failed > 0 ? PGR_EXIT_FAIL : PGR_EXIT_OK;
 }
 
 int
@@ -235,6 +239,25 @@ cycle_history(CycleRun *run, const char *event, const char *from, const char *to
 		return -1;
 	}
 	return 0;
+}
+
+int
+cycle_interrupted(CycleRun *run)
+{
+	const StateRow *st = &run->st;
+	bool		published = st->phase == PHASE_DRAINING;
+	char	   *hint = xasprintf("run \"pgrotate cycle %s\" to %s", run->t->name,
+								 published ? "finish the drain and revoke" : "resume it");
+
+	if (published)
+		log_emit(LOG_LEVEL_ERROR, "interrupted", NULL, hint,
+				 "interrupted while draining role %s: the new credential of role %s is published, %s stays valid",
+				 st->standby_role, st->active_role, st->standby_role);
+	else
+		log_emit(LOG_LEVEL_ERROR, "interrupted", NULL, hint,
+				 "interrupted in phase %s; nothing in use was revoked", st->phase_text);
+	free(hint);
+	return published ? PGR_EXIT_DRAIN_TIMEOUT : PGR_EXIT_FAIL;
 }
 
 /* Run fn-like SQL steps inside BEGIN/COMMIT; rolls back on error. */
@@ -511,6 +534,9 @@ standby_unused(CycleRun *run)
 static int
 execute_step(CycleRun *run, bool *finished)
 {
+	static const char *const steps[] = {"provision", "verify", "publish", "drain"};
+
+	run->step = run->st.phase < PHASE_UNKNOWN ? steps[run->st.phase] : "state";
 	switch (run->st.phase)
 	{
 		case PHASE_IDLE:
@@ -573,11 +599,7 @@ cycle_execute(CycleRun *run)
 	for (;;)
 	{
 		if (run->o->stop && *run->o->stop)
-		{
-			log_error("interrupted in phase %s; run pgrotate cycle again to resume",
-					  phase_name(run->st.phase));
-			return PGR_EXIT_FAIL;
-		}
+			return cycle_interrupted(run);
 		if (run->st.phase == PHASE_DRAINING && run->o->no_wait)
 		{
 			log_info("--no-wait: stopping in phase draining; run pgrotate cycle %s later to finish",
@@ -660,12 +682,42 @@ check_and_prepare(CycleRun *run)
 }
 
 int
+cycle_record_outcome(CycleRun *run, int rc)
+{
+	bool		stopped = run->o->stop && *run->o->stop;
+	const char *msg = log_last_error() ? log_last_error() : "unknown error";
+	StateEvent	ev = {stopped ? "interrupted" : "failed", NULL, NULL,
+		run->st.generation, run->o->reason, NULL};
+	char	   *err = NULL;
+
+	if (rc == PGR_EXIT_OK || rc == PGR_EXIT_LOCKED || !run->locked ||
+		run->o->dry_run || run->admin == NULL || !db_is_ok(run->admin))
+		return rc;
+	/* the record is written even when a signal stopped the run */
+	db_set_interrupt(NULL);
+	if (db_in_transaction(run->admin))
+		db_rollback(run->admin);
+	ev.detail = run->step ? run->step : "setup";
+	/* a drain timeout has its own history row (drain_timeout) */
+	if (state_set_error(run->admin, run->t->name, ev.detail, msg,
+						rc == PGR_EXIT_DRAIN_TIMEOUT && !stopped ? NULL : &ev, &err) != 0)
+	{
+		log_warning("could not record the failure in the state: %s", err);
+		free(err);
+	}
+	db_set_interrupt(run->o->stop);
+	return rc;
+}
+
+int
 cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 {
 	CycleRun	run;
 	int			rc;
 
+	log_clear_last_error();
 	rc = cycle_open(&run, cfg, t, o);
+	run.step = "setup";
 	if (rc == PGR_EXIT_OK)
 		rc = load_state(&run);
 	if (rc == PGR_EXIT_OK)
@@ -679,6 +731,7 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 		rc = cycle_print_plan(&run);
 	else if (rc == PGR_EXIT_OK)
 		rc = cycle_execute(&run);
+	rc = cycle_record_outcome(&run, rc);
 	cycle_close(&run);
 	return rc;
 }

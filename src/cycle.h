@@ -38,6 +38,7 @@ typedef struct CycleRun
 	bool		prepared;		/* password saved, verifier made, standby unused */
 	bool		locked;			/* this session holds the target's claim */
 	bool		lock_deferred;	/* nothing to claim yet (cycle_claim later) */
+	const char *step;			/* the step running, for a failure's record */
 } CycleRun;
 
 /*
@@ -68,6 +69,14 @@ void		cycle_close(CycleRun *run);
 
 /* Run or resume the cycle of run->t (state loaded). Returns the exit code. */
 int			cycle_execute(CycleRun *run);
+
+/*
+ * A run that ended with rc: unless it succeeded, was locked out or was a
+ * dry run, record its last error message and step in the state (status
+ * reports it CRITICAL until a later cycle succeeds) and in the history.
+ * Returns rc.
+ */
+int			cycle_record_outcome(CycleRun *run, int rc);
 
 /* cycle_open + load + checks + cycle_execute + cycle_close. */
 int			cycle_run(const Config *cfg, const Target *t, const CycleOpts *o);

@@ -108,12 +108,8 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 			free(who);
 			return PGR_EXIT_DRAIN_TIMEOUT;
 		case DRAIN_INTERRUPTED:
-			log_emit(LOG_LEVEL_ERROR, "interrupted", NULL,
-					 "run pgrotate cycle again to finish the drain",
-					 "interrupted while draining role %s: the new credential is published, %s stays valid",
-					 old, old);
 			free(who);
-			return PGR_EXIT_FAIL;
+			return cycle_interrupted(run);
 		default:
 			free(who);
 			return cycle_fail(err, "the error names the node: bring it back (a replica or pooler may also be removed from the target) and run pgrotate cycle again; nothing was revoked",

@@ -28,17 +28,11 @@ static int
 publish_failed(CycleRun *run, const char *what, char *err)
 {
 	char	   *msg = xasprintf("publishing to %s failed: %s", what, err);
-	char	   *e = NULL;
 
 	free(err);
 	log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
 			 "fix the sink and run pgrotate cycle again: it publishes the same pending credential",
 			 "%s; the old role %s stays active and valid", msg, run->st.active_role);
-	if (state_set_error(run->admin, run->t->name, msg, &e) != 0)
-	{
-		log_warning("could not record the error in the state: %s", e);
-		free(e);
-	}
 	cycle_history(run, "publish_failed", run->st.active_role, run->st.pending_role,
 				  run->st.pending_generation, msg);
 	free(msg);

@@ -19,6 +19,14 @@ int			cycle_fail(char *err, const char *hint, const char *what);
 int			cycle_history(CycleRun *run, const char *event, const char *from,
 						  const char *to, int64_t gen, const char *detail);
 
+/*
+ * The run was stopped (SIGINT/SIGTERM): say so, with the target, record it
+ * in the history; PGR_EXIT_DRAIN_TIMEOUT when the new credential is
+ * published (the old role still valid, a re-run resumes), else
+ * PGR_EXIT_FAIL.
+ */
+int			cycle_interrupted(CycleRun *run);
+
 /* COMMIT when rc is 0, else (or if COMMIT fails) ROLLBACK: 0 or -1. */
 int			cycle_commit_or_rollback(CycleRun *run, int rc, char **err);
 

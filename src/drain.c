@@ -236,9 +236,10 @@ show_progress(const DrainSpec *spec, const SessionList *l, int64_t elapsed,
 					o, sizeof(o));
 	if (live)
 	{
-		fprintf(stderr, "\r\033[Kdraining %s: sessions %s; overlap %s left; %s/%s%s",
-				spec->role, counts, o, e, t, final ? "\n" : "");
-		fflush(stderr);
+		log_live("draining %s: sessions %s; overlap %s left; %s/%s",
+				 spec->role, counts, o, e, t);
+		if (final)
+			log_live_end();
 	}
 	else
 		log_emit(LOG_LEVEL_INFO, "drain_progress", who, NULL,
@@ -302,15 +303,10 @@ drain_loop(const DrainSpec *spec, int64_t start, SessionList *left, char **err)
 		if (done)
 			return DRAIN_DONE;
 		if (spec->stop && *spec->stop)
-		{
-			if (live)
-				fputc('\n', stderr);
 			return DRAIN_INTERRUPTED;
-		}
 		if (elapsed >= spec->timeout_ms)
 		{
-			if (live)
-				fputc('\n', stderr);
+			log_live_end();
 			return DRAIN_TIMEOUT;
 		}
 		sleep_ms(next_poll_in(spec, elapsed, overlap_left), spec->stop);

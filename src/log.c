@@ -21,6 +21,11 @@ static int	nsecrets = 0;
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
+/* A live progress line is on the terminal (no newline yet). */
+static bool live_line = false;
+/* The last error message (redacted), for the state's last_error. */
+static char *last_error = NULL;
+
 void
 log_init(int verbosity, bool json)
 {
@@ -99,11 +104,72 @@ log_redact(char *s)
 	}
 }
 
+void
+log_live(const char *fmt,...)
+{
+	va_list		ap;
+	char	   *line;
+
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) < 0)
+		line = NULL;
+	va_end(ap);
+	if (line == NULL)
+		return;
+	log_redact(line);
+	fprintf(stderr, "\r\033[K%s", line);
+	fflush(stderr);
+	live_line = true;
+	free(line);
+}
+
+void
+log_live_end(void)
+{
+	if (!live_line)
+		return;
+	fputc('\n', stderr);
+	fflush(stderr);
+	live_line = false;
+}
+
+/* Clear a live line before a message, so that the two are never glued. */
+static void
+clear_live_line(void)
+{
+	if (!live_line)
+		return;
+	fputs("\r\033[K", stderr);
+	live_line = false;
+}
+
+const char *
+log_last_error(void)
+{
+	return last_error;
+}
+
+void
+log_clear_last_error(void)
+{
+	free(last_error);
+	last_error = NULL;
+}
+
+static void
+remember_error(const char *msg, const char *detail)
+{
+	free(last_error);
+	last_error = detail ? xasprintf("%s (%s)", msg, detail) : xstrdup(msg);
+	log_redact(last_error);
+}
+
 static void
 emit_text(LogLevel level, const char *detail, const char *hint, const char *msg)
 {
 	StrBuf		sb;
 
+	clear_live_line();
 	sb_init(&sb);
 	sb_append(&sb, "pgrotate: ");
 	if (level != LOG_LEVEL_INFO)
@@ -175,6 +241,8 @@ log_emit(LogLevel level, const char *event, const char *detail,
 	va_end(ap);
 	if (msg == NULL)
 		return;
+	if (level == LOG_LEVEL_ERROR)
+		remember_error(msg, detail);
 	if (log_json)
 		emit_json(level, event, detail, hint, msg);
 	else

@@ -45,6 +45,20 @@ void		log_emit(LogLevel level, const char *event, const char *detail,
 #define log_info(...)    log_emit(LOG_LEVEL_INFO, NULL, NULL, NULL, __VA_ARGS__)
 #define log_debug(...)   log_emit(LOG_LEVEL_DEBUG, NULL, NULL, NULL, __VA_ARGS__)
 
+/*
+ * A live progress line on a terminal ("\r", clear, text, no newline). Any
+ * message emitted next clears it first; log_live_end keeps it (newline).
+ */
+void		log_live(const char *fmt,...) PGR_PRINTF(1, 2);
+void		log_live_end(void);
+
+/*
+ * The text of the last error emitted (with its detail, redacted), or NULL:
+ * what a failed run records as the state's last_error.
+ */
+const char *log_last_error(void);
+void		log_clear_last_error(void);
+
 /* Replace every registered secret in s (in place, shrinking). */
 void		log_redact(char *s);
 

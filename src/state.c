@@ -319,6 +319,9 @@ done:
 	return rc;
 }
 
+/* A success clears the error of an earlier failed run. */
+#define NO_ERROR "last_error = NULL, last_error_at = NULL, last_error_step = NULL"
+
 int
 state_create(DbConn *c, const char *target, const char *group,
 			 const char *active, const char *standby, char **err)
@@ -342,7 +345,7 @@ state_provisioned(DbConn *c, const char *target, const char *role,
 	return transition(c,
 					  "UPDATE pgrotate.state SET phase = 'provisioned', phase_since = now(),"
 					  " pending_role = $2, pending_generation = $3, pending_fingerprint = $4,"
-					  " publish_started_at = NULL, last_error = NULL"
+					  " publish_started_at = NULL"
 					  " WHERE target = $1", 4, p, ev, row, err);
 }
 
@@ -379,7 +382,7 @@ state_published(DbConn *c, const char *target, const StateEvent *ev,
 					  " active_role = pending_role, standby_role = active_role,"
 					  " generation = pending_generation, rotated_at = now(),"
 					  " fingerprint = pending_fingerprint, pending_role = NULL,"
-					  " pending_generation = NULL, pending_fingerprint = NULL, last_error = NULL"
+					  " pending_generation = NULL, pending_fingerprint = NULL, " NO_ERROR
 					  " WHERE target = $1 AND phase = 'verified'", 1, p, ev, row, err);
 }
 
@@ -391,7 +394,7 @@ state_cycle_done(DbConn *c, const char *target, const StateEvent *ev,
 
 	return transition(c,
 					  "UPDATE pgrotate.state SET phase = 'idle', phase_since = now(),"
-					  " publish_started_at = NULL, last_error = NULL"
+					  " publish_started_at = NULL, " NO_ERROR
 					  " WHERE target = $1", 1, p, ev, row, err);
 }
 
@@ -409,13 +412,14 @@ state_rolled_back(DbConn *c, const char *target, const StateEvent *ev,
 }
 
 int
-state_set_error(DbConn *c, const char *target, const char *msg, char **err)
+state_set_error(DbConn *c, const char *target, const char *step,
+				const char *msg, const StateEvent *ev, char **err)
 {
-	const char *p[2] = {target, msg};
+	const char *p[3] = {target, msg, step};
 
-	return exec_one(c,
-					"UPDATE pgrotate.state SET last_error = $2 WHERE target = $1 RETURNING 1",
-					2, p, err);
+	return transition(c,
+					  "UPDATE pgrotate.state SET last_error = $2, last_error_at = now(),"
+					  " last_error_step = $3 WHERE target = $1", 3, p, ev, NULL, err);
 }
 
 int
@@ -435,19 +439,35 @@ state_history(DbConn *c, const char *target, const char *event,
 }
 
 int
-state_last_error(DbConn *c, const char *target, char **msg, char **err)
+state_last_error(DbConn *c, const char *target, LastError *le, char **err)
 {
 	const char *p[1] = {target};
 	DbRes	   *r = NULL;
 
-	*msg = NULL;
-	if (db_exec(c, "SELECT last_error FROM pgrotate.state WHERE target = $1",
-				1, p, 1, &r, err) != 0)
+	memset(le, 0, sizeof(*le));
+	/* through jsonb: a schema of version 1 has no _at and _step columns */
+	if (db_exec(c, "SELECT j->>'last_error', coalesce(j->>'last_error_step', ''),"
+				" coalesce(extract(epoch FROM (j->>'last_error_at')::timestamptz)::bigint, 0)"
+				" FROM (SELECT pg_catalog.to_jsonb(s) AS j FROM pgrotate.state s"
+				"       WHERE s.target = $1) x",
+				1, p, 3, &r, err) != 0)
 		return -1;
 	if (db_nrows(r) == 1 && !db_isnull(r, 0, 0))
-		*msg = xstrdup(db_val(r, 0, 0));
+	{
+		le->msg = xstrdup(db_val(r, 0, 0));
+		le->step = xstrdup(db_val(r, 0, 1));
+		le->at = db_int(r, 0, 2);
+	}
 	db_res_free(r);
 	return 0;
+}
+
+void
+state_last_error_free(LastError *le)
+{
+	free(le->msg);
+	free(le->step);
+	memset(le, 0, sizeof(*le));
 }
 
 static char *

@@ -123,8 +123,13 @@ int			state_cycle_done(DbConn *c, const char *target,
 							 const StateEvent *ev, StateRow *row, char **err);
 int			state_rolled_back(DbConn *c, const char *target,
 							  const StateEvent *ev, StateRow *row, char **err);
-int			state_set_error(DbConn *c, const char *target, const char *msg,
-							char **err);
+/*
+ * Record a failed run: its message, the step it failed in and now as the
+ * state's last error (until a later cycle publishes or completes), and,
+ * with ev, a history row in the same statement.
+ */
+int			state_set_error(DbConn *c, const char *target, const char *step,
+							const char *msg, const StateEvent *ev, char **err);
 
 /* Append one event to pgrotate.history (reason, detail may be NULL). */
 int			state_history(DbConn *c, const char *target, const char *event,
@@ -167,9 +172,18 @@ int			state_schema_trust(DbConn *c, char **problem, char **fix,
 /* state_schema_trust as 0 (usable or absent) or -1 with *err saying why. */
 int			state_schema_trusted(DbConn *c, char **err);
 
-/* The last_error of target's state row (malloc'd, NULL if none). 0 or -1. */
-int			state_last_error(DbConn *c, const char *target, char **msg,
+/* The last error a run of target recorded. */
+typedef struct LastError
+{
+	char	   *msg;			/* NULL when the last run did not fail */
+	char	   *step;			/* "" when not recorded (schema version 1) */
+	int64_t		at;				/* epoch seconds; 0 when not recorded */
+} LastError;
+
+/* Target's last error (le->msg NULL if none): 0, or -1 with *err. */
+int			state_last_error(DbConn *c, const char *target, LastError *le,
 							 char **err);
+void		state_last_error_free(LastError *le);
 
 /* One row of pgrotate.history. */
 typedef struct HistoryRow

@@ -385,9 +385,16 @@ judge_phase(TargetStatus *ts)
 		add_problem(ts, STATUS_CRITICAL,
 					"the active role %s cannot log in (NOLOGIN or missing): applications cannot connect",
 					st->active_role);
-	if (ts->last_error)
-		add_problem(ts, STATUS_CRITICAL, "the last cycle failed in phase %s: %s",
-					st->phase_text, ts->last_error);
+	if (ts->last_error.msg)
+	{
+		char		at[32] = "";
+
+		if (ts->last_error.at)
+			format_utc(ts->last_error.at, at);
+		add_problem(ts, STATUS_CRITICAL, "the last run failed%s%s%s%s: %s",
+					at[0] ? " at " : "", at, ts->last_error.step[0] ? " in step " : "",
+					ts->last_error.step, ts->last_error.msg);
+	}
 	if (st->phase == PHASE_PROVISIONED || st->phase == PHASE_VERIFIED)
 		add_problem(ts, late ? STATUS_CRITICAL : STATUS_WARNING,
 					late ? "cycle stuck in phase %s for %s (longer than drain_timeout %s): run \"pgrotate cycle %s\" to resume it"
@@ -495,7 +502,7 @@ void
 status_free(TargetStatus *ts)
 {
 	state_row_free(&ts->st);
-	free(ts->last_error);
+	state_last_error_free(&ts->last_error);
 	free(ts->lock_holder);
 	for (int i = 0; i < ts->nnodes; i++)
 	{

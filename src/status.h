@@ -80,7 +80,7 @@ typedef struct TargetStatus
 	int64_t		next_due;		/* epoch seconds */
 	bool		active_can_login;	/* the active role exists with LOGIN */
 	int64_t		valid_until;	/* of the active role; 0: none or infinity */
-	char	   *last_error;
+	LastError	last_error;		/* .msg NULL when the last run did not fail */
 	char	   *lock_holder;	/* NULL when the lock is free */
 	NodeStatus *nodes;			/* the primary first */
 	int			nnodes;

@@ -89,7 +89,8 @@ $node->safe_psql('CREATE SCHEMA pgrotate', dbname => 'appdb');
 $r = check();
 exit_is($r, 0, 'all pass');
 has_lines($r, 'schema present', '  ok    state schema "pgrotate" present');
-has_lines($r, 'summary', 'appdb: 18 ok, 0 warnings, 0 failed');
+has_lines($r, 'schema trusted', q{  ok    state schema "pgrotate" is the admin's own});
+has_lines($r, 'summary', 'appdb: 19 ok, 0 warnings, 0 failed');
 unlike($r->{stdout}, qr/^  (?:FAIL|WARN)/m, 'no FAIL or WARN item');
 
 # ---- the admin cannot connect: libpq's message, never the password ----
@@ -199,7 +200,7 @@ exit_is($r, 0, 'owned objects in two databases');
 has_lines($r, 'counted per database',
 	'  WARN  login role "app_user_a" owns no objects: 2 objects in database "appdb", 1 object in database "postgres" (the other login role cannot alter them; run the fix in each database)',
 	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";');
-has_lines($r, 'summary with the warning', 'appdb: 17 ok, 1 warnings, 0 failed');
+has_lines($r, 'summary with the warning', 'appdb: 18 ok, 1 warnings, 0 failed');
 $node->safe_psql('DROP TABLE owned_t; DROP FUNCTION owned_f();', dbname => 'appdb');
 $node->safe_psql('DROP TABLE other_t');
 
@@ -232,7 +233,7 @@ has_lines($r, 'warning with the GRANT',
 	$r = check();
 	exit_is($r, 0, 'after the GRANT');
 	has_lines($r, 'visible now', '  ok    pg_stat_activity of other roles visible');
-	has_lines($r, 'no warnings left', 'appdb: 18 ok, 0 warnings, 0 failed');
+	has_lines($r, 'no warnings left', 'appdb: 19 ok, 0 warnings, 0 failed');
 }
 
 # ---- file sinks: folder missing, a symlink ----
@@ -310,7 +311,7 @@ has_lines($r, 'warning with the GRANT',
 	$node->safe_psql(q(CREATE ROLE "App ""Grp""" LOGIN));
 	$r = check(config => $c, targets => []);
 	exit_is($r, 1, 'all targets, one failing');
-	has_lines($r, 'first target passes', 'appdb: 18 ok, 0 warnings, 0 failed');
+	has_lines($r, 'first target passes', 'appdb: 19 ok, 0 warnings, 0 failed');
 	has_lines($r, 'quoted group role and its fix',
 		'  FAIL  group role "App ""Grp""" is NOLOGIN: role "App ""Grp""" can log in (if applications log in as it, migrate them with: pgrotate init odd --adopt-group)',
 		'        fix: ALTER ROLE "App ""Grp""" NOLOGIN;');

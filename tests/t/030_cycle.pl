@@ -145,8 +145,11 @@ sub r_active
 	is(role_row($node, $standby), 'f|f', 'the standby is NOLOGIN without a password again');
 	is(slurp_file($t->{sink}), $before, 'nothing was published');
 	is(phase(), 'idle', 'phase idle');
-	is($node->safe_psql("SELECT event FROM pgrotate.history ORDER BY id DESC LIMIT 1", dbname => 'appdb'),
-		'rolled_back', 'history records the rollback');
+	is($node->safe_psql("SELECT string_agg(event, ',' ORDER BY id) FROM (SELECT id, event FROM pgrotate.history"
+			  . " ORDER BY id DESC LIMIT 2) h", dbname => 'appdb'),
+		'rolled_back,failed', 'history records the rollback, then the failed run');
+	like($node->safe_psql("SELECT last_error_step || ': ' || last_error FROM pgrotate.state", dbname => 'appdb'),
+		qr/^verify: .*no_such_table/, 'the state records the step and the error');
 	ok(!-e test_dir() . '/state/appdb.pending', 'the pending file is gone');
 	ok(login_works($node, read_env_sink($t->{sink})), 'the active credential still works');
 }
@@ -192,8 +195,8 @@ sub r_active
 	my $snapshot = sub {
 		return $node->safe_psql("SELECT rolname, rolcanlogin, rolpassword FROM pg_authid"
 			  . " WHERE rolname IN ('app', 'app_user_a', 'app_user_b') ORDER BY 1", dbname => 'postgres')
-		  . "\n" . $node->safe_psql("SELECT phase, generation, (SELECT count(*) FROM pgrotate.history)"
-			  . " FROM pgrotate.state", dbname => 'appdb');
+		  . "\n" . $node->safe_psql("SELECT phase, generation, (SELECT count(*) FROM pgrotate.history"
+			  . " WHERE event <> 'failed') FROM pgrotate.state", dbname => 'appdb');
 	};
 	my $pending = test_dir() . '/state/appdb.pending';
 	$node->safe_psql('ALTER ROLE app LOGIN');
@@ -203,6 +206,11 @@ sub r_active
 	like($r->{stderr}, qr/can log in/, 'it names the problem');
 	like($r->{stderr}, qr/the setup of target appdb has 1 problem/, 'and refuses');
 	is($snapshot->(), $before, 'roles, state and history unchanged');
+	like($node->safe_psql("SELECT last_error_step || ': ' || last_error || ' / '"
+			  . " || (SELECT event || ' ' || detail FROM pgrotate.history ORDER BY id DESC LIMIT 1)"
+			  . " FROM pgrotate.state", dbname => 'appdb'),
+		qr{^setup: the setup of target appdb has 1 problem, first: group role "app" is NOLOGIN: role "app" can log in .* / failed setup$},
+		'the refusal is recorded: state (step, message) and a history row');
 	ok(!-e $pending, 'no pending password left behind');
 	$node->safe_psql('ALTER ROLE app NOLOGIN');
 

@@ -289,7 +289,7 @@ is($ub, 'app_user_b', 'B is active');
 	is($res->{exit}, 1, 'a publish to a missing folder fails');
 	$res = status(undef);
 	is($res->{exit}, 2, 'failed cycle: CRITICAL');
-	like($res->{stdout}, qr/CRITICAL: +the last cycle failed in phase verified: publishing to/, 'the failure is shown');
+	like($res->{stdout}, qr/CRITICAL: +the last run failed at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ in step publish: publishing to/, 'the failure is shown');
 	like($res->{stdout}, qr/WARNING: +cycle in progress: phase verified/, 'and the cycle in progress');
 	$res = pgr($t, 'cycle', 'appdb');
 	is($res->{exit}, 0, 'a cycle with the good sink finishes it');

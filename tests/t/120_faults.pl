@@ -71,9 +71,10 @@ sub finish_plain
 	return $r;
 }
 
-sub advisory_locks
+# Targets whose lock a live session holds (its claim in pgrotate.state).
+sub locks_held
 {
-	return $node->safe_psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'", dbname => 'appdb');
+	return $node->safe_psql("SELECT count(*) FROM pgrotate.state s JOIN pg_stat_activity a ON a.pid = s.lock_backend_pid AND a.backend_start = s.lock_backend_start", dbname => 'appdb');
 }
 
 # A cycle on the slow config, returned once it waits in the drain of $old.
@@ -94,14 +95,16 @@ for my $sig (qw(TERM INT))
 	my $bg = start_draining($old);
 	ok($bg->signal($sig), "$name: signal sent");
 	my $r = $bg->finish(timeout => 30);
-	is($r->{exit}, 1, "$name: exits 1") or diag($r->{stderr});
+	is($r->{exit}, 3, "$name: exits 3 (published, the old role still valid, a re-run resumes)") or diag($r->{stderr});
 	is($r->{signal}, 0, "$name: handled, not killed by the signal");
 	like($r->{stderr}, qr/interrupted while draining role \Q$old\E/, "$name: says what it was doing");
-	like($r->{stderr}, qr/run pgrotate cycle again/, "$name: says how to finish");
+	like($r->{stderr}, qr/run "pgrotate cycle appdb" to finish the drain/, "$name: says how to finish, naming the target");
+	is($node->safe_psql("SELECT event || ' ' || detail FROM pgrotate.history ORDER BY id DESC LIMIT 1", dbname => 'appdb'),
+		'interrupted drain', "$name: the interruption is in the history");
 	is(phase(), 'draining', "$name: the state stays draining");
 	is(role_row($node, $old), 't|t', "$name: the old role is still valid");
 	ok(login_works($node, $old, $oldpw), "$name: the old credential still logs in");
-	ok(poll_until(sub { advisory_locks() eq '0' }, timeout => 10, what => 'the advisory lock to go'),
+	ok(poll_until(sub { locks_held() eq '0' }, timeout => 10, what => 'the lock to go'),
 		"$name: the target's lock is released");
 	sinks_log_in($name);
 	finish_plain($name);

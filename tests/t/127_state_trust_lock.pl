@@ -172,7 +172,8 @@ poll_until(sub { su("SELECT count(*) FROM pg_stat_activity WHERE pid = " . $spoo
 # 6. A schema of version 1 (before the claim): cycle asks for init, which
 #    upgrades it.
 su(<<'SQL');
-ALTER TABLE pgrotate.state DROP COLUMN lock_backend_pid, DROP COLUMN lock_backend_start;
+ALTER TABLE pgrotate.state DROP COLUMN lock_backend_pid, DROP COLUMN lock_backend_start,
+	DROP COLUMN last_error_at, DROP COLUMN last_error_step;
 DELETE FROM pgrotate.schema_version WHERE version = 2;
 SQL
 $r = run('cycle', 'appdb');
