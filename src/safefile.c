@@ -120,20 +120,48 @@ component_error(int dirfd, const char *name, const char *full, int e,
 
 /* ---- walking ---- */
 
-/* dir made absolute (from the current folder's real path). */
+/*
+ * dir made absolute (from the current folder's real path), "." and ".."
+ * taken out lexically: no component may be a symlink, so the lexical
+ * parent is the real one.
+ */
 static char *
 absolute(const char *dir)
 {
-	char	   *cwd;
+	char	   *cwd = NULL;
 	char	   *abs;
+	StrBuf		out;
+	const char *p;
 
-	if (dir[0] == '/')
-		return xstrdup(dir);
-	if ((cwd = getcwd(NULL, 0)) == NULL)
+	if (dir[0] != '/' && (cwd = getcwd(NULL, 0)) == NULL)
 		return NULL;
-	abs = xasprintf("%s/%s", cwd, dir);
+	abs = cwd ? xasprintf("%s/%s", cwd, dir) : xstrdup(dir);
 	free(cwd);
-	return abs;
+	sb_init(&out);
+	for (p = abs; *p != '\0';)
+	{
+		size_t		n;
+
+		p += strspn(p, "/");
+		n = strcspn(p, "/");
+		if (n == 2 && strncmp(p, "..", 2) == 0)
+		{
+			char	   *slash = strrchr(out.data, '/');
+
+			out.len = slash ? (size_t) (slash - out.data) : 0;
+			out.data[out.len] = '\0';
+		}
+		else if (n > 0 && !(n == 1 && p[0] == '.'))
+		{
+			sb_appendc(&out, '/');
+			sb_appendn(&out, p, n);
+		}
+		p += n;
+	}
+	free(abs);
+	if (out.len == 0)
+		sb_append(&out, "/");
+	return sb_steal(&out);
 }
 
 typedef struct Walk
@@ -201,14 +229,7 @@ walk_all(Walk *w, const char *abs, char **err)
 			break;
 		name = xstrndup(p, n);
 		p += n;
-		if (strcmp(name, "..") == 0)
-		{
-			*err = xasprintf("the path of %s \"%s\" contains \"..\" (hint: write "
-							 "the path without it)", w->what, w->path);
-			errno = EINVAL;
-			rc = -1;
-		}
-		else if (strcmp(name, ".") != 0)
+		if (strcmp(name, ".") != 0)
 			rc = walk_step(w, name, err);
 		free(name);
 		if (rc != 0)
