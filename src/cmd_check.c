@@ -14,6 +14,7 @@
  * configuration error or an unknown target. Nothing is changed anywhere.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -29,6 +30,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "pooler.h"
+#include "safefile.h"
 #include "roles.h"
 #include "state.h"
 
@@ -218,52 +220,53 @@ sink_owner_problems(const SinkCfg *s, StrBuf *what)
 	}
 }
 
+/* A missing folder: said, with the mkdir that fixes it. */
+static void
+missing_folder(const char *path, StrBuf *what, char **fix)
+{
+	char	   *dir = xstrdup(path);
+	char	   *slash = strrchr(dir, '/');
+	char	   *q;
+
+	if (slash != NULL)
+		slash[slash == dir ? 1 : 0] = '\0';
+	sb_appendf(what, "folder \"%s\" does not exist", dir);
+	q = shell_quote(dir);
+	*fix = xasprintf("mkdir -p %s", q);
+	free(q);
+	free(dir);
+}
+
 /*
- * The folder of a file sink exists and is writable (the file is replaced
- * by rename), and the path is not a symlink. Sets *fix for a missing
- * folder.
+ * The folder of a file sink is reached without symlinks, safe to write
+ * to (safefile.h), exists and is writable (the file is replaced by
+ * rename), and the path is not a symlink. Sets *fix for a missing folder.
  */
 static void
 file_sink_problems(const SinkCfg *s, StrBuf *what, char **fix)
 {
-	char	   *copy = xstrdup(s->path);
-	char	   *slash = strrchr(copy, '/');
-	const char *dir = ".";
+	char	   *name = NULL;
+	char	   *err = NULL;
 	struct stat st;
+	int			dirfd = safe_parent_open(s->path, SAFE_SINK, "sink file", &name, &err);
 
-	if (slash == copy)
-		dir = "/";
-	else if (slash != NULL)
-	{
-		*slash = '\0';
-		dir = copy;
-	}
-	if (lstat(s->path, &st) == 0 && S_ISLNK(st.st_mode))
+	if (dirfd < 0 && errno == ENOENT)
+		missing_folder(s->path, what, fix);
+	else if (dirfd < 0)
+		sb_append(what, err);
+	else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
 		sb_append(what, "the path is a symlink (pgrotate never writes through one)");
-	else if (lstat(s->path, &st) == 0 && !S_ISREG(st.st_mode))
+	else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
 		sb_append(what, "the path is not a regular file");
-	else if (stat(dir, &st) != 0)
-	{
-		int			e = errno;
-
-		sb_appendf(what, "folder \"%s\" %s", dir, e == ENOENT ?
-				   "does not exist" : strerror(e));
-		if (e == ENOENT)
-		{
-			char	   *q = shell_quote(dir);
-
-			*fix = xasprintf("mkdir -p %s", q);
-			free(q);
-		}
-	}
-	else if (!S_ISDIR(st.st_mode))
-		sb_appendf(what, "\"%s\" is not a folder", dir);
-	else if (access(dir, W_OK | X_OK) != 0)
-		sb_appendf(what, "folder \"%s\" is not writable by uid %d: %s", dir,
-				   (int) geteuid(), strerror(errno));
+	else if (faccessat(dirfd, ".", W_OK | X_OK, 0) != 0)
+		sb_appendf(what, "the folder of \"%s\" is not writable by uid %d: %s",
+				   s->path, (int) geteuid(), strerror(errno));
 	else
 		sink_owner_problems(s, what);
-	free(copy);
+	if (dirfd >= 0)
+		close(dirfd);
+	free(name);
+	free(err);
 }
 
 /* Like execvp would find it: a path, or a name searched in $PATH. */

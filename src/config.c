@@ -21,6 +21,7 @@
 #include "config.h"
 #include "db.h"
 #include "duration.h"
+#include "safefile.h"
 #include "util.h"
 
 #define DEFAULT_CONFIG_PATH "/etc/pgrotate/pgrotate.conf"
@@ -548,6 +549,23 @@ read_enum(Loader *ld, const CfgKey *k, const config_setting_t *s,
 	return rc;
 }
 
+/* sslpassword (the client key's passphrase) is a password too. */
+static bool
+has_sslpassword(const char *conninfo)
+{
+	char	   *v = NULL;
+	char	   *err = NULL;
+	bool		has = false;
+
+	if (db_conninfo_get(conninfo, "sslpassword", &v, &err) == 0 && v != NULL)
+	{
+		has = true;
+		free_secret(v);
+	}
+	free(err);
+	return has;
+}
+
 /* A conninfo: libpq must parse it; note whether it holds a password. */
 static int
 check_conninfo(Loader *ld, const config_setting_t *s, const char *kpath,
@@ -561,7 +579,7 @@ check_conninfo(Loader *ld, const config_setting_t *s, const char *kpath,
 		free(err);
 		return -1;
 	}
-	if (db_conninfo_has_password(conninfo))
+	if (db_conninfo_has_password(conninfo) || has_sslpassword(conninfo))
 		ld->has_password = true;
 	return 0;
 }
@@ -1377,41 +1395,34 @@ open_error(Loader *ld, int err)
 }
 
 /*
- * Open path for reading, refusing anything but a regular file before it
- * is opened (a FIFO or device could block or never end) and after (it
- * could have been swapped in between).
+ * Open path for reading: a special file is refused by its kind before it
+ * is opened (a FIFO or device could block or never end); then the path is
+ * resolved without symlinks and the file and each folder held to the
+ * config rule (safefile.h): anyone who could change the file could make
+ * pgrotate run any command.
  */
 static FILE *
 open_config(Loader *ld, struct stat *st)
 {
-	struct stat st2;
+	SafeRead	o = {.what = "configuration file", .owner = (uid_t) -1};
+	char	   *err = NULL;
 	int			fd;
 	FILE	   *fp;
 
-	if (stat(ld->path, st) != 0)
-	{
-		open_error(ld, errno);
-		return NULL;
-	}
-	if (!S_ISREG(st->st_mode))
+	if (lstat(ld->path, st) == 0 && !S_ISREG(st->st_mode) && !S_ISLNK(st->st_mode))
 	{
 		add_err(ld, NULL, NULL, "%s, not a configuration file", file_kind(st->st_mode));
 		return NULL;
 	}
-	fd = open(ld->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
+	if ((fd = safe_open(ld->path, SAFE_CONFIG, &o, st, &err)) < 0)
 	{
-		open_error(ld, errno);
+		if (err == NULL)
+			open_error(ld, errno);
+		else
+			add_err(ld, NULL, NULL, "%s", err);
+		free(err);
 		return NULL;
 	}
-	if (fstat(fd, &st2) != 0 || !S_ISREG(st2.st_mode) ||
-		st2.st_dev != st->st_dev || st2.st_ino != st->st_ino)
-	{
-		close(fd);
-		add_err(ld, NULL, NULL, "the file changed while it was being opened (try again)");
-		return NULL;
-	}
-	*st = st2;
 	if ((fp = fdopen(fd, "r")) == NULL)
 	{
 		open_error(ld, errno);
@@ -1463,13 +1474,10 @@ read_config(Loader *ld, FILE *fp, config_t *cf)
 				config_error_text(cf) ? config_error_text(cf) : strerror(errno));
 }
 
-/* Permissions: others must not write it, nor read a password in it. */
+/* Permissions: group and others must not read a password in it. */
 static void
 check_file_mode(Loader *ld, const struct stat *st)
 {
-	if (st->st_mode & S_IWOTH)
-		add_err(ld, NULL, NULL, "is writable by others, who could make pgrotate run any command (chmod o-w %s)",
-				ld->path);
 	if (ld->has_password && (st->st_mode & (S_IRWXG | S_IRWXO)))
 		add_err(ld, NULL, NULL, "contains a password but is readable by group or others (chmod 600 %s)",
 				ld->path);

@@ -17,16 +17,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include "pending.h"
+#include "safefile.h"
 #include "secret.h"
 #include "util.h"
 
 #define PENDING_MAGIC "pgrotate-pending 1"
 #define PENDING_MAX_SIZE 65536
 #define PASSWORD_MAX 1024
-#define TEMP_TRIES 16
 #define ROLE_SAFE \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@-"
 
@@ -67,81 +65,71 @@ password_storable(const char *pw)
 
 /* ---- state_dir ---- */
 
-/* Best effort: make a new folder's entry durable in its parent. */
-static void
-fsync_parent(const char *dir)
-{
-	const char *slash = strrchr(dir, '/');
-	char	   *parent;
-	int			fd;
-
-	if (slash == NULL)
-		parent = xstrdup(".");
-	else if (slash == dir)
-		parent = xstrdup("/");
-	else
-		parent = xstrndup(dir, (size_t) (slash - dir));
-	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0)
-	{
-		fsync(fd);
-		close(fd);
-	}
-	free(parent);
-}
-
 static int
 statedir_check(const char *dir, const struct stat *st, char **err)
 {
-	if (S_ISLNK(st->st_mode))
-		*err = xasprintf("state_dir \"%s\" is a symbolic link (hint: set "
-						 "state_dir to the real folder)", dir);
-	else if (!S_ISDIR(st->st_mode))
-		*err = xasprintf("state_dir \"%s\" is not a folder (hint: remove it "
-						 "or set state_dir to another path)", dir);
-	else if (st->st_mode & (S_IWGRP | S_IWOTH))
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
 		*err = xasprintf("state_dir \"%s\" can be written by group or others "
 						 "(mode %04o) (hint: chmod 0700 %s)", dir,
 						 (unsigned int) (st->st_mode & 07777), dir);
 	else if (st->st_uid != geteuid() && st->st_uid != 0)
 		*err = xasprintf("state_dir \"%s\" is owned by uid %u, not by the user "
-						 "pgrotate runs as (uid %u) (hint: chown it to that "
-						 "user)", dir, (unsigned int) st->st_uid,
-						 (unsigned int) geteuid());
+						 "pgrotate runs as (uid %u) (hint: chown %u %s)", dir,
+						 (unsigned int) st->st_uid, (unsigned int) geteuid(),
+						 (unsigned int) geteuid(), dir);
 	else
 		return 0;
+	return -1;
+}
+
+/*
+ * The fd of state_dir, resolved without symlinks and checked (created
+ * first if create). -1 + *err; with create false, a missing state_dir is
+ * -1 with errno ENOENT and no *err.
+ */
+static int
+statedir_open(const char *dir, bool create, char **err)
+{
+	struct stat st;
+	int			fd;
+
+	if (dir == NULL || dir[0] == '\0')
+	{
+		*err = xstrdup("state_dir is empty (hint: set state_dir to an "
+					   "absolute path)");
+		errno = EINVAL;
+		return -1;
+	}
+	if (create && safe_mkdir(dir, SAFE_SINK, "state_dir", err) != 0)
+		return -1;
+	if ((fd = safe_dir_open(dir, SAFE_SINK, "state_dir", dir, err)) < 0)
+	{
+		if (!create && errno == ENOENT)
+		{
+			free(*err);
+			*err = NULL;
+			errno = ENOENT;
+		}
+		return -1;
+	}
+	if (fstat(fd, &st) != 0)
+		*err = xasprintf("cannot check state_dir \"%s\": %s", dir, strerror(errno));
+	else if (statedir_check(dir, &st, err) == 0)
+		return fd;
+	close(fd);
+	errno = EPERM;
 	return -1;
 }
 
 int
 statedir_ensure(const char *dir, char **err)
 {
-	struct stat st;
+	int			fd = statedir_open(dir, true, err);
 
-	if (dir == NULL || dir[0] == '\0')
-	{
-		*err = xstrdup("state_dir is empty (hint: set state_dir to an "
-					   "absolute path)");
+	if (fd < 0)
 		return -1;
-	}
-	if (lstat(dir, &st) != 0 && errno == ENOENT)
-	{
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		{
-			*err = xasprintf("cannot create state_dir \"%s\": %s (hint: create "
-							 "its parent folder, or create it with "
-							 "install -d -m 0700 %s)", dir, strerror(errno), dir);
-			return -1;
-		}
-		fsync_parent(dir);
-	}
-	if (lstat(dir, &st) != 0)
-	{
-		*err = xasprintf("cannot check state_dir \"%s\": %s", dir,
-						 strerror(errno));
-		return -1;
-	}
-	return statedir_check(dir, &st, err);
+	close(fd);
+	return 0;
 }
 
 /* ---- writing ---- */
@@ -178,104 +166,15 @@ pending_content(const char *role, int64_t generation, const char *password,
 	return sb_steal(&sb);
 }
 
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-		{
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t) n;
-	}
-	return 0;
-}
-
-/* Create ".<name>.<random>" in dirfd at 0600; the fd, or -1 with errno. */
-static int
-create_temp(int dirfd, const char *name, char **tmpname)
-{
-	int			fd = -1;
-
-	for (int i = 0; i < TEMP_TRIES && fd < 0; i++)
-	{
-		unsigned char rnd[4];
-
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-			memset(rnd, i, sizeof(rnd));
-		free(*tmpname);
-		*tmpname = xasprintf(".%s.%02x%02x%02x%02x", name, rnd[0], rnd[1],
-							 rnd[2], rnd[3]);
-		fd = openat(dirfd, *tmpname,
-					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd < 0)
-	{
-		int			save = errno;
-
-		free(*tmpname);
-		*tmpname = NULL;
-		errno = save;
-	}
-	return fd;
-}
-
-/*
- * Store content as name in the folder dirfd: temp file, write, fsync,
- * rename, fsync the folder. On failure the temp file is gone.
- */
+/* Store content as name in the folder dirfd, atomically, at 0600. */
 static int
 store_atomically(int dirfd, const char *name, const char *content,
 				 const char *path, char **err)
 {
-	char	   *tmpname = NULL;
-	int			fd = create_temp(dirfd, name, &tmpname);
-	const char *step = "create";
-	int			rc = -1;
+	SafeWrite	o = {.what = "pending file", .mode = 0600, .uid = (uid_t) -1,
+	.gid = (gid_t) -1, .unchanged = "the server was not changed"};
 
-	if (fd < 0)
-		goto done;
-	step = "write";
-	if (fchmod(fd, 0600) != 0 || write_all(fd, content, strlen(content)) != 0 ||
-		fsync(fd) != 0)
-		goto done;
-	step = "close";
-	rc = close(fd);
-	fd = -1;
-	if (rc != 0)
-		goto done;
-	rc = -1;
-	step = "rename";
-	if (renameat(dirfd, tmpname, dirfd, name) != 0)
-		goto done;
-	free(tmpname);
-	tmpname = NULL;
-	step = "fsync the folder of";
-	if (fsync(dirfd) != 0)
-		goto done;
-	rc = 0;
-
-done:
-	if (rc != 0)
-		*err = xasprintf("cannot %s pending file \"%s\": %s (hint: check free "
-						 "space and permissions of state_dir; the server was "
-						 "not changed)", step, path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	if (tmpname != NULL)
-		unlinkat(dirfd, tmpname, 0);
-	free(tmpname);
-	return rc;
+	return safe_write_at(dirfd, name, path, content, strlen(content), &o, err);
 }
 
 int
@@ -288,7 +187,7 @@ pending_write(const char *dir, const char *target, const char *role,
 	int			dirfd = -1;
 	int			rc = -1;
 
-	if (check_target_name(target, err) != 0 || statedir_ensure(dir, err) != 0)
+	if (check_target_name(target, err) != 0)
 		goto done;
 	path = pending_path(dir, target);
 	if (role == NULL || role[0] == '\0' || generation < 0 ||
@@ -299,13 +198,8 @@ pending_write(const char *dir, const char *target, const char *role,
 						 "printable ASCII without spaces", path);
 		goto done;
 	}
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-	{
-		*err = xasprintf("cannot open state_dir \"%s\": %s", dir,
-						 strerror(errno));
+	if ((dirfd = statedir_open(dir, true, err)) < 0)
 		goto done;
-	}
 	name = xasprintf("%s.pending", target);
 	content = pending_content(role, generation, password, NULL);
 	rc = store_atomically(dirfd, name, content, path, err);
@@ -323,97 +217,50 @@ int
 pending_remove(const char *dir, const char *target, char **err)
 {
 	char	   *path;
+	char	   *name;
 	int			dirfd;
-	int			rc = 0;
+	int			rc;
 
 	if (check_target_name(target, err) != 0)
 		return -1;
+	if ((dirfd = statedir_open(dir, false, err)) < 0)
+		return errno == ENOENT && *err == NULL ? 0 : -1;
 	path = pending_path(dir, target);
-	if (unlink(path) != 0)
-	{
-		if (errno != ENOENT)
-		{
-			*err = xasprintf("cannot remove pending file \"%s\": %s (hint: "
-							 "remove it by hand; it holds a password that is "
-							 "now published)", path, strerror(errno));
-			rc = -1;
-		}
-		free(path);
-		return rc;
-	}
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0 || fsync(dirfd) != 0)
-	{
-		*err = xasprintf("removed pending file \"%s\" but could not fsync "
-						 "state_dir: %s", path, strerror(errno));
-		rc = -1;
-	}
-	if (dirfd >= 0)
-		close(dirfd);
+	name = xasprintf("%s.pending", target);
+	rc = safe_remove_at(dirfd, name, path, "pending file", err) < 0 ? -1 : 0;
+	close(dirfd);
+	free(name);
 	free(path);
 	return rc;
 }
 
 /* ---- reading ---- */
 
-/* The file's content if it is a regular file of ours, 0600 or less. */
+/*
+ * The file's content if it is a regular file of ours that group and
+ * others cannot access: 1, 0 if it (or state_dir) does not exist, -1.
+ */
 static int
-read_checked(const char *path, char **text, size_t *len, char **err)
+read_checked(const char *dir, const char *target, const char *path,
+			 char **text, size_t *len, char **err)
 {
+	SafeRead	o = {.what = "pending file", .max_size = PENDING_MAX_SIZE,
+		.single_link = true, .check_owner = true, .owner = (uid_t) -1,
+		.forbidden = S_IRWXG | S_IRWXO,
+	.mode_hint = "its password may have leaked; chmod 0600 it, and rotate again afterwards"};
 	struct stat st;
-	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	int			rc = -1;
+	char	   *name;
+	int			dirfd = statedir_open(dir, false, err);
+	int			rc;
 
 	*text = NULL;
-	if (fd < 0)
-	{
-		if (errno == ENOENT)
-			return 0;
-		if (errno == ELOOP)
-			*err = xasprintf("pending file \"%s\" is a symbolic link (hint: "
-							 "someone tampered with state_dir; investigate)", path);
-		else
-			*err = xasprintf("cannot open pending file \"%s\": %s", path,
-							 strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0)
-		*err = xasprintf("cannot stat pending file \"%s\": %s", path,
-						 strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		*err = xasprintf("pending file \"%s\" is not a regular file", path);
-	else if (st.st_uid != geteuid())
-		*err = xasprintf("pending file \"%s\" is owned by uid %u, not by uid %u "
-						 "that pgrotate runs as (hint: someone tampered with "
-						 "state_dir; investigate, then chown it)", path,
-						 (unsigned int) st.st_uid, (unsigned int) geteuid());
-	else if (st.st_mode & (S_IRWXG | S_IRWXO))
-		*err = xasprintf("pending file \"%s\" can be accessed by group or "
-						 "others (mode %04o) (hint: its password may have "
-						 "leaked; chmod 0600 it, and rotate again afterwards)",
-						 path, (unsigned int) (st.st_mode & 07777));
-	else if (st.st_size > PENDING_MAX_SIZE)
-		*err = xasprintf("pending file \"%s\" is too large to be ours (%lld "
-						 "bytes)", path, (long long) st.st_size);
-	else
-		rc = 1;
-	if (rc == 1)
-	{
-		*text = xmalloc((size_t) st.st_size + 1);
-		*len = 0;
-		while (*len < (size_t) st.st_size)
-		{
-			ssize_t		n = read(fd, *text + *len, (size_t) st.st_size - *len);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			*len += (size_t) n;
-		}
-		(*text)[*len] = '\0';
-	}
-	close(fd);
+	*len = 0;
+	if (dirfd < 0)
+		return errno == ENOENT && *err == NULL ? 0 : -1;
+	name = xasprintf("%s.pending", target);
+	rc = safe_read_at(dirfd, name, path, SAFE_SINK, &o, text, len, &st, err);
+	close(dirfd);
+	free(name);
 	return rc;
 }
 
@@ -556,7 +403,7 @@ read_pending(const char *dir, const char *target, char **role,
 	if (check_target_name(target, err) != 0)
 		return -1;
 	path = pending_path(dir, target);
-	rc = read_checked(path, &text, &len, err);
+	rc = read_checked(dir, target, path, &text, &len, err);
 	if (rc == 1 && !parse_pending(text, role, generation, password, verifier))
 	{
 		*err = xasprintf("pending file \"%s\" is corrupt (hint: pgrotate will "
@@ -625,11 +472,8 @@ pending_set_verifier(const char *dir, const char *target, const char *verifier,
 						 "ASCII without spaces to pending file \"%s\"", path);
 		goto done;
 	}
-	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-	{
-		*err = xasprintf("cannot open state_dir \"%s\": %s", dir, strerror(errno));
+	if ((dirfd = statedir_open(dir, true, err)) < 0)
 		goto done;
-	}
 	name = xasprintf("%s.pending", target);
 	content = pending_content(role, gen, pw, verifier);
 	rc = store_atomically(dirfd, name, content, path, err);

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "pooler.h"
+#include "safefile.h"
 #include "secret.h"
 #include "util.h"
 
@@ -426,97 +427,58 @@ pooler_authfile_merge(const char *old, const char *line, const char *role)
 }
 
 /*
- * The current file: 1 with *text and its *mtime (seconds), 0 if it does
- * not exist, -1 + *err.
+ * The current auth_file in dirfd: 1 with *text and *st, 0 if it does not
+ * exist, -1 + *err. PgBouncer reads it as its own user and root merges
+ * and rewrites it: a second hard link or a stranger's file could be one
+ * that the merge would copy out.
  */
 static int
-read_authfile(const char *path, char **text, time_t *mtime, char **err)
+read_authfile(int dirfd, const char *name, const SinkCfg *s, char **text,
+			  struct stat *st, char **err)
 {
-	struct stat st;
-	size_t		len = 0;
-	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	int			rc = -1;
+	SafeRead	o = {.what = "the auth_file", .max_size = AUTHFILE_MAX_SIZE,
+		.single_link = true, .check_owner = true, .owner = (uid_t) -1};
+	gid_t		gid;
+	size_t		len;
 
-	*text = NULL;
-	*mtime = 0;
-	if (fd < 0)
-	{
-		if (errno == ENOENT)
-			return 0;
-		*err = xasprintf("cannot read the auth_file \"%s\": %s", path,
-						 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+	if (sink_file_ids(s->path, s->owner, NULL, &o.owner, &gid, err) != 0)
 		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > AUTHFILE_MAX_SIZE)
-	{
-		*err = xasprintf("the auth_file \"%s\" is not a regular file of at most 4 MB", path);
-		goto done;
-	}
-	*text = xmalloc((size_t) st.st_size + 1);
-	while (len < (size_t) st.st_size)
-	{
-		ssize_t		k = read(fd, *text + len, (size_t) st.st_size - len);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		len += (size_t) k;
-	}
-	(*text)[len] = '\0';
-	*mtime = st.st_mtime;
-	rc = 1;
-done:
-	close(fd);
-	return rc;
+	return safe_read_at(dirfd, name, s->path, SAFE_SINK, &o, text, &len, st, err);
 }
 
 /*
  * PgBouncer skips re-reading an auth_file whose stat (inode, size, mtime in
  * seconds...) equals that of its last load; a replaced file can get a
- * freed inode back and the same size within the same second. An mtime
- * later than the replaced file's (and than any earlier version's) rules
- * that out.
+ * freed inode back and the same size within the same second, so the new
+ * file's mtime is set later than the old one's (after_mtime).
  */
-static int
-advance_mtime(const char *path, time_t old_mtime, char **err)
-{
-	struct timespec ts[2];
-	time_t		now = time(NULL);
-
-	if (old_mtime < now)
-		return 0;
-	ts[0].tv_sec = 0;
-	ts[0].tv_nsec = UTIME_OMIT;
-	ts[1].tv_sec = old_mtime + 1;
-	ts[1].tv_nsec = 0;
-	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0)
-	{
-		*err = xasprintf("cannot set the modification time of \"%s\" (PgBouncer might not reload it): %s",
-						 path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 int
 pooler_publish_authfile(const SinkCfg *s, const Credential *cred, char **err)
 {
+	SafeWrite	o = {.what = "the auth_file", .mode = s->mode,
+		.owner_name = s->owner, .group_name = s->group, .refuse_other = true,
+	.unchanged = "the old file is unchanged"};
 	char	   *line = NULL;
 	char	   *old = NULL;
 	char	   *content = NULL;
-	time_t		old_mtime = 0;
+	char	   *name = NULL;
+	struct stat st;
+	int			dirfd = -1;
 	int			rc = -1;
 
 	if ((line = sink_format(SINK_FMT_PGBOUNCER, cred, err)) == NULL ||
-		read_authfile(s->path, &old, &old_mtime, err) < 0)
+		sink_file_ids(s->path, s->owner, s->group, &o.uid, &o.gid, err) != 0 ||
+		(dirfd = safe_parent_open(s->path, SAFE_SINK, "the auth_file", &name, err)) < 0 ||
+		(rc = read_authfile(dirfd, name, s, &old, &st, err)) < 0)
 		goto done;
+	if (rc == 1)
+		o.after_mtime = st.st_mtime;
 	content = pooler_authfile_merge(old, line, cred->role);
-	rc = sink_write_file(s->path, content, strlen(content), s->mode, s->owner,
-						 s->group, err);
-	if (rc == 0 && old != NULL)
-		rc = advance_mtime(s->path, old_mtime, err);
+	rc = safe_write_at(dirfd, name, s->path, content, strlen(content), &o, err);
 done:
+	if (dirfd >= 0)
+		close(dirfd);
+	free(name);
 	secret_free(line);
 	secret_free(old);
 	secret_free(content);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "safefile.h"
 #include "secret.h"
 #include "sink.h"
 #include "util.h"
@@ -62,46 +63,16 @@ sink_describe(const SinkCfg *s)
 static char *
 read_sink_file(const char *path, size_t *lenp, char **err)
 {
+	SafeRead	o = {.what = "sink file", .max_size = MAX_SINK_FILE,
+	.owner = (uid_t) -1};
 	struct stat st;
-	char	   *buf = NULL;
-	size_t		len = 0;
-	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	char	   *text = NULL;
+	int			rc = safe_read(path, SAFE_SINK, &o, &text, lenp, &st, err);
 
-	if (fd < 0)
-	{
-		if (errno == ELOOP)
-			*err = xasprintf("sink file \"%s\" is a symbolic link, which "
-							 "pgrotate does not follow (hint: point \"path\" "
-							 "at the real file)", path);
-		else
-			*err = xasprintf("cannot open sink file \"%s\": %s", path,
-							 strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-		st.st_size > MAX_SINK_FILE)
-	{
-		*err = xasprintf("sink file \"%s\" is not a regular file of at most "
-						 "%d bytes", path, MAX_SINK_FILE);
-		goto done;
-	}
-	buf = xmalloc((size_t) st.st_size + 1);
-	while (len < (size_t) st.st_size)
-	{
-		ssize_t		n = read(fd, buf + len, (size_t) st.st_size - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;				/* a shorter file than fstat said: fine */
-		len += (size_t) n;
-	}
-	buf[len] = '\0';
-	*lenp = len;
-
-done:
-	close(fd);
-	return buf;
+	if (rc == 0)
+		*err = xasprintf("cannot open sink file \"%s\": %s", path,
+						 strerror(ENOENT));
+	return rc == 1 ? text : NULL;
 }
 
 /* The line starting at p (without its newline), malloc'd; *next after it. */

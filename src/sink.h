@@ -43,12 +43,21 @@ char	   *sink_json_document(const Credential *cred);
  * Write content to path atomically: create a temp file in the same folder
  * with O_EXCL|O_NOFOLLOW at mode, write, fsync, fchown to owner/group
  * (NULL: unchanged), rename over path, fsync the folder. Refuses a path
- * that is a symlink or whose folder is missing. On any failure the old
+ * that is a symlink, whose folder is missing or is reached through a
+ * symlink, or (run as root) that others could redirect (safefile.h). On any failure the old
  * content of path is untouched and the temp file removed. 0 or -1 + *err.
  */
 int			sink_write_file(const char *path, const char *content,
 							size_t len, mode_t mode, const char *owner,
 							const char *group, char **err);
+
+/*
+ * The uid and gid of a sink's owner and group (names or numbers; NULL:
+ * (uid_t) -1 / (gid_t) -1). 0, or -1 + *err naming path for an unknown one.
+ */
+int			sink_file_ids(const char *path, const char *owner,
+						  const char *group, uid_t *uid, gid_t *gid,
+						  char **err);
 
 /*
  * Run a command sink: argv without a shell, the json document on stdin,

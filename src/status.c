@@ -15,6 +15,7 @@
 #include "secret.h"
 #include "sink.h"
 #include "pooler.h"
+#include "safefile.h"
 #include "status.h"
 #include "util.h"
 
@@ -247,7 +248,6 @@ check_sink(const TargetStatus *ts, const SinkCfg *s, SinkStatus *out)
 {
 	char		fp[SECRET_FINGERPRINT_LEN + 1];
 	char	   *err = NULL;
-	int			fd;
 	int			rc;
 
 	out->cfg = s;
@@ -260,15 +260,15 @@ check_sink(const TargetStatus *ts, const SinkCfg *s, SinkStatus *out)
 	}
 	out->name = xstrdup(s->path);
 	out->role_only = s->format == SINK_FMT_PGBOUNCER;
-	fd = open(s->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0 && (errno == ENOENT || errno == EACCES))
+	rc = safe_probe(s->path, SAFE_SINK, "sink file", &err);
+	if (rc == ENOENT || rc == EACCES)
 	{
-		out->state = errno == ENOENT ? SINK_ST_MISSING : SINK_ST_UNREADABLE;
-		out->detail = xasprintf("cannot open \"%s\": %s", s->path, strerror(errno));
+		out->state = rc == ENOENT ? SINK_ST_MISSING : SINK_ST_UNREADABLE;
+		out->detail = err;
 		return;
 	}
-	if (fd >= 0)
-		close(fd);
+	free(err);
+	err = NULL;
 	rc = sink_read_fingerprint(s, &out->role, fp, &err);
 	if (rc < 0)
 	{

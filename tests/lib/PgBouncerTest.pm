@@ -15,9 +15,11 @@ package PgBouncerTest;
 # logs in to the server with the client's SCRAM keys (so the auth_file must
 # carry the verifiers exactly as stored on the server).  When the tests run
 # as root it runs as user postgres (pgbouncer -u), and the auth_file must be
-# readable by postgres (by default it is userlist.txt in pgbouncer's own
-# folder, owned by postgres: see auth_file).  It is stopped, and its
-# folders removed, at the end of the test.
+# readable by postgres.  By default it is userlist.txt in a folder of its
+# own, owned by the user running the tests and not writable by others
+# (pgrotate, run as root, refuses a sink folder that another user such as
+# postgres could write).  It is stopped, and its folders removed, at the
+# end of the test.
 
 use strict;
 use warnings;
@@ -71,7 +73,12 @@ sub new
 	$self->{port} = PgRotateTest::_allocate_port();
 	$self->{ini} = "$self->{base_dir}/pgbouncer.ini";
 	$self->{log_file} = "$self->{base_dir}/pgbouncer.log";
-	$self->{auth_file} //= "$self->{base_dir}/userlist.txt";
+	if (!defined $self->{auth_file})
+	{
+		$self->{auth_dir} = tempdir('pgb_auth_XXXXXX', DIR => PgRotateTest::_cluster_parent(), CLEANUP => 0);
+		chmod 0755, $self->{auth_dir};
+		$self->{auth_file} = "$self->{auth_dir}/userlist.txt";
+	}
 	$self->_write_ini;
 	push @ALL, $self;
 	return $self;
@@ -156,6 +163,7 @@ sub teardown
 	{
 		remove_tree($self->{host}) if -d $self->{host};
 		remove_tree($self->{base_dir}) if -d $self->{base_dir};
+		remove_tree($self->{auth_dir}) if $self->{auth_dir} && -d $self->{auth_dir};
 	}
 	PgRotateTest::_release_port($self->{port});
 }

@@ -32,6 +32,7 @@ use Fcntl qw(O_WRONLY O_CREAT O_EXCL O_TRUNC O_APPEND);
 use File::Basename qw(basename);
 use File::Path qw(make_path remove_tree);
 use File::Spec;
+use Cwd ();
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use IPC::Run;
@@ -181,6 +182,9 @@ sub test_dir
 	return $TEST_DIR if defined $TEST_DIR;
 	my $base = $ENV{PGROTATE_TEST_TMP} || File::Spec->tmpdir;
 	make_path($base) unless -d $base;
+	# run as root, pgrotate refuses sinks below a folder another user can
+	# write (a build tree in a user's home): then work in /tmp
+	$base = File::Spec->tmpdir if is_root() && !_root_only_path($base);
 	my $name = basename($0);
 	$name =~ s/\.[^.]*$//;
 	$name =~ s/[^A-Za-z0-9_-]/_/g;
@@ -188,6 +192,21 @@ sub test_dir
 	$TEST_DIR = tempdir("${name}_XXXXXX", DIR => $base, CLEANUP => 0);
 	chmod(0755, $TEST_DIR) if is_root();
 	return $TEST_DIR;
+}
+
+# Whether no folder from / to $dir can be changed by a user other than
+# root (a sticky folder counts as safe: its entries are checked in turn).
+sub _root_only_path
+{
+	my ($dir) = @_;
+	my $path = '';
+	for my $c ('', grep { $_ ne '' } split m{/}, Cwd::abs_path($dir))
+	{
+		$path .= "/$c" unless $c eq '';
+		my @st = lstat($path eq '' ? '/' : $path) or return 0;
+		return 0 if $st[4] != 0 || (($st[2] & 022) && !($st[2] & 01000));
+	}
+	return 1;
 }
 
 # Where cluster folders go: the test folder, unless user postgres cannot

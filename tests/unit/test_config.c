@@ -8,6 +8,7 @@
  * A "# line:" applies to the "# expect:" just before it.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -607,10 +608,148 @@ test_permissions(void)
 			   "the admin conninfo keeps its password");
 	cfg_free(cfg);
 	chmod(path, 0646);
-	expect_refused(path, "is writable by others", "an others-writable file");
+	expect_refused(path, "writable by group or others", "an others-writable file");
 	unlink(path);
 	free(path);
 	free(msg);
+}
+
+/* Load path expecting a refusal that says both substrings. */
+static void
+expect_refused2(const char *path, const char *s1, const char *s2, const char *what)
+{
+	StrList		errs = {0};
+	Config	   *cfg = NULL;
+
+	ok(cfg_load(path, &cfg, &errs) == -1 && cfg == NULL, "%s: refused", what);
+	if (!ok(errs_have(&errs, s1, NULL) && errs_have(&errs, s2, NULL),
+			"%s: says \"%s\" and \"%s\"", what, s1, s2))
+		diag_errs(&errs);
+	cfg_free(cfg);
+	strlist_free(&errs);
+}
+
+/*
+ * Who may change the config (ssh-style): anyone who can would add a
+ * command sink that pgrotate runs. Each case reproduces one way in.
+ */
+static const char *const sslpassword_config =
+"targets = {\n"
+"  appdb = {\n"
+"    admin = \"host=db1 dbname=appdb user=pgrotate_admin sslpassword=hunter2\";\n"
+"    app   = \"host=db1 dbname=appdb\";\n"
+"    roles = [ \"app_user_a\", \"app_user_b\" ];\n"
+"    sinks = ( { type = \"file\"; path = \"/etc/app/db.env\"; } );\n"
+"  };\n"
+"};\n";
+
+static void
+test_trust_any_user(void)
+{
+	char	   *path = xasprintf("%s/trust.conf", tmpdir);
+	char	   *real = xasprintf("%s/real", tmpdir);
+	char	   *inreal = xasprintf("%s/real/trust.conf", tmpdir);
+	char	   *link = xasprintf("%s/link", tmpdir);
+	char	   *via = xasprintf("%s/link/trust.conf", tmpdir);
+	char	   *gw = xasprintf("%s/gw", tmpdir);
+	char	   *ingw = xasprintf("%s/gw/trust.conf", tmpdir);
+	char	   *fix = xasprintf("chmod go-w %s", path);
+
+	write_file(path, password_config, 0620);
+	expect_refused2(path, "is writable by group or others (mode 0620)", fix,
+					"a group-writable config");
+	unlink(path);
+	free(fix);
+
+	mkdir(real, 0700);
+	write_file(inreal, password_config, 0600);
+	if (symlink(real, link) != 0)
+		diag("symlink: %s", strerror(errno));
+	expect_refused2(via, "is a symbolic link", link,
+					"a config reached through a symlinked folder");
+	cfg_free(expect_loads(inreal, "the same config by its real path"));
+	unlink(inreal);
+	unlink(link);
+	rmdir(real);
+
+	mkdir(gw, 0700);
+	chmod(gw, 0770);
+	write_file(ingw, password_config, 0600);
+	fix = xasprintf("chmod go-w %s", gw);
+	expect_refused2(ingw, "is writable by group or others (mode 0770)", fix,
+					"a config in a group-writable folder");
+	unlink(ingw);
+	rmdir(gw);
+	free(fix);
+
+	write_file(path, sslpassword_config, 0644);
+	expect_refused(path, "contains a password but is readable by group or others",
+				   "sslpassword in a world-readable config");
+	chmod(path, 0600);
+	cfg_free(expect_loads(path, "sslpassword in a 0600 config"));
+	unlink(path);
+	free(path);
+	free(real);
+	free(inreal);
+	free(link);
+	free(via);
+	free(gw);
+	free(ingw);
+}
+
+/* The cases that need another user's files: root only. */
+static void
+test_trust_root(void)
+{
+	char	   *path = xasprintf("%s/trust.conf", tmpdir);
+	char	   *theirs = xasprintf("%s/theirs", tmpdir);
+	char	   *intheirs = xasprintf("%s/theirs/trust.conf", tmpdir);
+	char	   *sticky = xasprintf("%s/sticky", tmpdir);
+	char	   *sub = xasprintf("%s/sticky/sub", tmpdir);
+	char	   *insub = xasprintf("%s/sticky/sub/trust.conf", tmpdir);
+	char	   *mine = xasprintf("%s/sticky/trust.conf", tmpdir);
+	char	   *fix;
+
+	write_file(path, password_config, 0600);
+	chmod(path, 0644);
+	chown(path, 65534, 65534);
+	fix = xasprintf("chown root %s", path);
+	expect_refused2(path, "belongs to uid 65534", fix, "a config owned by nobody");
+	free(fix);
+	unlink(path);
+
+	mkdir(theirs, 0755);
+	write_file(intheirs, password_config, 0600);
+	chown(theirs, 65534, 65534);
+	fix = xasprintf("chown root %s", theirs);
+	expect_refused2(intheirs, "belongs to uid 65534", fix,
+					"a root 0600 config in a folder owned by nobody");
+	free(fix);
+	unlink(intheirs);
+	rmdir(theirs);
+
+	mkdir(sticky, 0755);
+	chmod(sticky, 01777);
+	write_file(mine, password_config, 0600);
+	cfg_free(expect_loads(mine, "a root 0600 config in a sticky folder"));
+	mkdir(sub, 0755);
+	write_file(insub, password_config, 0600);
+	chown(sub, 65534, 65534);
+	fix = xasprintf("chown root %s", sub);
+	expect_refused2(insub, "is writable by others (mode 1777)", fix,
+					"a config below a sticky folder, in a folder of nobody's");
+	free(fix);
+	unlink(insub);
+	rmdir(sub);
+	unlink(mine);
+	rmdir(sticky);
+	free(path);
+	free(theirs);
+	free(intheirs);
+	free(sticky);
+	free(sub);
+	free(insub);
+	free(mine);
 }
 
 static void
@@ -683,6 +822,11 @@ main(void)
 	test_numbers();
 	test_docs();
 	test_permissions();
+	test_trust_any_user();
+	if (geteuid() == 0)
+		test_trust_root();
+	else
+		ok(true, "# SKIP files of another user: not running as root");
 	test_file_kinds();
 	test_errs_appended();
 	rmdir(tmpdir);

@@ -63,6 +63,58 @@ test_merge(void)
 	secret_free(m);
 }
 
+/*
+ * The auth_file is read as root, merged and written back with the sink's
+ * owner: a hard link to a root-only file, or a file someone else owns,
+ * would be copied out to that owner.
+ */
+static void
+f_write(const char *path, const char *text)
+{
+	FILE	   *f = fopen(path, "w");
+
+	if (f == NULL)
+		return;
+	fputs(text, f);
+	fclose(f);
+	chmod(path, 0600);
+}
+
+static void
+test_authfile_trust(SinkCfg *s, const Credential *c, const char *other)
+{
+	char	   *err = NULL;
+	char	   *text;
+
+	f_write(other, "\"root_only\" \"" V1 "\"\n");
+	unlink(s->path);
+	link(other, s->path);
+	is_int(pooler_publish_authfile(s, c, &err), -1, "an auth_file with 2 hard links is refused");
+	like(err, "2 hard links", "the error says why");
+	free(err);
+	err = NULL;
+	text = slurp(other);
+	is_str(text, "\"root_only\" \"" V1 "\"\n", "the other name's content is untouched");
+	free(text);
+	unlink(other);
+	if (geteuid() != 0)
+	{
+		ok(true, "# SKIP owner checks: not running as root");
+		return;
+	}
+	chown(s->path, 65534, 65534);
+	is_int(pooler_publish_authfile(s, c, &err), -1, "an auth_file owned by nobody is refused");
+	like(err, "belongs to uid 65534", "the error names the owner");
+	free(err);
+	err = NULL;
+	s->owner = "65534";
+	is_int(pooler_publish_authfile(s, c, &err), 0, "accepted when nobody is the configured owner");
+	if (err)
+		diag("%s", err);
+	free(err);
+	s->owner = NULL;
+}
+
 static void
 test_publish(const char *dir)
 {
@@ -115,6 +167,7 @@ test_publish(const char *dir)
 	text = slurp(path);
 	is_str(text, "\"app_b\" \"" V2 "\"\n", "with the one line");
 	free(text);
+	test_authfile_trust(&s, &c, link);
 	unlink(path);
 	free(path);
 	free(link);
