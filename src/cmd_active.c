@@ -56,49 +56,16 @@ load_active(const Target *t, StateRow *st)
 static int
 read_password(const Target *t, const StateRow *st, char **password)
 {
-	char	   *last = NULL;
+	char	   *why = NULL;
 
-	*password = NULL;
-	for (int i = 0; i < t->nsinks && *password == NULL; i++)
+	if (sink_find_password(t, st->active_role, st->fingerprint, password, &why) != 1)
 	{
-		const SinkCfg *s = &t->sinks[i];
-		char	   *role = NULL;
-		char	   *pw = NULL;
-		char	   *err = NULL;
-		char		fp[SECRET_FINGERPRINT_LEN + 1];
-		int			rc;
-
-		if (s->type != SINK_FILE || s->format == SINK_FMT_PGBOUNCER)
-			continue;
-		rc = sink_read_credential(s, &role, &pw, &err);
-		if (rc == 1)
-		{
-			secret_fingerprint(pw, fp);
-			if (strcmp(role, st->active_role) == 0 && st->fingerprint &&
-				strcmp(fp, st->fingerprint) == 0)
-			{
-				*password = pw;
-				pw = NULL;
-			}
-			else
-				err = xasprintf("%s does not hold the active credential", s->path);
-		}
-		else if (rc == 0)
-			err = xasprintf("%s holds no credential", s->path);
-		secret_free(pw);
-		free(role);
-		free(last);
-		last = err;
-	}
-	if (*password == NULL)
-	{
-		log_emit(LOG_LEVEL_ERROR, "no_password", last,
+		log_emit(LOG_LEVEL_ERROR, "no_password", why,
 				 "--with-password needs read access to one of the target's file sinks",
 				 "cannot read the active password of target %s", t->name);
-		free(last);
+		free(why);
 		return PGR_EXIT_FAIL;
 	}
-	free(last);
 	log_register_secret(*password);
 	return PGR_EXIT_OK;
 }

@@ -23,6 +23,7 @@ int			cmd_active(int argc, char **argv, const GlobalOpts *g);
 int			cmd_status(int argc, char **argv, const GlobalOpts *g);
 int			cmd_check(int argc, char **argv, const GlobalOpts *g);
 int			cmd_revoke(int argc, char **argv, const GlobalOpts *g);
+int			cmd_publish(int argc, char **argv, const GlobalOpts *g);
 int			cmd_history(int argc, char **argv, const GlobalOpts *g);
 
 /*

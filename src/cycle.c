@@ -187,6 +187,14 @@ load_state(CycleRun *run)
 	return PGR_EXIT_OK;
 }
 
+int
+cycle_load(CycleRun *run)
+{
+	int			rc = load_state(run);
+
+	return rc == PGR_EXIT_OK ? cycle_require_lock(run) : rc;
+}
+
 /* Log the setup check's problems (l is freed); PGR_EXIT_FAIL if any failed. */
 static int
 setup_verdict(CycleRun *run, CheckList *l)
@@ -719,9 +727,7 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 	rc = cycle_open(&run, cfg, t, o);
 	run.step = "setup";
 	if (rc == PGR_EXIT_OK)
-		rc = load_state(&run);
-	if (rc == PGR_EXIT_OK)
-		rc = cycle_require_lock(&run);
+		rc = cycle_load(&run);
 	if (rc == PGR_EXIT_OK && !o->dry_run && run.st.phase == PHASE_IDLE &&
 		!(o->due_only && !is_due(&run)))
 		rc = check_and_prepare(&run);

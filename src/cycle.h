@@ -39,6 +39,7 @@ typedef struct CycleRun
 	bool		locked;			/* this session holds the target's claim */
 	bool		lock_deferred;	/* nothing to claim yet (cycle_claim later) */
 	const char *step;			/* the step running, for a failure's record */
+	bool		republish;		/* "pgrotate publish": the active credential again */
 } CycleRun;
 
 /*
@@ -53,6 +54,12 @@ typedef struct CycleRun
  */
 int			cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 					   const CycleOpts *o);
+
+/*
+ * Load the state row (it must exist and name the configured roles) and
+ * make sure the lock is held (cycle_require_lock). An exit code.
+ */
+int			cycle_load(CycleRun *run);
 
 /* The admin connection of t, named "pgrotate:PID@HOST" (informational). */
 DbConn	   *cycle_connect_admin(const Target *t, char **err);

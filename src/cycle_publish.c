@@ -25,16 +25,22 @@
 
 /* Log and record a failed publish (err is freed); returns -1. */
 static int
-publish_failed(CycleRun *run, const char *what, char *err)
+publish_failed(CycleRun *run, const Credential *cred, const char *what, char *err)
 {
 	char	   *msg = xasprintf("publishing to %s failed: %s", what, err);
 
 	free(err);
-	log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
-			 "fix the sink and run pgrotate cycle again: it publishes the same pending credential",
-			 "%s; the old role %s stays active and valid", msg, run->st.active_role);
-	cycle_history(run, "publish_failed", run->st.active_role, run->st.pending_role,
-				  run->st.pending_generation, msg);
+	if (run->republish)
+		log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
+				 "fix the sink and run pgrotate publish again",
+				 "%s; role %s stays active and valid, the sinks written before keep its credential",
+				 msg, cred->role);
+	else
+		log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
+				 "fix the sink and run pgrotate cycle again: it publishes the same pending credential",
+				 "%s; the old role %s stays active and valid", msg, run->st.active_role);
+	cycle_history(run, "publish_failed", run->republish ? NULL : run->st.active_role,
+				  cred->role, cred->generation, msg);
 	free(msg);
 	return -1;
 }
@@ -52,6 +58,8 @@ ensure_verifier(CycleRun *run, char **err)
 	const char *role = run->st.pending_role;
 	int			rc;
 
+	if (run->republish)			/* the caller made and set it */
+		return run->verifier ? 0 : -1;
 	if (run->verifier == NULL)
 	{
 		rc = pending_read_verifier(run->cfg->state_dir, run->t->name, &run->verifier, err);
@@ -76,7 +84,7 @@ is_bouncer_sink(const SinkCfg *s)
 
 /* After the pgbouncer sinks: every pooler must know the new role. */
 static int
-reload_poolers(CycleRun *run)
+reload_poolers(CycleRun *run, const Credential *cred)
 {
 	char	   *err = NULL;
 
@@ -87,7 +95,7 @@ reload_poolers(CycleRun *run)
 		return 0;
 	}
 	if (pooler_reload_all(run->t, &err) != 0)
-		return publish_failed(run, "the poolers", err);
+		return publish_failed(run, cred, "the poolers", err);
 	return 0;
 }
 
@@ -97,21 +105,14 @@ reload_poolers(CycleRun *run)
  * finds PgBouncer ready for it. 0, or -1 after logging which sink failed
  * and why.
  */
-static int
-write_sinks(CycleRun *run)
+int
+cycle_write_sinks(CycleRun *run, Credential *cred)
 {
 	const Target *t = run->t;
-	Credential	cred = {0};
 	char	   *err = NULL;
 	int			written = 0;
 	int			nbouncer = 0;
 
-	cred.target = t->name;
-	cred.role = run->st.pending_role;
-	cred.password = run->password;
-	cred.generation = run->st.pending_generation;
-	cred.rotated_at = clock_wall_ms() / 1000;
-	cred.app_conninfo = t->app;
 	for (int pass = 0; pass < 2; pass++)
 	{
 		for (int i = 0; i < t->nsinks; i++)
@@ -123,13 +124,13 @@ write_sinks(CycleRun *run)
 			if (is_bouncer_sink(sk) != (pass == 0))
 				continue;
 			if (pass == 0 && nbouncer++ == 0 && ensure_verifier(run, &err) != 0)
-				return publish_failed(run, "the pgbouncer sinks (no SCRAM verifier)", err);
-			cred.verifier = run->verifier;
+				return publish_failed(run, cred, "the pgbouncer sinks (no SCRAM verifier)", err);
+			cred->verifier = run->verifier;
 			what = sink_describe(sk);
-			rc = pass == 0 ? pooler_publish_authfile(sk, &cred, &err)
-				: sink_publish(sk, &cred, &err);
+			rc = pass == 0 ? pooler_publish_authfile(sk, cred, &err)
+				: sink_publish(sk, cred, &err);
 			if (rc != 0)
-				rc = publish_failed(run, what, err);
+				rc = publish_failed(run, cred, what, err);
 			else
 				log_debug("published to %s", what);
 			free(what);
@@ -138,10 +139,25 @@ write_sinks(CycleRun *run)
 			if (written++ == 0)
 				FAULT_POINT("mid-publish");
 		}
-		if (pass == 0 && nbouncer > 0 && reload_poolers(run) != 0)
+		if (pass == 0 && nbouncer > 0 && reload_poolers(run, cred) != 0)
 			return -1;
 	}
 	return 0;
+}
+
+/* The pending credential, as the sinks get it. */
+static int
+write_pending(CycleRun *run)
+{
+	Credential	cred = {0};
+
+	cred.target = run->t->name;
+	cred.role = run->st.pending_role;
+	cred.password = run->password;
+	cred.generation = run->st.pending_generation;
+	cred.rotated_at = clock_wall_ms() / 1000;
+	cred.app_conninfo = run->t->app;
+	return cycle_write_sinks(run, &cred);
 }
 
 int
@@ -165,7 +181,7 @@ cycle_step_publish(CycleRun *run)
 	}
 	if (state_publish_started(run->admin, run->t->name, &err) != 0)
 		return cycle_fail(err, NULL, "cannot record the start of publishing");
-	if (write_sinks(run) != 0)
+	if (write_pending(run) != 0)
 		return PGR_EXIT_FAIL;
 	{
 		StateEvent	ev = {"published", run->st.active_role, run->st.pending_role,

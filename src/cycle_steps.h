@@ -8,6 +8,7 @@
 
 #include "cycle.h"
 #include "drain.h"
+#include "sink.h"
 
 /* After terminating sessions, how long their backends get to go. */
 #define CYCLE_STRAGGLER_WAIT_MS 10000
@@ -46,6 +47,14 @@ int			cycle_step_rollback(CycleRun *run, const char *why);
  */
 void		cycle_terminate(CycleRun *run, const DrainNodes *w, const char *role,
 							const char *kind);
+
+/*
+ * Write cred to every sink of run->t: pgbouncer auth_files first (with
+ * run->verifier; a cycle makes or recovers it, a republish must have set
+ * it), RELOAD of the poolers, then the others. 0, or -1 after logging and
+ * recording which sink failed.
+ */
+int			cycle_write_sinks(CycleRun *run, Credential *cred);
 
 /* The steps of the phases verified and draining. */
 int			cycle_step_publish(CycleRun *run);

@@ -54,6 +54,9 @@ static const Command commands[] = {
 		"revoke a role that is not active, now",
 		"      --terminate     terminate the role's sessions too\n"
 		"      --reason=TEXT   recorded in the history\n"},
+	{"publish", cmd_publish, true, "TARGET",
+		"write the active credential to every sink again, without rotating",
+		""},
 	{"history", cmd_history, true, "TARGET [--limit N] [--format=text|json]",
 		"print the rotation history of a target",
 		"      --limit=N       newest N events (default 20)\n"

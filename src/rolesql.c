@@ -71,6 +71,22 @@ done:
 }
 
 int
+rolesql_set_verifier(DbConn *c, const char *role, const char *verifier,
+					 char **err)
+{
+	char	   *qrole = db_quote_ident(c, role, err);
+	char	   *qver = NULL;
+	int			rc = -1;
+
+	if (qrole != NULL && (qver = db_quote_literal(c, verifier, err)) != NULL)
+		rc = run_or_return(c, xasprintf("ALTER ROLE %s PASSWORD %s", qrole, qver),
+						   NULL, err);
+	free(qrole);
+	free(qver);
+	return rc;
+}
+
+int
 rolesql_revoke(DbConn *c, const char *role, char **sql, char **err)
 {
 	char	   *qrole = db_quote_ident(c, role, err);

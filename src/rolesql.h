@@ -19,6 +19,14 @@
 int			rolesql_provision(DbConn *c, const char *role, const char *verifier,
 							  int64_t expiry_ms, char **sql, char **err);
 
+/*
+ * ALTER ROLE role PASSWORD 'verifier': a new SCRAM secret of the same
+ * password (logins with it are unaffected; LOGIN and VALID UNTIL stay as
+ * they are). 0 or -1 with *err.
+ */
+int			rolesql_set_verifier(DbConn *c, const char *role, const char *verifier,
+								 char **err);
+
 /* ALTER ROLE role NOLOGIN PASSWORD NULL (run unless sql is not NULL). */
 int			rolesql_revoke(DbConn *c, const char *role, char **sql, char **err);
 

@@ -598,3 +598,55 @@ sink_handing_out(const Target *t, const char *role)
 	}
 	return NULL;
 }
+
+int
+sink_find_password(const Target *t, const char *role, const char *fp,
+				   char **password, char **why)
+{
+	*password = NULL;
+	*why = NULL;
+	for (int i = 0; i < t->nsinks && *password == NULL; i++)
+	{
+		const SinkCfg *s = &t->sinks[i];
+		char	   *r = NULL;
+		char	   *pw = NULL;
+		char	   *err = NULL;
+		char		have[SECRET_FINGERPRINT_LEN + 1];
+		int			rc;
+
+		if (s->type != SINK_FILE || s->format == SINK_FMT_PGBOUNCER)
+			continue;
+		rc = sink_read_credential(s, &r, &pw, &err);
+		if (rc == 1)
+		{
+			secret_fingerprint(pw, have);
+			if (strcmp(r, role) == 0 && fp && strcmp(have, fp) == 0)
+			{
+				*password = pw;
+				pw = NULL;
+			}
+			else
+				err = xasprintf("%s does not hold the active credential", s->path);
+		}
+		else if (rc == 0)
+			err = xasprintf("%s holds no credential", s->path);
+		secret_free(pw);
+		free(r);
+		if (err != NULL)
+		{
+			char	   *all = *why ? xasprintf("%s; %s", *why, err) : xstrdup(err);
+
+			free(*why);
+			free(err);
+			*why = all;
+		}
+	}
+	if (*password == NULL && *why == NULL)
+		*why = xstrdup("the target has no file sink that carries a password");
+	if (*password != NULL)
+	{
+		free(*why);
+		*why = NULL;
+	}
+	return *password != NULL;
+}

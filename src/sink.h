@@ -97,4 +97,13 @@ const SinkCfg *sink_handing_out(const Target *t, const char *role);
 int			sink_read_credential(const SinkCfg *s, char **role,
 								 char **password, char **err);
 
+/*
+ * The password of role from the first file sink of t (not pgbouncer) that
+ * holds role's credential with the SHA-256 fingerprint fp: 1 with
+ * *password (malloc'd; secret_free it), 0 when none does, with *why (what
+ * each sink held, malloc'd).
+ */
+int			sink_find_password(const Target *t, const char *role, const char *fp,
+							   char **password, char **why);
+
 #endif

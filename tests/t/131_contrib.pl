@@ -268,7 +268,7 @@ sub complete_words
 	chomp $out;
 	return $rc == 0 && $err eq '' ? $out : "error: $err";
 }
-is(complete_words(''), 'init cycle active status check revoke history', 'completion: commands');
+is(complete_words(''), 'init cycle active status check revoke publish history', 'completion: commands');
 is(complete_words('-c', $conf, 'cycle', ''), 'appdb billing', 'completion: target names from -c FILE');
 is(complete_words('--config', '=', $conf, 'init', 'b'), 'billing', 'completion: --config=FILE, a prefix');
 is(complete_words('-c', $conf, 'init', '--'), '--print-sql --adopt-group --help', 'completion: init options');
