@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_admin.h"
 #include "checklist.h"
 #include "commands.h"
 #include "db.h"
@@ -446,6 +447,7 @@ check_primary(const Target *t, CheckList *l)
 		free(err);
 	}
 	check_schema(c, t, l);
+	check_admin_rights(c, t, l);
 	return c;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "adopt.h"
+#include "check_admin.h"
 #include "commands.h"
 #include "cycle.h"
 #include "exitcode.h"
@@ -108,6 +109,25 @@ survey(CycleRun *run, InitPlan *plan)
 	return PGR_EXIT_OK;
 }
 
+/* Without CREATE on the database, init would fail half-way: say so first. */
+static int
+refuse_no_create(CycleRun *run)
+{
+	char	   *fix = NULL;
+	char	   *err = NULL;
+	int			rc = check_admin_can_create(run->admin, &fix, &err);
+
+	if (rc < 0)
+		return init_fail(err, "cannot check the admin's privileges");
+	if (rc == 1)
+		return PGR_EXIT_OK;
+	log_emit(LOG_LEVEL_ERROR, "refused", NULL, fix,
+			 "the admin may not create the pgrotate schema in the database of target %s; nothing was changed",
+			 run->t->name);
+	free(fix);
+	return PGR_EXIT_FAIL;
+}
+
 /* The refusals of SPEC section 2. */
 static int
 refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
@@ -118,6 +138,8 @@ refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
 	int			rc;
 
 	if (adopt && (rc = adopt_refuse(run, &plan->group)) != PGR_EXIT_OK)
+		return rc;
+	if (plan->schema_version == 0 && (rc = refuse_no_create(run)) != PGR_EXIT_OK)
 		return rc;
 	if (plan->group.exists && plan->group.canlogin && !adopt)
 	{

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_admin.h"
 #include "checklist.h"
 #include "cycle.h"
 #include "cycle_steps.h"
@@ -689,6 +690,31 @@ check_and_prepare(CycleRun *run)
 	return rc;
 }
 
+/*
+ * --emergency and the terminate policy end sessions: without the right to,
+ * the run would publish, wait, fail to terminate and leave the old role
+ * valid. Refuse before anything changes.
+ */
+static int
+require_signal(CycleRun *run)
+{
+	char	   *fix = NULL;
+	char	   *err = NULL;
+	int			rc;
+
+	if (!run->o->emergency && run->t->s.on_drain_timeout != DRAIN_TERMINATE)
+		return PGR_EXIT_OK;
+	if ((rc = check_admin_can_signal(run->admin, &fix, &err)) < 0)
+		return cycle_fail(err, NULL, "cannot check the admin's privileges");
+	if (rc == 1)
+		return PGR_EXIT_OK;
+	log_emit(LOG_LEVEL_ERROR, "refused", NULL, fix,
+			 "%s terminates sessions, but the admin of target %s may not (pg_signal_backend); nothing was changed",
+			 run->o->emergency ? "--emergency" : "on_drain_timeout = \"terminate\"", run->t->name);
+	free(fix);
+	return PGR_EXIT_FAIL;
+}
+
 int
 cycle_record_outcome(CycleRun *run, int rc)
 {
@@ -728,6 +754,8 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 	run.step = "setup";
 	if (rc == PGR_EXIT_OK)
 		rc = cycle_load(&run);
+	if (rc == PGR_EXIT_OK)
+		rc = require_signal(&run);
 	if (rc == PGR_EXIT_OK && !o->dry_run && run.st.phase == PHASE_IDLE &&
 		!(o->due_only && !is_due(&run)))
 		rc = check_and_prepare(&run);

@@ -340,10 +340,14 @@ check_group(SetupCtx *x)
 	}
 	else if (group->canlogin)
 	{
-		detail = xasprintf("role %s can log in (if applications log in as it,"
-						   " migrate them with: pgrotate init %s --adopt-group)",
-						   x->qgroup, x->t->name);
-		fix = xasprintf("ALTER ROLE %s NOLOGIN;", x->qgroup);
+		/*
+		 * Never print ALTER ROLE ... NOLOGIN here: pasted, it locks out every
+		 * application that logs in as the group. Adoption is safe either way.
+		 */
+		detail = xasprintf("role %s can log in: applications may log in as it", x->qgroup);
+		fix = xasprintf("pgrotate init %s --adopt-group (moves those applications to the"
+						" login roles with zero downtime, then makes %s NOLOGIN)",
+						x->t->name, x->qgroup);
 		checklist_add(x->l, CHECK_FAIL, name, detail, fix);
 	}
 	else

@@ -1,0 +1,70 @@
+# What the admin may do beyond managing roles (issue 14, item 3): CREATE on
+# the database before init, pg_signal_backend for --emergency and the
+# terminate policy. For each: check names the GRANT, the next command
+# refuses before changing anything, and the GRANT fixes it.
+use strict;
+use warnings;
+use Test::More;
+use PgRotateTest;
+use PgRotateSetup;
+
+my $node = PgRotateTest::Cluster->new('primary');
+$node->start;
+$node->create_database('appdb');
+# An admin with CREATEROLE only: no CREATE on appdb, no pg_signal_backend.
+my $t = setup_target(node => $node, admin_password => undef);
+my $pw = $node->create_admin('pgrotate_admin', createrole => 1);
+$node->write_pgpass($t->{pgpass}, [ [ 'pgrotate_admin', $pw ] ]);
+
+sub roles { $node->safe_psql("SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_authid WHERE rolname LIKE 'app%'") }
+
+# 1. CREATE on the database, before init.
+my $r = pgr($t, 'check', 'appdb');
+is($r->{exit}, 1, 'check fails without CREATE on the database');
+like($r->{stdout}, qr/^  FAIL  admin may create the state schema in database appdb \(for init\): pgrotate_admin has no CREATE privilege on database appdb\n        fix: GRANT CREATE ON DATABASE appdb TO pgrotate_admin;$/m,
+	'check names the GRANT');
+like($r->{stdout}, qr/^  WARN  admin may terminate sessions \(pg_signal_backend\): .*\n        fix: GRANT pg_signal_backend TO pgrotate_admin;$/m,
+	'pg_signal_backend is a warning under the fail policy, with its GRANT');
+my $roles = roles();
+$r = pgr($t, 'init', 'appdb');
+is($r->{exit}, 1, 'init refuses');
+like($r->{stderr}, qr/the admin may not create the pgrotate schema in the database of target appdb; nothing was changed\nHINT: GRANT CREATE ON DATABASE appdb TO pgrotate_admin;/,
+	'init names the GRANT');
+is(roles(), $roles, 'init changed no role');
+is($node->safe_psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgrotate'", dbname => 'appdb'), '0',
+	'and created no schema');
+$node->safe_psql('GRANT CREATE ON DATABASE appdb TO pgrotate_admin');
+$r = pgr($t, 'init', 'appdb');
+is($r->{exit}, 0, 'the GRANT fixes it') or diag($r->{stderr});
+$r = pgr($t, 'check', 'appdb');
+like($r->{stdout}, qr/^  ok    admin may read and write the state schema$/m, 'after init, check looks at the schema rights instead');
+unlike($r->{stdout}, qr/admin may create the state schema/, 'and no longer at CREATE');
+
+# 2. pg_signal_backend: --emergency and the terminate policy refuse up front.
+my $state = sub { $node->safe_psql('SELECT generation, phase FROM pgrotate.state', dbname => 'appdb') };
+my $before = roles() . ' ' . $state->();
+$r = pgr($t, 'cycle', 'appdb', '--emergency');
+is($r->{exit}, 1, 'cycle --emergency refuses without pg_signal_backend');
+like($r->{stderr}, qr/--emergency terminates sessions, but the admin of target appdb may not \(pg_signal_backend\); nothing was changed\nHINT: GRANT pg_signal_backend TO pgrotate_admin;/,
+	'it names the GRANT');
+is(roles() . ' ' . $state->(), $before, 'no role or state changed');
+
+my $tconf = test_dir() . '/terminate.conf';
+write_config($tconf, target_config(node => $node, sink_path => $t->{sink},
+		defaults => { on_drain_timeout => 'terminate' }));
+$r = run_pgrotate(args => [ 'check', 'appdb' ], config => $tconf, env => $t->{env});
+is($r->{exit}, 1, 'check fails under the terminate policy');
+like($r->{stdout}, qr/^  FAIL  admin may terminate sessions \(pg_signal_backend\): pgrotate_admin is not a member of pg_signal_backend, and on_drain_timeout = "terminate" needs it$/m,
+	'it says why');
+$r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $tconf, env => $t->{env});
+is($r->{exit}, 1, 'cycle under the terminate policy refuses');
+like($r->{stderr}, qr/on_drain_timeout = "terminate" terminates sessions/, 'naming the policy');
+is(roles() . ' ' . $state->(), $before, 'nothing changed');
+
+$node->safe_psql('GRANT pg_signal_backend TO pgrotate_admin');
+$r = pgr($t, 'cycle', 'appdb', '--emergency');
+is($r->{exit}, 0, 'after the GRANT, cycle --emergency runs') or diag($r->{stderr});
+$r = run_pgrotate(args => [ 'check', 'appdb' ], config => $tconf, env => $t->{env});
+like($r->{stdout}, qr/^  ok    admin may terminate sessions \(pg_signal_backend\)$/m, 'and check passes the item');
+
+done_testing();
