@@ -1233,6 +1233,21 @@ sub create_admin
 	return $pw;
 }
 
+# grant_admin_option($admin, @roles): what a DBA gives the admin for roles
+# someone else created (pgrotate check prints it): from PostgreSQL 16,
+# "GRANT roles TO admin WITH ADMIN OPTION, INHERIT FALSE, SET FALSE"; before
+# 16, CREATEROLE is enough and nothing is run.  Returns whether it granted.
+sub grant_admin_option
+{
+	my ($self, $admin, @roles) = @_;
+	croak 'grant_admin_option needs roles' unless @roles;
+	return 0 if $self->server_version_num < 160000;
+	$self->safe_psql('GRANT ' . join(', ', map { PgRotateTest::quote_ident($_) } @roles)
+		  . ' TO ' . PgRotateTest::quote_ident($admin)
+		  . ' WITH ADMIN OPTION, INHERIT FALSE, SET FALSE');
+	return 1;
+}
+
 # set_password($role, $password): ALTER ROLE ... PASSWORD, unlogged;
 # remembered as the psql default for that role.
 sub set_password
