@@ -132,6 +132,25 @@ ok($major >= 14 && $major <= 18, "the server is a supported major ($major)");
 		password => $admin_pw, timeout => 10);
 }
 
+# ---- a server older than 14: check refuses it ----------------------------------
+# No such server can run here, so a stand-in speaks just enough of the
+# protocol (v3 startup, trust authentication, server_version 13.11, an
+# answer of one empty text value to any query) for libpq to connect.
+{
+	my $fake = old_server('13.11');
+	my $conf = write_config(test_dir() . '/old.conf', target_config(node => $node, target => 'old',
+			admin => "host=127.0.0.1 port=$fake->{port} dbname=appdb user=pgrotate_admin sslmode=disable gssencmode=disable",
+			sink_path => test_dir() . '/old.env'));
+	$r = run_target($conf, 'check', 'old');
+	is($r->{exit}, 1, 'check of a PostgreSQL 13 server: exit 1') or diag($r->{stdout} . $r->{stderr});
+	like($r->{stdout}, qr/^  ok    admin connects\n  FAIL  server version: PostgreSQL 13\.11 is older than PostgreSQL 14, the oldest server pgrotate supports\n        fix: upgrade the server to PostgreSQL 14 or later\n  skip  admin privileges: the server is not supported\n  skip  group and login roles: the server is not supported\n/m,
+		'it names the version, the oldest supported and the fix, and skips the rest');
+	like($r->{stdout}, qr/^  skip  pg_stat_activity of other roles visible: the server is not supported$/m,
+		'pg_stat_activity skipped too');
+	kill 'KILL', $fake->{pid};
+	waitpid $fake->{pid}, 0;
+}
+
 SKIP:
 {
 	skip "ADMIN OPTION, INHERIT/SET and createrole_self_grant are PostgreSQL 16's", 1 if $major < 16;
@@ -264,4 +283,58 @@ sub pg16_tests
 	is($r->{exit}, 0, 'a cycle of the adopted roles') or diag($r->{stderr});
 	is((published($lsink))[0], 'legacy_b', 'moves to legacy_b');
 	is(role_row($node, 'legacy_a'), 'f|f', 'and revokes legacy_a');
+}
+
+# old_server($version): a forked stand-in for a PostgreSQL server of that
+# version on 127.0.0.1; returns { port, pid }.  Answers SSL/GSS requests
+# with 'N', trusts the startup packet, and answers any query (simple or
+# extended protocol) with one row of one empty text column.
+sub old_server
+{
+	my ($version) = @_;
+	require IO::Socket::INET;
+	my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 5, ReuseAddr => 1)
+	  or die "cannot listen: $!";
+	my $port = $ls->sockport;
+	my $pid = fork // die "fork: $!";
+	return { port => $port, pid => $pid } if $pid;
+	local $SIG{ALRM} = sub { POSIX::_exit(0) };
+	alarm 120;
+	my $msg = sub { my ($type, $body) = @_; return $type . pack('N', 4 + length $body) . $body; };
+	my $row = $msg->('T', pack('n', 1) . "c\0" . pack('NnNnNn', 0, 0, 25, -1 & 0xffff, 0xffffffff, 0))
+	  . $msg->('D', pack('nN', 1, 0)) . $msg->('C', "SELECT 1\0");
+	my $ready = $msg->('Z', 'I');
+	while (my $c = $ls->accept)
+	{
+		binmode $c;
+		my $read = sub { my $n = shift; my $b = ''; while (length $b < $n) { my $got = sysread($c, $b, $n - length $b, length $b); return undef unless $got; } return $b; };
+		my $ok = eval {
+			while (1)
+			{
+				my ($len, $code) = unpack('NN', $read->(8) // die);
+				$read->($len - 8) // die if $len > 8;
+				if ($code == 80877103 || $code == 80877104) { syswrite $c, 'N'; next; }
+				last;
+			}
+			my $out = $msg->('R', pack('N', 0));
+			$out .= $msg->('S', "$_->[0]\0$_->[1]\0") for ([ server_version => $version ],
+				[ server_encoding => 'UTF8' ], [ client_encoding => 'UTF8' ], [ DateStyle => 'ISO, MDY' ],
+				[ integer_datetimes => 'on' ], [ standard_conforming_strings => 'on' ]);
+			$out .= $msg->('K', pack('NN', $$, 1)) . $ready;
+			syswrite $c, $out;
+			while (defined(my $h = $read->(5)))
+			{
+				my ($type, $len) = unpack('aN', $h);
+				$read->($len - 4) // die if $len > 4;
+				last if $type eq 'X';
+				my %reply = (Q => $row . $ready, P => $msg->('1', ''), B => $msg->('2', ''),
+					D => substr($row, 0, index($row, 'D' . pack('N', 10))), E => substr($row, index($row, 'D' . pack('N', 10))),
+					S => $ready);
+				syswrite $c, $reply{$type} if exists $reply{$type};
+			}
+			1;
+		};
+		close $c;
+	}
+	POSIX::_exit(0);
 }
