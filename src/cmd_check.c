@@ -36,7 +36,8 @@
 #include "state.h"
 
 #define STATE_SCHEMA "pgrotate"
-#define MIN_SERVER_VERSION 100000	/* SCRAM, pg_read_all_stats */
+#define MIN_SERVER_VERSION 140000	/* the oldest supported (SPEC section 7) */
+#define MIN_SERVER_MAJOR (MIN_SERVER_VERSION / 10000)
 
 /* s as one shell word, for fixes that are commands. */
 static char *
@@ -60,11 +61,17 @@ shell_quote(const char *s)
 	return sb_steal(&sb);
 }
 
-static void
+/*
+ * "server version": the server's version, and a refusal of one older than
+ * the oldest supported.  Returns whether the server is supported.
+ */
+static bool
 check_server_version(DbConn *c, CheckList *l)
 {
 	int			v = db_server_version(c);
 	char	   *detail;
+	char	   *d;
+	char	   *fix;
 
 	if (v >= 100000)
 		detail = xasprintf("PostgreSQL %d.%d", v / 10000, v % 10000);
@@ -72,16 +79,19 @@ check_server_version(DbConn *c, CheckList *l)
 		detail = xasprintf("PostgreSQL %d.%d.%d", v / 10000, v / 100 % 100,
 						   v % 100);
 	if (v >= MIN_SERVER_VERSION)
-		checklist_add(l, CHECK_PASS, "server version", detail, NULL);
-	else
 	{
-		char	   *d = xasprintf("%s is not supported (10 or later needed)",
-								  detail);
-
-		checklist_add(l, CHECK_FAIL, "server version", d, NULL);
-		free(d);
+		checklist_add(l, CHECK_PASS, "server version", detail, NULL);
+		free(detail);
+		return true;
 	}
+	d = xasprintf("%s is older than PostgreSQL %d, the oldest server pgrotate"
+				  " supports", detail, MIN_SERVER_MAJOR);
+	fix = xasprintf("upgrade the server to PostgreSQL %d or later", MIN_SERVER_MAJOR);
+	checklist_add(l, CHECK_FAIL, "server version", d, fix);
+	free(d);
+	free(fix);
 	free(detail);
+	return false;
 }
 
 /* The state schema belongs to the admin, and nobody else controls it. */
@@ -419,28 +429,46 @@ check_pooler(const char *conninfo, CheckList *l)
 	free(detail);
 }
 
-/* The items on the primary; returns the admin connection, or NULL. */
-static DbConn *
-check_primary(const Target *t, CheckList *l)
+/* The items after "server version", skipped with the reason why. */
+static void
+skip_primary_items(CheckList *l, const char *why)
 {
-	static const char *const skipped[] = {
-		"server version", "admin privileges", "group and login roles",
+	static const char *const items[] = {
+		"admin privileges", "group and login roles",
 		"state schema \"" STATE_SCHEMA "\" present"
 	};
+
+	for (int i = 0; i < (int) (sizeof(items) / sizeof(items[0])); i++)
+		checklist_add(l, CHECK_SKIP, items[i], why, NULL);
+}
+
+/*
+ * The items on the primary; returns the admin connection, or NULL with
+ * *why_not saying why the items that need it are skipped.
+ */
+static DbConn *
+check_primary(const Target *t, CheckList *l, const char **why_not)
+{
 	char	   *err = NULL;
 	DbConn	   *c;
 
 	if ((c = db_connect(t->admin, "primary", NULL, &err)) == NULL)
 	{
+		*why_not = "the admin cannot connect";
 		checklist_add(l, CHECK_FAIL, "admin connects", err, NULL);
-		for (int i = 0; i < (int) (sizeof(skipped) / sizeof(skipped[0])); i++)
-			checklist_add(l, CHECK_SKIP, skipped[i], "the admin cannot connect",
-						  NULL);
+		checklist_add(l, CHECK_SKIP, "server version", *why_not, NULL);
+		skip_primary_items(l, *why_not);
 		free(err);
 		return NULL;
 	}
 	checklist_add(l, CHECK_PASS, "admin connects", NULL, NULL);
-	check_server_version(c, l);
+	if (!check_server_version(c, l))
+	{
+		*why_not = "the server is not supported";
+		skip_primary_items(l, *why_not);
+		db_close(c);
+		return NULL;
+	}
 	if (roles_check_setup(c, t, l, &err) != 0)
 	{
 		checklist_add(l, CHECK_FAIL, "group and login roles", err, NULL);
@@ -468,11 +496,12 @@ check_target(const Target *t)
 {
 	CheckList	l = {NULL, 0, 0};
 	DbConn	   *c;
+	const char *why_not = NULL;
 	bool		failed;
 
 	log_set_target(t->name);
 	checklist_add(&l, CHECK_PASS, "config valid", NULL, NULL);
-	c = check_primary(t, &l);
+	c = check_primary(t, &l, &why_not);
 	check_sinks(t, &l);
 	for (int i = 0; i < t->replicas.n; i++)
 		check_replica(t->replicas.items[i], c, &l);
@@ -486,7 +515,7 @@ check_target(const Target *t)
 		check_stats_visible(c, &l);
 	else
 		checklist_add(&l, CHECK_SKIP, "pg_stat_activity of other roles visible",
-					  "the admin cannot connect", NULL);
+					  why_not, NULL);
 	db_close(c);
 	print_block(t->name, &l);
 	failed = checklist_count(&l, CHECK_FAIL) > 0;

@@ -12,13 +12,15 @@ package PgRotateTest;
 # Environment:
 #   PGROTATE_BIN       the pgrotate binary (run_pgrotate, start_pgrotate)
 #   PG_BINDIR          PostgreSQL server binaries (else pg_config --bindir,
-#                      else /usr/lib/postgresql/15/bin)
+#                      else /usr/lib/postgresql/15/bin): initdb, pg_ctl
+#                      and postgres are all it needs, of any version 14-18
+#   PG_CLIENT_BINDIR   psql (else PG_BINDIR's, else Debian's 15)
 #   PGROTATE_SRCDIR    the source tree (exposed as PgRotateTest::srcdir())
 #   PGROTATE_TEST_TMP  scratch folder (created); else the system temp dir
 #   PGROTATE_KEEP_TMP  keep every temporary directory
 #
 # PostgreSQL refuses to run as root: when the tests run as root, initdb,
-# pg_ctl and pg_basebackup run through `runuser -u postgres --` and the
+# pg_ctl and postgres run through `runuser -u postgres --` and the
 # cluster's own directories are chowned to postgres.  psql and pgrotate run
 # as the calling user.
 
@@ -55,6 +57,8 @@ our @EXPORT = qw(
 );
 our @EXPORT_OK = qw(
   pg_bindir
+  pg_client_bindir
+  pg_major_version
   srcdir
   secrets_found_in
   quote_ident
@@ -154,6 +158,9 @@ sub cfg_quote
 	return qq("$v");
 }
 
+# The server binaries: the first of PG_BINDIR, pg_config --bindir,
+# /usr/lib/postgresql/15/bin with initdb, pg_ctl and postgres.  A server
+# build may ship nothing else (the CI's 14, 16, 17 and 18 do not).
 sub pg_bindir
 {
 	return $BINDIR if defined $BINDIR;
@@ -168,13 +175,49 @@ sub pg_bindir
 	push @cand, '/usr/lib/postgresql/15/bin';
 	for my $d (@cand)
 	{
-		return $BINDIR = $d if -x "$d/initdb" && -x "$d/pg_ctl" && -x "$d/psql";
+		return $BINDIR = $d if -x "$d/initdb" && -x "$d/pg_ctl" && -x "$d/postgres";
 	}
-	croak "no PostgreSQL server binaries (initdb, pg_ctl, psql) in: @cand; "
+	croak "no PostgreSQL server binaries (initdb, pg_ctl, postgres) in: @cand; "
 	  . "set PG_BINDIR or install postgresql-15";
 }
 
-sub _pgbin { return pg_bindir() . '/' . $_[0]; }
+# The client tools (psql, pg_isready): PG_CLIENT_BINDIR, else the server's
+# folder when it has psql, else Debian's 15 (libpq is compatible with every
+# supported server).
+my $CLIENT_BINDIR;
+
+sub pg_client_bindir
+{
+	return $CLIENT_BINDIR if defined $CLIENT_BINDIR;
+	my @cand = grep { defined && $_ ne '' } $ENV{PG_CLIENT_BINDIR}, pg_bindir(),
+	  '/usr/lib/postgresql/15/bin';
+	for my $d (@cand)
+	{
+		return $CLIENT_BINDIR = $d if -x "$d/psql";
+	}
+	croak "no psql in: @cand; set PG_CLIENT_BINDIR or install postgresql-client-15";
+}
+
+my %CLIENT_TOOL = map { $_ => 1 } qw(psql pg_isready);
+
+sub _pgbin
+{
+	my ($tool) = @_;
+	return ($CLIENT_TOOL{$tool} ? pg_client_bindir() : pg_bindir()) . "/$tool";
+}
+
+# The server's major version (of pg_bindir()'s postgres), e.g. 17.
+my $SERVER_MAJOR;
+
+sub pg_major_version
+{
+	return $SERVER_MAJOR if defined $SERVER_MAJOR;
+	my ($rc, $out, $err) = _run([ _pgbin('postgres'), '--version' ], as_postgres => 1, timeout => 30);
+	croak "postgres --version failed (exit $rc): $err" if $rc != 0;
+	($SERVER_MAJOR) = $out =~ /\(PostgreSQL\)\s+(\d+)/
+	  or croak "cannot read the version in \"$out\"";
+	return $SERVER_MAJOR;
+}
 
 # Per-test scratch folder (root-owned; traversable by postgres when root).
 sub test_dir
@@ -1209,6 +1252,21 @@ sub create_admin
 	return $pw;
 }
 
+# grant_admin_option($admin, @roles): what a DBA gives the admin for roles
+# someone else created (pgrotate check prints it): from PostgreSQL 16,
+# "GRANT roles TO admin WITH ADMIN OPTION, INHERIT FALSE, SET FALSE"; before
+# 16, CREATEROLE is enough and nothing is run.  Returns whether it granted.
+sub grant_admin_option
+{
+	my ($self, $admin, @roles) = @_;
+	croak 'grant_admin_option needs roles' unless @roles;
+	return 0 if $self->server_version_num < 160000;
+	$self->safe_psql('GRANT ' . join(', ', map { PgRotateTest::quote_ident($_) } @roles)
+		  . ' TO ' . PgRotateTest::quote_ident($admin)
+		  . ' WITH ADMIN OPTION, INHERIT FALSE, SET FALSE');
+	return 1;
+}
+
 # set_password($role, $password): ALTER ROLE ... PASSWORD, unlogged;
 # remembered as the psql default for that role.
 sub set_password
@@ -1277,9 +1335,21 @@ sub _end_sessions
 	$self->{sessions} = {};
 }
 
+# server_version_num: SHOW server_version_num of this (running) node, e.g. 170010.
+sub server_version_num
+{
+	my ($self) = @_;
+	$self->{version_num} //= $self->safe_psql('SHOW server_version_num');
+	return $self->{version_num};
+}
+
 # backup_replica($name, %opts as new): a streaming hot standby of this
-# (running) node made with pg_basebackup -R, not started.  Shares the
-# superuser password and remembered role passwords.
+# (running) node, not started.  Made without pg_basebackup (a server build
+# may not ship it): a low-level non-exclusive backup (pg_backup_start /
+# pg_backup_stop, pg_start_backup / pg_stop_backup on 14) held by one
+# session while the data directory is copied, its backup_label, then
+# standby.signal and primary_conninfo.  Shares the superuser password and
+# remembered role passwords.
 sub backup_replica
 {
 	my ($self, $name, %opts) = @_;
@@ -1289,12 +1359,45 @@ sub backup_replica
 	$r->{superuser_password} = $self->{superuser_password};
 	$r->{role_passwords} = $self->{role_passwords};    # shared: roles replicate
 	$r->{primary} = $self;
-	$r->_pgrun('pg_basebackup', [
-		PgRotateTest::_pgbin('pg_basebackup'), '-h', $self->{host}, '-p', $self->{port},
-		'-U', $self->{superuser}, '-D', $r->{data_dir}, '-R', '-X', 'stream',
-		'-c', 'fast', '--no-sync' ], env => { PGPASSWORD => $self->{superuser_password} });
+	my $pre15 = $self->server_version_num < 150000;
+	my $s = $self->background_session(application_name => "pgr_backup_$name");
+	$s->query_safe($pre15 ? "SELECT pg_start_backup('pgrotate-test $name', true, false)"
+		: "SELECT pg_backup_start('pgrotate-test $name', true)");
+	$self->_copy_data_dir($r->{data_dir});
+	my $label = $s->query_safe("SELECT encode(convert_to(labelfile, 'UTF8'), 'base64') FROM "
+		  . ($pre15 ? 'pg_stop_backup(false, false)' : 'pg_backup_stop(false)'));
+	$s->quit;
+	require MIME::Base64;
+	$label = MIME::Base64::decode_base64($label);
+	croak "pg_backup_stop gave no backup label: \"$label\"" unless $label =~ /^START WAL LOCATION:/m;
+	my $primary_conninfo = $self->connstr(user => $self->{superuser},
+		password => $self->{superuser_password});
+	my $d = $r->{data_dir};
+	PgRotateTest::_write_file("$d/backup_label", $label, 0600);
+	PgRotateTest::_write_file("$d/standby.signal", '', 0600);
+	PgRotateTest::_write_file("$d/postgresql.auto.conf",
+		'primary_conninfo = ' . PgRotateTest::quote_literal($primary_conninfo) . "\n", 0600, 1);
+	PgRotateTest::_chown_postgres("$d/backup_label", "$d/standby.signal", "$d/postgresql.auto.conf");
 	$r->_write_conf;
 	return $r;
+}
+
+# Copies this node's data directory to $dest (as the server's user) while
+# a backup is in progress: files may change or vanish as they are read
+# (tar's exit 1); what the standby must not take is left out.
+sub _copy_data_dir
+{
+	my ($self, $dest) = @_;
+	my @exclude = map { "--exclude=./$_" } qw(postmaster.pid postmaster.opts
+	  pg_replslot/* pg_dynshmem/* pg_notify/* pg_serial/* pg_snapshots/* pg_stat_tmp/*
+	  pg_subtrans/* pgsql_tmp* pg_internal.init);
+	my $sh = 'set -u; src=$1; dst=$2; shift 2; mkdir -m 0700 "$dst" || exit 2; '
+	  . '{ tar -C "$src" --warning=no-file-changed --warning=no-file-removed --warning=no-file-ignored '
+	  . '"$@" -cf - . ; echo $? >"$dst/.tar-rc"; } | tar -C "$dst" -xf - || exit 3; '
+	  . 'rc=$(cat "$dst/.tar-rc"); rm -f "$dst/.tar-rc"; [ "$rc" -le 1 ]';
+	my ($rc, $out, $err) = PgRotateTest::_run([ 'bash', '-c', $sh, 'copy', $self->{data_dir}, $dest, @exclude ],
+		as_postgres => 1, timeout => 120);
+	croak "copy of $self->{name}'s data directory to $dest failed (exit $rc):\n$err$out" if $rc != 0;
 }
 
 # wait_for_catchup($replica, timeout => 60): polls until the replica has

@@ -6,7 +6,7 @@ use warnings;
 use Test::More;
 use Test::Builder::Tester;
 use Time::HiRes qw(time);
-use PgRotateTest qw(:DEFAULT secrets_found_in quote_literal);
+use PgRotateTest qw(:DEFAULT secrets_found_in quote_literal pg_bindir pg_client_bindir pg_major_version);
 
 # ---- pure helpers ---------------------------------------------------------
 
@@ -47,6 +47,12 @@ ok(!eval { secrets_found_in([''], 'x'); 1 }, 'an empty secret is refused');
 
 # ---- the primary cluster --------------------------------------------------
 
+# ---- the binaries ------------------------------------------------------------
+
+ok(-x pg_bindir() . "/$_", "server binary $_ in " . pg_bindir()) for qw(initdb pg_ctl postgres);
+ok(-x pg_client_bindir() . '/psql', 'psql in ' . pg_client_bindir());
+like(pg_major_version(), qr/^1[4-8]$/, 'a supported server major (' . pg_major_version() . ')');
+
 my $node = PgRotateTest::Cluster->new('primary', log_min_error_statement => 'debug5');
 ok(-d $node->data_dir, 'initdb created the data directory');
 ok(-d $node->host && length($node->host . '/.s.PGSQL.' . $node->port) < 100,
@@ -54,6 +60,7 @@ ok(-d $node->host && length($node->host . '/.s.PGSQL.' . $node->port) < 100,
 ok($node->port >= 20000 && $node->port <= 40000, 'port in 20000-40000');
 $node->start;
 ok($node->is_running, 'cluster started');
+is(int($node->server_version_num / 10000), pg_major_version(), 'server_version_num of the running server');
 is($node->safe_psql('SELECT 1'), '1', 'superuser connects with its password');
 {
 	my @names = qw(listen_addresses fsync log_statement max_connections wal_level
@@ -119,6 +126,23 @@ is($node->safe_psql("SELECT rolcreaterole FROM pg_authid WHERE rolname = 'plain_
 $node->safe_psql('SELECT 1', user => 'plain_admin');    # password remembered for psql
 pass('psql defaults to the password given to create_admin');
 assert_no_secret_in([ $admin_pw, $other_pw ], { 'server log (create_admin)' => $node->log_since($pos_admin) });
+
+# grant_admin_option: ADMIN OPTION (without INHERIT and SET) from 16 only.
+$node->safe_psql('CREATE ROLE made_by_dba NOLOGIN');
+my $granted = $node->grant_admin_option('pgrotate_admin', 'made_by_dba');
+is($granted, pg_major_version() >= 16 ? 1 : 0, 'grant_admin_option grants from 16 only');
+if ($granted)
+{
+	is($node->safe_psql("SELECT admin_option || '|' || inherit_option || '|' || set_option"
+			  . ' FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles a ON a.oid = m.member'
+			  . " WHERE r.rolname = 'made_by_dba' AND a.rolname = 'pgrotate_admin'"),
+		'true|false|false', 'WITH ADMIN OPTION, INHERIT FALSE, SET FALSE');
+}
+else
+{
+	is($node->safe_psql("SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
+			  . " WHERE r.rolname = 'made_by_dba'"), '0', 'before 16: no grant');
+}
 
 my $pgpass = test_dir() . '/pgpass';
 $node->write_pgpass($pgpass, [ [ 'pgrotate_admin', $admin_pw ], [ 'plain_admin', 'Given-pw-123', 'postgres' ] ]);
@@ -281,6 +305,12 @@ ok(!$found, 'and returns false');
 my $replica = $node->backup_replica('replica');
 $replica->start;
 is($replica->safe_psql('SELECT pg_is_in_recovery()'), 't', 'replica is a hot standby');
+ok(-e $replica->data_dir . '/backup_label.old' && !-e $replica->data_dir . '/backup_label',
+	'it started from the backup label of the low-level backup');
+ok($replica->poll_query_until('SELECT status FROM pg_stat_wal_receiver', 'streaming', timeout => 30),
+	'its WAL receiver streams from the primary');
+is($node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgr_backup_replica'"),
+	'0', 'the session that held the backup is gone');
 isnt($replica->port, $node->port, 'on its own port');
 $node->safe_psql('CREATE ROLE replicated_role');
 ok($node->wait_for_catchup($replica, timeout => 30), 'replica catches up');

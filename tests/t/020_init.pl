@@ -25,7 +25,8 @@ is($node->safe_psql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'"), '
 is(role_row($node, 'app_user_a'), 't|t', 'role A can log in with a password');
 is(role_row($node, 'app_user_b'), 'f|f', 'role B is NOLOGIN without a password');
 is($node->safe_psql("SELECT string_agg(u.rolname, ',' ORDER BY u.rolname) FROM pg_auth_members m"
-		. " JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = 'app'"),
+		. " JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = 'app'"
+		. " AND u.rolname <> 'pgrotate_admin'"),    # 16+: the creator's implicit ADMIN OPTION grant
 	'app_user_a,app_user_b', 'both login roles are members of the group');
 is((stat $t->{sink})[2] & 07777, 0600, 'the sink file is 0600');
 my ($user, $pw) = read_env_sink($t->{sink});
@@ -91,6 +92,7 @@ like($r->{stderr}, qr/target appdb already uses one of the roles/, '... naming t
 # init over a live role A: never changes its password; B is published and
 # A is left to drain.
 $node->safe_psql("CREATE ROLE live_a LOGIN PASSWORD 'legacy-secret-pw-123'");
+$node->grant_admin_option('pgrotate_admin', 'live_a');
 my $conf3 = test_dir() . '/live.conf';
 my $sink3 = test_dir() . '/live.env';
 write_config($conf3, target_config(node => $node, target => 'live', group_role => 'live_grp',

@@ -19,6 +19,7 @@ sub legacy_role
 	my ($role, $pw, $table) = @_;
 	my $q = PgRotateTest::quote_ident($role);
 	$node->safe_psql("CREATE ROLE $q LOGIN");
+	$node->grant_admin_option('pgrotate_admin', $role);    # 16+: as check prints
 	$node->set_password($role, $pw);
 	$node->safe_psql("GRANT CREATE ON SCHEMA public TO $q", dbname => 'appdb');
 	$node->safe_psql("CREATE TABLE public.$table (id int PRIMARY KEY, note text);"
