@@ -191,7 +191,12 @@ temp_create(TempFile *t, char **err)
 	return -1;
 }
 
-/* Owner, group and mode of the temp file (chown first: it may clear bits). */
+/*
+ * Mode, then owner and group of the temp file. In this order CAP_CHOWN
+ * alone is enough to give the file to another user (chmod of a file one no
+ * longer owns would need CAP_FOWNER too); chown clears only set-id bits,
+ * which the mode (at most 0777) never has.
+ */
 static int
 temp_set_attrs(TempFile *t, mode_t mode, const char *owner,
 			   const char *group, char **err)
@@ -203,20 +208,21 @@ temp_set_attrs(TempFile *t, mode_t mode, const char *owner,
 		return -1;
 	if (group && lookup_gid(group, t->path, &gid, err) != 0)
 		return -1;
-	if ((owner || group) && fchown(t->fd, uid, gid) != 0)
-	{
-		*err = xasprintf("cannot give sink file \"%s\" owner \"%s\" and group "
-						 "\"%s\": %s (hint: run pgrotate as root to set an owner, "
-						 "or as a member of the group to set the group)",
-						 t->path, owner ? owner : "(unchanged)",
-						 group ? group : "(unchanged)", strerror(errno));
-		return -1;
-	}
 	if (fchmod(t->fd, mode & 0777) != 0)
 	{
 		*err = xasprintf("cannot set mode %04o on sink file \"%s\": %s",
 						 (unsigned int) (mode & 0777), t->path,
 						 strerror(errno));
+		return -1;
+	}
+	if ((owner || group) && fchown(t->fd, uid, gid) != 0)
+	{
+		*err = xasprintf("cannot give sink file \"%s\" owner \"%s\" and group "
+						 "\"%s\": %s (hint: run pgrotate as root or with "
+						 "CAP_CHOWN to set an owner, or as a member of the "
+						 "group to set the group)",
+						 t->path, owner ? owner : "(unchanged)",
+						 group ? group : "(unchanged)", strerror(errno));
 		return -1;
 	}
 	return 0;
