@@ -327,9 +327,12 @@ if t "a throwaway PostgreSQL 15 cluster starts" start_cluster; then
 		bash -c "! runuser -u pgrotate -- /usr/bin/pgrotate check appdb >'$OUT/check0.log' 2>&1 &&
 			grep -q app_user_a '$OUT/check0.log'"
 	t "pgrotate init appdb as the service runs it" run_logged init as_service init appdb
-	t "pgrotate check appdb passes (installed binary, as the user pgrotate)" \
-		run_logged check runuser -u pgrotate -- env PGPASSFILE=/var/lib/pgrotate/.pgpass \
-		/usr/bin/pgrotate check appdb
+	t "pgrotate check appdb passes as the service runs it (CAP_CHOWN counts)" \
+		run_logged check as_service check appdb
+	t "pgrotate check appdb as plain pgrotate (no capability) fails on the sink's owner only" \
+		bash -c "! runuser -u pgrotate -- /usr/bin/pgrotate check appdb >'$OUT/check-nocap.log' 2>&1 &&
+			grep -q '^appdb: .*, 1 failed' '$OUT/check-nocap.log' &&
+			grep -q 'FAIL  file sink .*owner \"nobody\": only root or CAP_CHOWN' '$OUT/check-nocap.log'"
 	t "pgrotate cycle --all --due: nothing due yet, exit 0" run_logged due as_service cycle --all --due
 	t "pgrotate cycle appdb as the service runs it (CAP_CHOWN for the sink's owner)" \
 		run_logged cycle as_service cycle appdb
@@ -340,10 +343,12 @@ if t "a throwaway PostgreSQL 15 cluster starts" start_cluster; then
 	{
 		! setpriv --reuid=pgrotate --regid=pgrotate --init-groups --inh-caps=-all \
 			--bounding-set=-all env -i PATH=/usr/bin:/bin PGPASSFILE=/var/lib/pgrotate/.pgpass \
-			/usr/bin/pgrotate publish appdb >"$OUT/nocap.log" 2>&1 &&
-			grep -q 'owner' "$OUT/nocap.log"
+			/usr/bin/pgrotate cycle appdb >"$OUT/nocap.log" 2>&1 &&
+			grep -q 'cannot give sink file .* owner "nobody"' "$OUT/nocap.log"
 	}
-	t "without CAP_CHOWN the same sink fails and says why (the capability is needed)" no_cap_fails
+	t "without CAP_CHOWN a cycle fails at the sink and says why (the capability is needed)" no_cap_fails
+	t "after remove, the pending file of that failed publish will be kept (it exists now)" \
+		bash -c "ls /var/lib/pgrotate | grep -q . && find /var/lib/pgrotate -type f ! -name .pgpass | grep -q ."
 	stop_cluster
 fi
 
@@ -357,7 +362,8 @@ t "after remove: the package is in state rc" expect_eq "$(pkg_status)" rc
 t "after remove: the binary, the units, the hooks are gone" \
 	absent /usr/bin/pgrotate "$UNITS/pgrotate-due.service" "$UNITS/pgrotate-due.timer" /usr/share/pgrotate
 t "after remove: the state (with the pending files and .pgpass) stays" \
-	test -d /var/lib/pgrotate -a -f /var/lib/pgrotate/.pgpass
+	bash -c "test -f /var/lib/pgrotate/.pgpass &&
+		find /var/lib/pgrotate -type f ! -name .pgpass | grep -q ."
 t "after remove: the user, the group and the conffile stay" \
 	bash -c "getent passwd pgrotate >/dev/null && getent group pgrotate >/dev/null &&
 		test -f /etc/pgrotate/pgrotate.conf"
