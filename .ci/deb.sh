@@ -142,6 +142,15 @@ run_lintian()
 	return "$rc"
 }
 t "lintian: no error, no warning that debian/*lintian-overrides does not list" run_lintian
+overrides_commented()
+{
+	# Each override follows a comment that says why.
+	awk 'FNR == 1 { prev = "" }
+		/^[^#[:space:]]/ && prev !~ /^#/ { print FILENAME ": no comment before: " $0; bad = 1 }
+		{ prev = $0 }
+		END { exit bad }' "$srcdir"/debian/*lintian-overrides
+}
+t "every lintian override has a comment with its reason" overrides_commented
 
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "# Depends: $depends"
