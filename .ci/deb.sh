@@ -97,6 +97,10 @@ finish()
 }
 
 # ---- build: the tarball, then the package from it -------------------------
+if [ "$(id -u)" != 0 ]; then
+	t "running as root (apt-get install, users, setpriv)" false
+	finish
+fi
 purge_quietly
 t0=$(date +%s)
 build_tarball()
