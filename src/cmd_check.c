@@ -17,11 +17,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "check_admin.h"
@@ -202,11 +204,27 @@ in_group(gid_t gid)
 	return false;
 }
 
+/*
+ * May this process chown a file to any user and group? Root, or a service
+ * user given CAP_CHOWN (the Debian package's pgrotate-due.service).
+ */
+static bool
+can_chown(void)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return geteuid() == 0;
+	return (data[CAP_TO_INDEX(CAP_CHOWN)].effective & CAP_TO_MASK(CAP_CHOWN)) != 0;
+}
+
 /* Can this process give the sink file its configured owner and group? */
 static void
 sink_owner_problems(const SinkCfg *s, StrBuf *what)
 {
 	uid_t		euid = geteuid();
+	bool		chown_any = can_chown();
 	struct passwd *pw;
 	struct group *gr;
 
@@ -215,9 +233,9 @@ sink_owner_problems(const SinkCfg *s, StrBuf *what)
 		if ((pw = getpwnam(s->owner)) == NULL)
 			sb_appendf(what, "%sowner \"%s\" is not a user on this host",
 					   what->len ? "; " : "", s->owner);
-		else if (euid != 0 && pw->pw_uid != euid)
-			sb_appendf(what, "%sowner \"%s\": only root may give a file to"
-					   " another user (pgrotate runs as uid %d)",
+		else if (!chown_any && pw->pw_uid != euid)
+			sb_appendf(what, "%sowner \"%s\": only root or CAP_CHOWN may give"
+					   " a file to another user (pgrotate runs as uid %d)",
 					   what->len ? "; " : "", s->owner, (int) euid);
 	}
 	if (s->group)
@@ -225,7 +243,7 @@ sink_owner_problems(const SinkCfg *s, StrBuf *what)
 		if ((gr = getgrnam(s->group)) == NULL)
 			sb_appendf(what, "%sgroup \"%s\" is not a group on this host",
 					   what->len ? "; " : "", s->group);
-		else if (euid != 0 && !in_group(gr->gr_gid))
+		else if (!chown_any && !in_group(gr->gr_gid))
 			sb_appendf(what, "%sgroup \"%s\": pgrotate (uid %d) is not a member",
 					   what->len ? "; " : "", s->group, (int) euid);
 	}

@@ -612,27 +612,32 @@ temp_create(Temp *t, char **err)
 	return -1;
 }
 
-/* Owner, group and mode (chown first: it may clear the set-id bits). */
+/*
+ * Mode, then owner and group: once the file belongs to another user, a
+ * chmod would need CAP_FOWNER as well, where a service that may only
+ * chown (CAP_CHOWN) is enough this way. The mode has no set-id bits
+ * (& 0777), so the chown has none to clear.
+ */
 static int
 temp_set_attrs(Temp *t, char **err)
 {
 	const SafeWrite *o = t->o;
 
-	if ((o->uid != (uid_t) -1 || o->gid != (gid_t) -1) &&
-		fchown(t->fd, o->uid, o->gid) != 0)
-	{
-		*err = xasprintf("cannot give %s \"%s\" owner \"%s\" and group \"%s\": %s "
-						 "(hint: run pgrotate as root to set an owner, or as a "
-						 "member of the group to set the group)", o->what, t->path,
-						 o->owner_name ? o->owner_name : "(unchanged)",
-						 o->group_name ? o->group_name : "(unchanged)",
-						 strerror(errno));
-		return -1;
-	}
 	if (fchmod(t->fd, o->mode & 0777) != 0)
 	{
 		*err = xasprintf("cannot set mode %04o on %s \"%s\": %s",
 						 (unsigned int) (o->mode & 0777), o->what, t->path,
+						 strerror(errno));
+		return -1;
+	}
+	if ((o->uid != (uid_t) -1 || o->gid != (gid_t) -1) &&
+		fchown(t->fd, o->uid, o->gid) != 0)
+	{
+		*err = xasprintf("cannot give %s \"%s\" owner \"%s\" and group \"%s\": %s "
+						 "(hint: run pgrotate as root or with CAP_CHOWN to set an owner,"
+						 " or as a member of the group to set the group)", o->what, t->path,
+						 o->owner_name ? o->owner_name : "(unchanged)",
+						 o->group_name ? o->group_name : "(unchanged)",
 						 strerror(errno));
 		return -1;
 	}

@@ -3,7 +3,8 @@
 # PostgreSQL cluster, and show a real rotation: an application session on
 # the old role, the drain progress, the revoke, then active and history.
 # Everything is removed at the end. Run as root on Debian 12 (or as a user
-# with sudo); nothing is left running.
+# with sudo); nothing is left running. PGROTATE_BIN=/usr/bin/pgrotate runs
+# an installed pgrotate instead of building one.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,10 +30,17 @@ say "installing packages (Debian) and building"
 "$top/.ci/install-deps"
 pgbin=$(pg_config --bindir)
 [ -x "$pgbin/initdb" ] || pgbin=/usr/lib/postgresql/15/bin
-(cd "$top" && ./autogen.sh >/dev/null 2>&1)
-mkdir -p "$build"
-(cd "$build" && "$top/configure" -q >/dev/null && make -s -j2 src/pgrotate >/dev/null)
-pgrotate="$build/src/pgrotate"
+if [ -n "${PGROTATE_BIN:-}" ]; then
+	# An installed pgrotate (e.g. the Debian package's /usr/bin/pgrotate).
+	[ -x "$PGROTATE_BIN" ] || { echo "PGROTATE_BIN=$PGROTATE_BIN is not executable"; exit 1; }
+	pgrotate=$PGROTATE_BIN
+	echo "using $pgrotate ($("$pgrotate" --version)), not building"
+else
+	(cd "$top" && ./autogen.sh >/dev/null 2>&1)
+	mkdir -p "$build"
+	(cd "$build" && "$top/configure" -q >/dev/null && make -s -j2 src/pgrotate >/dev/null)
+	pgrotate="$build/src/pgrotate"
+fi
 
 say "starting a throwaway PostgreSQL cluster in $work"
 sock="$work/sock"
