@@ -11,9 +11,9 @@
  * a trusted role, carry only pgrotate's own triggers, no rules or
  * policies, and nobody else may create in it or write its tables.
  *
- * A trusted role is the admin itself, a superuser, or a role the admin is
- * a member of whose every direct member is the admin or a superuser (a
- * shared owner role that only admins can act as).
+ * A trusted role is the admin itself or a superuser. Not a role the admin
+ * is a member of: from PostgreSQL 16 the admin holds ADMIN OPTION on the
+ * application's group role, which would make the very squatter trusted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +31,7 @@ static const char TRUST_SQL[] =
 	" ns AS (SELECT oid, nspowner, nspacl FROM pg_catalog.pg_namespace"
 	"        WHERE nspname = 'pgrotate'),"
 	" trusted AS (SELECT r.oid FROM pg_catalog.pg_roles r, me"
-	"   WHERE r.oid = me.oid OR r.rolsuper"
-	"   OR (pg_catalog.pg_has_role(me.oid, r.oid, 'MEMBER') AND NOT EXISTS ("
-	"       SELECT 1 FROM pg_catalog.pg_auth_members m"
-	"       JOIN pg_catalog.pg_roles x ON x.oid = m.member"
-	"       WHERE m.roleid = r.oid AND m.member <> me.oid AND NOT x.rolsuper))),"
+	"   WHERE r.oid = me.oid OR r.rolsuper),"
 	" rel AS (SELECT c.* FROM pg_catalog.pg_class c, ns WHERE c.relnamespace = ns.oid)"
 	" SELECT what, fix, pg_catalog.current_database() FROM ("
 	/* the schema's owner */

@@ -24,8 +24,11 @@ sub pwned { return su('SELECT count(*) FROM public.pwned'); }
 # 1. The application's group role owns the database (as it often does) and
 #    plants a look-alike pgrotate schema, with pgrotate's own tables and a
 #    trigger that would run as the admin, before "pgrotate init".
+$node->safe_psql('CREATE ROLE app NOLOGIN');
+# (PostgreSQL 16+: the admin manages the group the superuser created, as
+# the man page says to grant)
+$node->grant_admin_option('pgrotate_admin', 'app');
 su(<<'SQL');
-CREATE ROLE app NOLOGIN;
 ALTER DATABASE appdb OWNER TO app;
 CREATE TABLE public.pwned (who name, at timestamptz DEFAULT now());
 GRANT INSERT, SELECT ON public.pwned TO PUBLIC;
@@ -111,6 +114,7 @@ is($r->{exit}, 0, 'cycle works once the trigger and grants are gone') or diag($r
 # 3. Roles read from the state are checked against the configuration: a
 #    pending_role written into the state never reaches ALTER ROLE.
 su("CREATE ROLE victim LOGIN");
+$node->grant_admin_option('pgrotate_admin', 'victim');
 su("UPDATE pgrotate.state SET phase = 'provisioned', pending_role = 'victim', pending_generation = generation + 1");
 $r = run('cycle', 'appdb');
 is($r->{exit}, 1, 'a pending role that is not the standby is refused');
