@@ -371,4 +371,26 @@ SKIP:
 	  or diag("$vout$verr");
 }
 
+# The installed contrib files call only what "make install" installs: the
+# paths under the configured prefix named by the cron file and the unit.
+{
+	my $builddir = $ENV{PGROTATE_BIN} =~ s{/src/pgrotate$}{}r;
+	my ($prefix) = slurp("$builddir/Makefile") =~ /^prefix = (\S+)$/m;
+	my $dest = tempdir('install_XXXXXX', DIR => $tmp, CLEANUP => 1);
+	my ($rc, $out, $err) = cmd([ 'make', '-s', '-C', $builddir, 'install', "DESTDIR=$dest" ]);
+	is($rc, 0, 'make install into a DESTDIR') or diag("$out$err");
+	my %refs;
+	for my $f ("$contrib/cron/pgrotate", "$contrib/systemd/pgrotate-due.service")
+	{
+		my $text = slurp($f);
+		$text =~ s/^\s*#.*$//mg;
+		$refs{$1} = $f while $text =~ m{(\Q$prefix\E/[\w./-]+)}g;
+	}
+	ok(scalar(keys %refs) >= 2, 'the cron file and the unit name installed paths') or diag(join ' ', keys %refs);
+	for my $p (sort keys %refs)
+	{
+		ok(-e "$dest$p", "installed: $p (named by $refs{$p})");
+	}
+}
+
 done_testing();
