@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pooler.h"
 #include "roles.h"
+#include "verify.h"
 
 #define STATE_SCHEMA "pgrotate"
 #define MIN_SERVER_VERSION 100000	/* SCRAM, pg_read_all_stats */
@@ -392,6 +393,44 @@ check_pooler(const char *conninfo, CheckList *l)
 	free(detail);
 }
 
+/*
+ * The app path asks the login roles for their passwords, on the primary
+ * and on every replica: otherwise a verify there would prove nothing.
+ */
+static void
+check_app_auth(const Target *t, CheckList *l)
+{
+	for (int i = -1; i < t->replicas.n; i++)
+	{
+		const char *replica = i < 0 ? NULL : t->replicas.items[i];
+		char	   *node = i < 0 ? xstrdup("primary") : db_conninfo_node(replica);
+		char	   *name = xasprintf("app path asks for the password on %s%s",
+									 i < 0 ? "" : "replica ", node);
+		AuthProbe	worst = AUTH_ASKS;
+		char	   *detail = NULL;
+
+		for (int k = 0; k < 2 && worst != AUTH_TRUSTS; k++)
+		{
+			char	   *d = NULL;
+			AuthProbe	p = verify_probe_auth(t, replica, t->roles[k], &d);
+
+			if (p != AUTH_ASKS && (worst == AUTH_ASKS || p == AUTH_TRUSTS))
+			{
+				worst = p;
+				free(detail);
+				detail = d;
+			}
+			else
+				free(d);
+		}
+		checklist_add(l, worst == AUTH_ASKS ? CHECK_PASS : worst == AUTH_TRUSTS ?
+					  CHECK_FAIL : CHECK_WARN, name, detail, NULL);
+		free(detail);
+		free(name);
+		free(node);
+	}
+}
+
 /* The items on the primary; returns the admin connection, or NULL. */
 static DbConn *
 check_primary(const Target *t, CheckList *l)
@@ -446,6 +485,7 @@ check_target(const Target *t)
 	checklist_add(&l, CHECK_PASS, "config valid", NULL, NULL);
 	c = check_primary(t, &l);
 	check_sinks(t, &l);
+	check_app_auth(t, &l);
 	for (int i = 0; i < t->replicas.n; i++)
 		check_replica(t->replicas.items[i], c, &l);
 	if (t->replicas.n == 0)

@@ -11,6 +11,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "scram.h"
 #include "util.h"
 
 struct DbConn
@@ -214,6 +215,24 @@ db_close(DbConn *c)
 	PQfinish(c->conn);
 	free(c->label);
 	free(c);
+}
+
+bool
+db_used_password(const DbConn *c)
+{
+	return PQconnectionUsedPassword(c->conn) != 0;
+}
+
+bool
+db_ssl_in_use(const DbConn *c)
+{
+	return PQsslInUse(c->conn) != 0;
+}
+
+int
+db_libpq_version(void)
+{
+	return PQlibVersion();
 }
 
 const char *
@@ -684,24 +703,51 @@ db_quote_literal(DbConn *c, const char *lit, char **err)
 	return quote_with(c, lit, false, err);
 }
 
+/*
+ * The server's scram_iterations (PostgreSQL 16 and later), else 4096: the
+ * count ALTER ROLE ... PASSWORD 'plaintext' would use there.
+ */
+static int
+server_scram_iterations(DbConn *c, int *iterations, char **err)
+{
+	DbRes	   *r = NULL;
+	char	   *end = NULL;
+	long		n;
+
+	*iterations = SCRAM_DEFAULT_ITERATIONS;
+	if (PQserverVersion(c->conn) < 160000)
+		return 0;
+	if (db_exec(c, "SELECT pg_catalog.current_setting('scram_iterations')", 0,
+				NULL, 1, &r, err) != 0)
+		return -1;
+	n = strtol(db_val(r, 0, 0), &end, 10);
+	if (end == db_val(r, 0, 0) || *end != '\0' || n < 1 || n > SCRAM_MAX_ITERATIONS)
+	{
+		*err = xasprintf("%s: scram_iterations is \"%s\": not a count pgrotate accepts (1 to %d)",
+						 c->label, db_val(r, 0, 0), SCRAM_MAX_ITERATIONS);
+		db_res_free(r);
+		return -1;
+	}
+	*iterations = (int) n;
+	db_res_free(r);
+	return 0;
+}
+
 char *
 db_scram_verifier(DbConn *c, const char *role, const char *password,
 				  char **err)
 {
-	char	   *v = PQencryptPasswordConn(c->conn, password, role, "scram-sha-256");
-	char	   *out;
+	const char *why = NULL;
+	char	   *v;
+	int			iterations;
 
-	if (v == NULL)
-	{
-		char	   *m = trim_msg(PQerrorMessage(c->conn));
-
-		*err = xasprintf("%s: could not compute the SCRAM verifier: %s", c->label, m);
-		free(m);
+	(void) role;				/* SCRAM secrets do not depend on the role name */
+	if (server_scram_iterations(c, &iterations, err) != 0)
 		return NULL;
-	}
-	out = xstrdup(v);
-	PQfreemem(v);
-	return out;
+	v = scram_secret(password, iterations, NULL, 0, &why);
+	if (v == NULL)
+		*err = xasprintf("%s: could not compute the SCRAM verifier: %s", c->label, why);
+	return v;
 }
 
 int

@@ -48,6 +48,11 @@ int			db_server_version(const DbConn *c);	/* e.g. 150004 */
 int			db_backend_pid(const DbConn *c);
 bool		db_is_ok(const DbConn *c);				/* connection still up */
 bool		db_in_transaction(const DbConn *c);	/* inside BEGIN ... COMMIT */
+/* The server asked for the password and got it (PQconnectionUsedPassword). */
+bool		db_used_password(const DbConn *c);
+bool		db_ssl_in_use(const DbConn *c);
+/* libpq's version at run time, e.g. 150018 (PQlibVersion). */
+int			db_libpq_version(void);
 
 /*
  * Run sql with text parameters ($1..$n; NULL entries are SQL NULL).
@@ -104,7 +109,8 @@ char	   *db_quote_literal(DbConn *c, const char *lit, char **err);
 
 /*
  * The SCRAM-SHA-256 verifier of password for role, computed on the client
- * (PQencryptPasswordConn with "scram-sha-256"). malloc'd; NULL on error.
+ * (scram.c) with a fresh salt and the server's scram_iterations (read on
+ * PostgreSQL 16 and later; 4096 before). malloc'd; NULL on error.
  */
 char	   *db_scram_verifier(DbConn *c, const char *role,
 							  const char *password, char **err);
