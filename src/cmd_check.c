@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pooler.h"
 #include "roles.h"
+#include "transport.h"
 #include "verify.h"
 
 #define STATE_SCHEMA "pgrotate"
@@ -483,6 +484,7 @@ check_target(const Target *t)
 
 	log_set_target(t->name);
 	checklist_add(&l, CHECK_PASS, "config valid", NULL, NULL);
+	transport_check(t, &l);
 	c = check_primary(t, &l);
 	check_sinks(t, &l);
 	check_app_auth(t, &l);

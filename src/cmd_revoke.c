@@ -23,6 +23,7 @@
 #include "secret.h"
 #include "sink.h"
 #include "state.h"
+#include "transport.h"
 #include "util.h"
 
 #define TERMINATE_WAIT_MS 5000	/* for terminated backends to go away */
@@ -50,6 +51,12 @@ open_locked(Revoke *rv)
 	char	   *holder = NULL;
 	int			rc;
 
+	if (transport_enforce(rv->t, &err) != 0)
+	{
+		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "%s; nothing was revoked", err);
+		free(err);
+		return PGR_EXIT_FAIL;
+	}
 	/* the same application_name as a cycle: names us as the lock holder */
 	snprintf(app, sizeof(app), "pgrotate:%d@%s", (int) getpid(), host_name());
 	rv->admin = db_connect(rv->t->admin, "primary", over, &err);

@@ -774,14 +774,84 @@ db_conninfo_get(const char *conninfo, const char *keyword, char **value,
 	return 0;
 }
 
+/*
+ * A value no libpq accepts for target_session_attrs: PQconnectStartParams
+ * applies the service file, the PG* environment and the defaults, checks
+ * the values, and stops at this one before any network traffic.
+ */
+#define RESOLVE_STOP "pgrotate-resolve-only"
+
+static const char *const session_attrs[] = {
+	"any", "read-write", "read-only", "primary", "standby", "prefer-standby", NULL
+};
+
+/* The user's own target_session_attrs, which the stop value hides. */
+static int
+check_session_attrs(const char *conninfo, char **err)
+{
+	char	   *v = NULL;
+	bool		known = false;
+
+	if (db_conninfo_get(conninfo, "target_session_attrs", &v, err) != 0)
+		return -1;
+	for (int i = 0; v != NULL && session_attrs[i] != NULL; i++)
+		known |= strcmp(v, session_attrs[i]) == 0;
+	if (v != NULL && !known)
+		*err = xasprintf("invalid target_session_attrs value: \"%s\"", v);
+	free(v);
+	return v != NULL && !known ? -1 : 0;
+}
+
+int
+db_conninfo_resolve(const char *conninfo, const char *const *keywords,
+					char **values, char **err)
+{
+	const char *over[] = {"target_session_attrs", RESOLVE_STOP,
+	"password", "unused", NULL};
+	const char **keys = NULL;
+	const char **vals = NULL;
+	PQconninfoOption *opts = NULL;
+	PQconninfoOption *eff;
+	PGconn	   *conn;
+
+	for (int i = 0; keywords[i] != NULL; i++)
+		values[i] = NULL;
+	if (check_session_attrs(conninfo, err) != 0 ||
+		build_params(conninfo, over, &keys, &vals, &opts, err) != 0)
+		return -1;
+	conn = PQconnectStartParams(keys, vals, 0);
+	free(keys);
+	free(vals);
+	PQconninfoFree(opts);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_BAD ||
+		strstr(PQerrorMessage(conn), RESOLVE_STOP) == NULL)
+	{
+		char	   *m = trim_msg(conn == NULL ? "out of memory" :
+								 PQstatus(conn) != CONNECTION_BAD ? "libpq started to connect" :
+								 PQerrorMessage(conn));
+
+		*err = xasprintf("invalid connection string: %s", m);
+		free(m);
+		PQfinish(conn);
+		return -1;
+	}
+	eff = PQconninfo(conn);
+	for (PQconninfoOption *o = eff; o != NULL && o->keyword; o++)
+		for (int i = 0; keywords[i] != NULL; i++)
+			if (strcmp(o->keyword, keywords[i]) == 0 && o->val != NULL)
+				values[i] = xstrdup(o->val);
+	PQconninfoFree(eff);
+	PQfinish(conn);
+	return 0;
+}
+
 int
 db_conninfo_check(const char *conninfo, char **err)
 {
-	char	   *v = NULL;
-	int			rc = db_conninfo_get(conninfo, "dbname", &v, err);
+	static const char *const none[] = {NULL};
+	char	   *unused[1];
 
-	free(v);
-	return rc;
+	return db_conninfo_resolve(conninfo, none, unused, err);
 }
 
 bool
