@@ -57,7 +57,7 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 	/* names this run in pg_stat_activity, for the lock holder message */
 	snprintf(app, sizeof(app), "pgrotate:%d@%s", (int) getpid(), host_name());
 	if (transport_enforce(t, &err) != 0)
-		return cycle_fail(err, NULL, "nothing was changed");
+		return cycle_fail(err, NULL, "refusing to connect, nothing was changed");
 	run->admin = db_connect(t->admin, "primary", over, &err);
 	if (run->admin == NULL)
 		return cycle_fail(err, "check the target's admin conninfo; its password comes from ~/.pgpass, PGPASSFILE or a service file",
