@@ -2,10 +2,14 @@
  * db.c: the only file that includes libpq-fe.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -25,6 +29,8 @@ struct DbConn
 
 /* Every query gets this long (the server may hang; we hold a lock). */
 #define DB_QUERY_TIMEOUT_MS 10000
+/* How long the cancel request itself may take (connect, send, close). */
+#define DB_CANCEL_SEND_MS 2000
 /* After a cancel, how long to wait for the server to confirm it. */
 #define DB_CANCEL_WAIT_MS 2000
 /* Unless the conninfo says otherwise, connecting gives up after this. */
@@ -320,22 +326,63 @@ wait_ready(DbConn *c, int64_t deadline, bool watch_interrupt)
 }
 
 /*
- * Ask the server to cancel what c runs (best effort). Not a PgBouncer
- * console: PQcancel waits, without a time limit, for the other end to
- * close the cancel connection, and a wedged PgBouncer never does.
+ * PQcancel, bounded: libpq 15 and 16 wait without a time limit for the
+ * other end to close the cancel connection, so a child sends it and is
+ * killed after DB_CANCEL_SEND_MS. The child only uses the PGcancel (a
+ * copy of the address and the cancel key) and leaves with _exit, so the
+ * parent's connections are untouched. Best effort: errors are ignored.
+ */
+static void
+cancel_in_child(PGcancel *cancel, const char *label)
+{
+	int64_t		deadline = clock_mono_ms() + DB_CANCEL_SEND_MS;
+	int			fds[2];
+	pid_t		pid;
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return;
+	if ((pid = fork()) == 0)
+	{
+		char		buf[256];
+
+		close(fds[0]);
+		_exit(PQcancel(cancel, buf, sizeof(buf)) ? 0 : 1);
+	}
+	close(fds[1]);			/* the child's copy closes when it exits */
+	for (int64_t left = deadline - clock_mono_ms(); pid > 0 && left > 0;
+		 left = deadline - clock_mono_ms())
+	{
+		struct pollfd p = {fds[0], POLLIN, 0};
+		int			rc = poll(&p, 1, (int) left);
+
+		if (rc > 0 || (rc < 0 && errno != EINTR))
+			break;
+	}
+	if (pid > 0 && waitpid(pid, NULL, WNOHANG) == 0)
+	{
+		log_debug("%s: the cancel request got no answer in time; gave up on it", label);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	close(fds[0]);
+}
+
+/*
+ * Ask the server to cancel what c runs (best effort, bounded). Not a
+ * PgBouncer console: it cancels nothing there.
  */
 static void
 send_cancel(DbConn *c)
 {
 	PGcancel   *cancel;
-	char		buf[256];
 
 	if (c->console)
 		return;
 	cancel = PQgetCancel(c->conn);
 	if (cancel)
 	{
-		(void) PQcancel(cancel, buf, sizeof(buf));
+		cancel_in_child(cancel, c->label);
 		PQfreeCancel(cancel);
 	}
 }

@@ -28,7 +28,8 @@ typedef struct DbRes DbRes;
  * Every query is bounded: after 10 s without an answer it is cancelled and
  * fails ("no answer from the server in time"), and if the server does not
  * confirm the cancel the connection is abandoned (later queries on it fail
- * at once). A query also stops, cancelled, as soon as *flag is set (by a
+ * at once). The cancel request itself gets 2 s (sent from a child process:
+ * libpq's PQcancel has no time limit). A query also stops, cancelled, as soon as *flag is set (by a
  * SIGINT/SIGTERM handler). Connecting gives up after connect_timeout (10 s
  * unless the conninfo sets it).
  */

@@ -170,7 +170,7 @@ static AuthProbe
 probe_on(const char *conninfo, const char *role, const char *const *where,
 		 char **detail)
 {
-	const char *over[20] = {"user", role, "passfile", "/dev/null",
+	const char *over[20] = {"user", role, "passfile", "/dev/null/none",
 	"application_name", "pgrotate-check", NULL};
 	int			n = 6;
 	AuthProbe	rc;

@@ -63,7 +63,8 @@ my $r;
 $r = check();
 exit_is($r, 0, 'prepared setup without the state schema');
 has_lines($r, 'header, config and connection',
-	'target appdb:', '  ok    config valid', '  ok    admin connects');
+	'target appdb:', '  ok    config valid', '  ok    admin transport', '  ok    app transport',
+	'  ok    admin connects');
 like($r->{stdout}, qr/^  ok    server version: PostgreSQL 1\d\.\d+$/m, 'server version reported');
 has_lines($r, 'role items pass',
 	'  ok    admin privileges: CREATEROLE',
@@ -79,17 +80,18 @@ has_lines($r, 'schema missing is a warning with the init command',
 	'        fix: run pgrotate init appdb');
 has_lines($r, 'sink, replicas, poolers, pg_stat_activity',
 	qq(  ok    file sink "$dir/appdb.env" writable),
+	'  ok    app path asks for the password on primary',
 	'  skip  replicas: none configured',
 	'  skip  poolers: none configured',
 	'  ok    pg_stat_activity of other roles visible',
-	'appdb: 17 ok, 1 warnings, 0 failed');
+	'appdb: 20 ok, 1 warnings, 0 failed');
 
 # ---- all pass once the schema exists ----
 $node->safe_psql('CREATE SCHEMA pgrotate', dbname => 'appdb');
 $r = check();
 exit_is($r, 0, 'all pass');
 has_lines($r, 'schema present', '  ok    state schema "pgrotate" present');
-has_lines($r, 'summary', 'appdb: 18 ok, 0 warnings, 0 failed');
+has_lines($r, 'summary', 'appdb: 21 ok, 0 warnings, 0 failed');
 unlike($r->{stdout}, qr/^  (?:FAIL|WARN)/m, 'no FAIL or WARN item');
 
 # ---- the admin cannot connect: libpq's message, never the password ----
@@ -108,7 +110,7 @@ unlike($r->{stdout}, qr/^  (?:FAIL|WARN)/m, 'no FAIL or WARN item');
 		'  skip  state schema "pgrotate" present: the admin cannot connect');
 	has_lines($r, 'pg_stat_activity skipped',
 		'  skip  pg_stat_activity of other roles visible: the admin cannot connect');
-	has_lines($r, 'summary', 'appdb: 2 ok, 0 warnings, 1 failed');
+	has_lines($r, 'summary', 'appdb: 5 ok, 0 warnings, 1 failed');
 	assert_no_secret_in([ $wrong, $admin_pw ],
 		{ stdout => $r->{stdout}, stderr => $r->{stderr} });
 }
@@ -199,7 +201,7 @@ exit_is($r, 0, 'owned objects in two databases');
 has_lines($r, 'counted per database',
 	'  WARN  login role "app_user_a" owns no objects: 2 objects in database "appdb", 1 object in database "postgres" (the other login role cannot alter them; run the fix in each database)',
 	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";');
-has_lines($r, 'summary with the warning', 'appdb: 17 ok, 1 warnings, 0 failed');
+has_lines($r, 'summary with the warning', 'appdb: 20 ok, 1 warnings, 0 failed');
 $node->safe_psql('DROP TABLE owned_t; DROP FUNCTION owned_f();', dbname => 'appdb');
 $node->safe_psql('DROP TABLE other_t');
 
@@ -232,7 +234,7 @@ has_lines($r, 'warning with the GRANT',
 	$r = check();
 	exit_is($r, 0, 'after the GRANT');
 	has_lines($r, 'visible now', '  ok    pg_stat_activity of other roles visible');
-	has_lines($r, 'no warnings left', 'appdb: 18 ok, 0 warnings, 0 failed');
+	has_lines($r, 'no warnings left', 'appdb: 21 ok, 0 warnings, 0 failed');
 }
 
 # ---- file sinks: folder missing, a symlink ----
@@ -310,7 +312,7 @@ has_lines($r, 'warning with the GRANT',
 	$node->safe_psql(q(CREATE ROLE "App ""Grp""" LOGIN));
 	$r = check(config => $c, targets => []);
 	exit_is($r, 1, 'all targets, one failing');
-	has_lines($r, 'first target passes', 'appdb: 18 ok, 0 warnings, 0 failed');
+	has_lines($r, 'first target passes', 'appdb: 21 ok, 0 warnings, 0 failed');
 	has_lines($r, 'quoted group role and its fix',
 		'  FAIL  group role "App ""Grp""" is NOLOGIN: role "App ""Grp""" can log in (if applications log in as it, migrate them with: pgrotate init odd --adopt-group)',
 		'        fix: ALTER ROLE "App ""Grp""" NOLOGIN;');
