@@ -85,6 +85,7 @@ cycle_close(CycleRun *run)
 	secret_free(run->password);
 	free(run->verifier);
 	run->password = run->verifier = NULL;
+	log_forget_secrets();		/* the redaction list's copies, wiped */
 	state_row_free(&run->st);
 	state_row_free(&run->next);
 	db_close(run->admin);
@@ -560,6 +561,7 @@ discard_prepared(CycleRun *run)
 	secret_free(run->password);
 	free(run->verifier);
 	run->password = run->verifier = NULL;
+	log_forget_secrets();		/* the redaction list's copies, wiped */
 	run->prepared = false;
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
 		cycle_fail(err, NULL, "cannot remove the pending file");
