@@ -81,6 +81,7 @@ verify_login(const char *conninfo, const char *label, const char *role,
 	int			n = 6;
 	DbConn	   *c;
 	char	   *e = NULL;
+	const char *why;
 
 	for (int k = 0; where != NULL && placement[k] != NULL; k++)
 	{
@@ -89,9 +90,9 @@ verify_login(const char *conninfo, const char *label, const char *role,
 	}
 	n = strict_auth(conninfo, over, n);
 	c = db_connect(conninfo, label, over, &e);
-	if (c == NULL && strstr(e, "authentication method requirement") != NULL)
-		*err = xasprintf("the new credential of role \"%s\" was not checked: %s; "
-						 NO_PASSWORD_CHECK, role, e);
+	if (c == NULL && (why = strstr(e, "authentication method requirement")) != NULL)
+		*err = xasprintf("verification of role \"%s\" failed: %s: " NO_PASSWORD_CHECK
+						 " (libpq: %s)", role, label, why);
 	else if (c == NULL)
 		*err = xasprintf("the new credential of role \"%s\" cannot log in: %s", role, e);
 	else if (!db_used_password(c))
