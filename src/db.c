@@ -752,32 +752,46 @@ db_quote_literal(DbConn *c, const char *lit, char **err)
 
 /*
  * The server's scram_iterations (PostgreSQL 16 and later), else 4096: the
- * count ALTER ROLE ... PASSWORD 'plaintext' would use there.
+ * count ALTER ROLE ... PASSWORD 'plaintext' would use there. The server
+ * reports the setting (GUC_REPORT), so reading it needs no query, which
+ * matters while a batch is in flight on c; a server that did not report
+ * it is asked, outside a batch.
  */
 static int
 server_scram_iterations(DbConn *c, int *iterations, char **err)
 {
+	const char *v = PQparameterStatus(c->conn, "scram_iterations");
 	DbRes	   *r = NULL;
 	char	   *end = NULL;
 	long		n;
+	int			rc = 0;
 
 	*iterations = SCRAM_DEFAULT_ITERATIONS;
 	if (PQserverVersion(c->conn) < 160000)
 		return 0;
-	if (db_exec(c, "SELECT pg_catalog.current_setting('scram_iterations')", 0,
-				NULL, 1, &r, err) != 0)
-		return -1;
-	n = strtol(db_val(r, 0, 0), &end, 10);
-	if (end == db_val(r, 0, 0) || *end != '\0' || n < 1 || n > SCRAM_MAX_ITERATIONS)
+	if (v == NULL && PQpipelineStatus(c->conn) != PQ_PIPELINE_OFF)
 	{
-		*err = xasprintf("%s: scram_iterations is \"%s\": not a count pgrotate accepts (1 to %d)",
-						 c->label, db_val(r, 0, 0), SCRAM_MAX_ITERATIONS);
-		db_res_free(r);
+		*err = xasprintf("%s: the server did not report scram_iterations", c->label);
 		return -1;
 	}
-	*iterations = (int) n;
+	if (v == NULL)
+	{
+		if (db_exec(c, "SELECT pg_catalog.current_setting('scram_iterations')", 0,
+					NULL, 1, &r, err) != 0)
+			return -1;
+		v = db_val(r, 0, 0);
+	}
+	n = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || n < 1 || n > SCRAM_MAX_ITERATIONS)
+	{
+		*err = xasprintf("%s: scram_iterations is \"%s\": not a count pgrotate accepts (1 to %d)",
+						 c->label, v, SCRAM_MAX_ITERATIONS);
+		rc = -1;
+	}
+	else
+		*iterations = (int) n;
 	db_res_free(r);
-	return 0;
+	return rc;
 }
 
 char *
