@@ -46,20 +46,26 @@ conninfo_sets(const char *conninfo, const char *keyword, char **value)
 /*
  * The keywords that make a verify login prove something (after over[n]):
  * with libpq 16 or later, require_auth=scram-sha-256 unless the conninfo
- * sets require_auth; with TLS required, channel_binding=require unless
- * the conninfo sets channel_binding. Returns the new n.
+ * sets require_auth; with TLS required (sslmode require, verify-ca or
+ * verify-full, however set), channel_binding=require unless the conninfo
+ * sets channel_binding. Returns the new n.
  */
 static int
 strict_auth(const char *conninfo, const char **over, int n)
 {
+	static const char *const keys[] = {"sslmode", NULL};
 	char	   *sslmode = NULL;
+	char	   *e = NULL;
 
 	if (db_libpq_version() >= 160000 && !conninfo_sets(conninfo, "require_auth", NULL))
 	{
 		over[n++] = "require_auth";
 		over[n++] = "scram-sha-256";
 	}
-	if (conninfo_sets(conninfo, "sslmode", &sslmode) &&
+	/* the sslmode libpq will use: from the string, a service or PGSSLMODE */
+	if (db_conninfo_resolve(conninfo, keys, &sslmode, &e) != 0)
+		free(e);
+	if (sslmode != NULL &&
 		(strcmp(sslmode, "require") == 0 || strncmp(sslmode, "verify-", 7) == 0) &&
 		!conninfo_sets(conninfo, "channel_binding", NULL))
 	{

@@ -26,11 +26,11 @@ my $sink = "$dir/appdb.env";
 
 sub conf
 {
-	my ($name, $root) = @_;
+	my ($name, $root, $app_extra) = @_;
 	my $far = "host=db.example hostaddr=127.0.0.1 port=$port dbname=appdb sslmode=verify-full sslrootcert=$root";
 	my $path = "$dir/$name.conf";
 	write_config($path, target_config(node => $node, sink_path => $sink,
-			admin => "$far user=pgrotate_admin", app => $far));
+			admin => "$far user=pgrotate_admin", app => $far . ($app_extra // '')));
 	return $path;
 }
 my $good = conf('good', $ca->{cert});
@@ -78,5 +78,35 @@ $r = run_with($bad, 'cycle', 'appdb');
 is($r->{exit}, 1, 'cycle with the wrong CA fails');
 is(slurp_file($sink), $before, 'nothing was published');
 is(role_row($node, 'app_user_b'), 't|t', 'the active role is untouched');
+
+# Channel binding: over TLS the verify login requires it unless app says
+# otherwise. pg_hba "password" (cleartext inside TLS) for the login roles
+# asks for the password but binds nothing to the channel.
+$node->{opts}{extra_hba} = "hostssl all app_user_a,app_user_b 127.0.0.1/32 password\n" . PgTLS::hba_lines();
+$node->_write_hba;
+$node->reload;
+($u, $p) = read_env_sink($sink);
+poll_until(sub {
+		my ($rc) = $node->psql('SELECT 1', user => $u, password => $p, dbname => 'appdb',
+			conn => { host => '127.0.0.1', sslmode => 'require', channel_binding => 'require' });
+		$rc != 0;
+	}, what => 'the login roles to authenticate without channel binding');
+$before = slurp_file($sink);
+$r = run_with($good, 'cycle', 'appdb');
+is($r->{exit}, 1, 'a verify without channel binding fails');
+like($r->{stderr}, qr/channel binding required|authentication method requirement/, 'libpq says why');
+is(slurp_file($sink), $before, 'nothing was published');
+$r = run_with(conf('no_binding', $ca->{cert}, ' channel_binding=disable'), 'cycle', 'appdb');
+if ($r->{stderr} =~ /authentication method requirement "scram-sha-256"/)
+{
+	# libpq 16 or later at run time: require_auth refuses cleartext anyway
+	is($r->{exit}, 1, 'channel_binding=disable in app is respected; require_auth still refuses cleartext');
+	is(slurp_file($sink), $before, 'nothing was published');
+}
+else
+{
+	is($r->{exit}, 0, 'channel_binding=disable in app is respected') or diag($r->{stderr});
+	isnt(slurp_file($sink), $before, 'and the cycle published');
+}
 
 done_testing();
