@@ -137,37 +137,38 @@ transport_problem(const char *conninfo, const char *what)
 	return out;
 }
 
-/* Each conninfo of t with its name ("admin", "replica 1", ...); NULL-ended. */
-static int
-target_conninfos(const Target *t, const char **ci, char **names, int max)
+/* Each conninfo of t and its name ("admin", "replicas[0]", ...); *n of them. */
+static const char **
+target_conninfos(const Target *t, char ***names, int *n)
 {
-	int			n = 0;
+	int			max = 2 + t->replicas.n + t->poolers.n;
+	const char **ci = xcalloc(max, sizeof(char *));
 
-	ci[n] = t->admin;
-	names[n++] = xstrdup("admin");
-	ci[n] = t->app;
-	names[n++] = xstrdup("app");
-	for (int i = 0; i < t->replicas.n && n < max; i++)
+	*names = xcalloc(max, sizeof(char *));
+	*n = 0;
+	ci[*n] = t->admin;
+	(*names)[(*n)++] = xstrdup("admin");
+	ci[*n] = t->app;
+	(*names)[(*n)++] = xstrdup("app");
+	for (int i = 0; i < t->replicas.n; i++)
 	{
-		ci[n] = t->replicas.items[i];
-		names[n++] = xasprintf("replicas[%d]", i);
+		ci[*n] = t->replicas.items[i];
+		(*names)[(*n)++] = xasprintf("replicas[%d]", i);
 	}
-	for (int i = 0; i < t->poolers.n && n < max; i++)
+	for (int i = 0; i < t->poolers.n; i++)
 	{
-		ci[n] = t->poolers.items[i];
-		names[n++] = xasprintf("poolers[%d]", i);
+		ci[*n] = t->poolers.items[i];
+		(*names)[(*n)++] = xasprintf("poolers[%d]", i);
 	}
-	return n;
+	return ci;
 }
-
-#define MAX_CONNINFOS 256
 
 void
 transport_check(const Target *t, CheckList *l)
 {
-	const char *ci[MAX_CONNINFOS];
-	char	   *names[MAX_CONNINFOS];
-	int			n = target_conninfos(t, ci, names, MAX_CONNINFOS);
+	char	  **names;
+	int			n;
+	const char **ci = target_conninfos(t, &names, &n);
 	bool		allowed = t->s.allow_insecure_transport;
 
 	for (int i = 0; i < n; i++)
@@ -184,14 +185,16 @@ transport_check(const Target *t, CheckList *l)
 		free(item);
 		free(names[i]);
 	}
+	free(names);
+	free(ci);
 }
 
 int
 transport_enforce(const Target *t, char **err)
 {
-	const char *ci[MAX_CONNINFOS];
-	char	   *names[MAX_CONNINFOS];
-	int			n = target_conninfos(t, ci, names, MAX_CONNINFOS);
+	char	  **names;
+	int			n;
+	const char **ci = target_conninfos(t, &names, &n);
 	StrBuf		sb;
 
 	sb_init(&sb);
@@ -204,9 +207,11 @@ transport_enforce(const Target *t, char **err)
 		free(why);
 		free(names[i]);
 	}
+	free(names);
+	free(ci);
 	if (t->s.allow_insecure_transport)
 		log_warning("allow_insecure_transport is true for target %s%s%s", t->name,
-				 sb.len ? ": " : " (no connection string needs it)", sb.len ? sb.data : "");
+					sb.len ? ": " : " (no connection string needs it)", sb.len ? sb.data : "");
 	if (sb.len == 0 || t->s.allow_insecure_transport)
 	{
 		sb_free(&sb);
