@@ -97,8 +97,13 @@ verify_login(const char *conninfo, const char *label, const char *role,
 	n = strict_auth(conninfo, over, n);
 	c = db_connect(conninfo, label, over, &e);
 	if (c == NULL && (why = strstr(e, "authentication method requirement")) != NULL)
-		*err = xasprintf("verification of role \"%s\" failed: %s: " NO_PASSWORD_CHECK
-						 " (libpq: %s)", role, label, why);
+		*err = strstr(why, "did not complete authentication") != NULL ?
+			xasprintf("verification of role \"%s\" failed: %s: " NO_PASSWORD_CHECK
+					  " (libpq: %s)", role, label, why) :
+			xasprintf("verification of role \"%s\" failed: %s: the server asked for"
+					  " another method than scram-sha-256 (libpq: %s) (fix: pg_hba"
+					  " scram-sha-256 on the app path, or set require_auth in the app"
+					  " conninfo)", role, label, why);
 	else if (c == NULL)
 		*err = xasprintf("the new credential of role \"%s\" cannot log in: %s", role, e);
 	else if (!db_used_password(c))
