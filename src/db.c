@@ -863,33 +863,56 @@ check_session_attrs(const char *conninfo, char **err)
 	return v != NULL && !known ? -1 : 0;
 }
 
-int
-db_conninfo_resolve(const char *conninfo, const char *const *keywords,
-					char **values, char **err)
+/* The connection libpq would make, stopped before any network traffic. */
+static PGconn *
+resolve_conn(const char *conninfo, const char *const *overrides, char **err)
 {
-	const char *over[] = {"target_session_attrs", RESOLVE_STOP,
-	"password", "unused", NULL};
+	const char **over;
 	const char **keys = NULL;
 	const char **vals = NULL;
 	PQconninfoOption *opts = NULL;
+	PGconn	   *conn = NULL;
+	int			n = 0;
+
+	while (overrides && overrides[n])
+		n++;
+	over = xcalloc(n + 5, sizeof(char *));
+	for (int i = 0; i < n; i++)
+		over[i] = overrides[i];
+	over[n++] = "target_session_attrs";
+	over[n++] = RESOLVE_STOP;
+	over[n++] = "password";		/* no password file is read */
+	over[n++] = "unused";
+	if (check_session_attrs(conninfo, err) == 0 &&
+		build_params(conninfo, over, &keys, &vals, &opts, err) == 0)
+	{
+		conn = PQconnectStartParams(keys, vals, 0);
+		if (conn == NULL)
+			*err = xstrdup("invalid connection string: out of memory");
+	}
+	free(over);
+	free(keys);
+	free(vals);
+	PQconninfoFree(opts);
+	return conn;
+}
+
+int
+db_conninfo_resolve(const char *conninfo, const char *const *overrides,
+					const char *const *keywords, char **values, char **err)
+{
 	PQconninfoOption *eff;
 	PGconn	   *conn;
 
 	for (int i = 0; keywords[i] != NULL; i++)
 		values[i] = NULL;
-	if (check_session_attrs(conninfo, err) != 0 ||
-		build_params(conninfo, over, &keys, &vals, &opts, err) != 0)
+	if ((conn = resolve_conn(conninfo, overrides, err)) == NULL)
 		return -1;
-	conn = PQconnectStartParams(keys, vals, 0);
-	free(keys);
-	free(vals);
-	PQconninfoFree(opts);
-	if (conn == NULL || PQstatus(conn) != CONNECTION_BAD ||
+	if (PQstatus(conn) != CONNECTION_BAD ||
 		strstr(PQerrorMessage(conn), RESOLVE_STOP) == NULL)
 	{
-		char	   *m = trim_msg(conn == NULL ? "out of memory" :
-								 PQstatus(conn) != CONNECTION_BAD ? "libpq started to connect" :
-								 PQerrorMessage(conn));
+		char	   *m = trim_msg(PQstatus(conn) != CONNECTION_BAD ?
+								 "libpq started to connect" : PQerrorMessage(conn));
 
 		*err = xasprintf("invalid connection string: %s", m);
 		free(m);
@@ -912,7 +935,7 @@ db_conninfo_check(const char *conninfo, char **err)
 	static const char *const none[] = {NULL};
 	char	   *unused[1];
 
-	return db_conninfo_resolve(conninfo, none, unused, err);
+	return db_conninfo_resolve(conninfo, NULL, none, unused, err);
 }
 
 bool

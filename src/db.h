@@ -128,14 +128,16 @@ int			db_conninfo_get(const char *conninfo, const char *keyword,
  */
 int			db_conninfo_check(const char *conninfo, char **err);
 /*
- * conninfo as libpq would use it, without connecting: after the service
+ * conninfo as libpq would use it, without connecting (overrides as for
+ * db_connect, or NULL): after the service
  * file, the PG* environment and the defaults, and after libpq has checked
  * the values (sslmode, channel_binding, ...). values[i] (malloc'd, or NULL
  * when unset) for each of the NULL-terminated keywords. -1 with *err
  * ("invalid connection string: ...") when libpq refuses it.
  */
-int			db_conninfo_resolve(const char *conninfo, const char *const *keywords,
-								char **values, char **err);
+int			db_conninfo_resolve(const char *conninfo, const char *const *overrides,
+								const char *const *keywords, char **values,
+								char **err);
 /* true if conninfo carries a password keyword. */
 bool		db_conninfo_has_password(const char *conninfo);
 

@@ -76,15 +76,17 @@ list_len(const char *list)
 	return n;
 }
 
-int
-transport_classify(const char *conninfo, Transport *tr, char **err)
+/* transport_classify with db_connect's overrides (the verify's placement). */
+static int
+classify_placed(const char *conninfo, const char *const *over, Transport *tr,
+				char **err)
 {
 	static const char *const keys[] = {"host", "hostaddr", "sslmode", NULL};
 	char	   *v[3];
 	int			n;
 
 	memset(tr, 0, sizeof(*tr));
-	if (db_conninfo_resolve(conninfo, keys, v, err) != 0)
+	if (db_conninfo_resolve(conninfo, over, keys, v, err) != 0)
 		return -1;
 	n = list_len(v[0]) > list_len(v[1]) ? list_len(v[0]) : list_len(v[1]);
 	for (int i = 0; i < n && !tr->remote; i++)
@@ -108,6 +110,12 @@ transport_classify(const char *conninfo, Transport *tr, char **err)
 	return 0;
 }
 
+int
+transport_classify(const char *conninfo, Transport *tr, char **err)
+{
+	return classify_placed(conninfo, NULL, tr, err);
+}
+
 void
 transport_free(Transport *tr)
 {
@@ -116,14 +124,15 @@ transport_free(Transport *tr)
 	memset(tr, 0, sizeof(*tr));
 }
 
-char *
-transport_problem(const char *conninfo, const char *what)
+/* transport_problem for conninfo placed with over (NULL: as it is). */
+static char *
+problem_placed(const char *conninfo, const char *const *over, const char *what)
 {
 	Transport	tr;
 	char	   *err = NULL;
 	char	   *out = NULL;
 
-	if (transport_classify(conninfo, &tr, &err) != 0)
+	if (classify_placed(conninfo, over, &tr, &err) != 0)
 	{
 		out = xasprintf("%s: %s", what, err);
 		free(err);
@@ -137,44 +146,103 @@ transport_problem(const char *conninfo, const char *what)
 	return out;
 }
 
-/* Each conninfo of t and its name ("admin", "replicas[0]", ...); *n of them. */
-static const char **
-target_conninfos(const Target *t, char ***names, int *n)
+char *
+transport_problem(const char *conninfo, const char *what)
 {
-	int			max = 2 + t->replicas.n + t->poolers.n;
-	const char **ci = xcalloc(max, sizeof(char *));
+	return problem_placed(conninfo, NULL, what);
+}
 
-	*names = xcalloc(max, sizeof(char *));
+/*
+ * One way pgrotate connects: a conninfo, the placement it gets (the verify
+ * login on a replica: the replica's host, hostaddr and port with the other
+ * keywords of app, as verify.c does), and its name for messages.
+ */
+typedef struct Route
+{
+	const char *conninfo;
+	const char *over[7];		/* key, value, ...; NULL-ended; none: NULL */
+	char	   *val[3];			/* the values of over (malloc'd) */
+	char	   *name;
+} Route;
+
+static const char *const placement[] = {"host", "hostaddr", "port", NULL};
+
+static void
+route_on_replica(Route *r, const Target *t, int i)
+{
+	char	   *e = NULL;
+
+	r->conninfo = t->app;
+	r->name = xasprintf("app on replicas[%d]", i);
+	for (int k = 0; placement[k] != NULL; k++)
+	{
+		char	   *v = NULL;
+
+		if (db_conninfo_get(t->replicas.items[i], placement[k], &v, &e) != 0)
+		{
+			free(e);
+			e = NULL;
+		}
+		r->val[k] = v ? v : xstrdup("");
+		r->over[2 * k] = placement[k];
+		r->over[2 * k + 1] = r->val[k];
+	}
+}
+
+/* Every route of t; *n of them. */
+static Route *
+target_routes(const Target *t, int *n)
+{
+	Route	   *r = xcalloc(2 + 2 * t->replicas.n + t->poolers.n, sizeof(Route));
+
 	*n = 0;
-	ci[*n] = t->admin;
-	(*names)[(*n)++] = xstrdup("admin");
-	ci[*n] = t->app;
-	(*names)[(*n)++] = xstrdup("app");
+	r[*n].conninfo = t->admin;
+	r[(*n)++].name = xstrdup("admin");
+	r[*n].conninfo = t->app;
+	r[(*n)++].name = xstrdup("app");
 	for (int i = 0; i < t->replicas.n; i++)
 	{
-		ci[*n] = t->replicas.items[i];
-		(*names)[(*n)++] = xasprintf("replicas[%d]", i);
+		r[*n].conninfo = t->replicas.items[i];
+		r[(*n)++].name = xasprintf("replicas[%d]", i);
+		route_on_replica(&r[(*n)++], t, i);
 	}
 	for (int i = 0; i < t->poolers.n; i++)
 	{
-		ci[*n] = t->poolers.items[i];
-		(*names)[(*n)++] = xasprintf("poolers[%d]", i);
+		r[*n].conninfo = t->poolers.items[i];
+		r[(*n)++].name = xasprintf("poolers[%d]", i);
 	}
-	return ci;
+	return r;
+}
+
+static void
+routes_free(Route *r, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		for (int k = 0; k < 3; k++)
+			free(r[i].val[k]);
+		free(r[i].name);
+	}
+	free(r);
+}
+
+static char *
+route_problem(const Route *r)
+{
+	return problem_placed(r->conninfo, r->over[0] ? r->over : NULL, r->name);
 }
 
 void
 transport_check(const Target *t, CheckList *l)
 {
-	char	  **names;
 	int			n;
-	const char **ci = target_conninfos(t, &names, &n);
+	Route	   *r = target_routes(t, &n);
 	bool		allowed = t->s.allow_insecure_transport;
 
 	for (int i = 0; i < n; i++)
 	{
-		char	   *item = xasprintf("%s transport", names[i]);
-		char	   *why = transport_problem(ci[i], names[i]);
+		char	   *item = xasprintf("%s transport", r[i].name);
+		char	   *why = route_problem(&r[i]);
 
 		if (why == NULL)
 			checklist_add(l, CHECK_PASS, item, NULL, NULL);
@@ -183,32 +251,27 @@ transport_check(const Target *t, CheckList *l)
 						  allowed ? NULL : TRANSPORT_FIX);
 		free(why);
 		free(item);
-		free(names[i]);
 	}
-	free(names);
-	free(ci);
+	routes_free(r, n);
 }
 
 int
 transport_enforce(const Target *t, char **err)
 {
-	char	  **names;
 	int			n;
-	const char **ci = target_conninfos(t, &names, &n);
+	Route	   *r = target_routes(t, &n);
 	StrBuf		sb;
 
 	sb_init(&sb);
 	for (int i = 0; i < n; i++)
 	{
-		char	   *why = transport_problem(ci[i], names[i]);
+		char	   *why = route_problem(&r[i]);
 
 		if (why != NULL)
 			sb_appendf(&sb, "%s%s", sb.len ? "; " : "", why);
 		free(why);
-		free(names[i]);
 	}
-	free(names);
-	free(ci);
+	routes_free(r, n);
 	if (t->s.allow_insecure_transport)
 		log_warning("allow_insecure_transport is true for target %s%s%s", t->name,
 					sb.len ? ": " : " (no connection string needs it)", sb.len ? sb.data : "");

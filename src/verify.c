@@ -63,7 +63,7 @@ strict_auth(const char *conninfo, const char **over, int n)
 		over[n++] = "scram-sha-256";
 	}
 	/* the sslmode libpq will use: from the string, a service or PGSSLMODE */
-	if (db_conninfo_resolve(conninfo, keys, &sslmode, &e) != 0)
+	if (db_conninfo_resolve(conninfo, NULL, keys, &sslmode, &e) != 0)
 		free(e);
 	if (sslmode != NULL &&
 		(strcmp(sslmode, "require") == 0 || strncmp(sslmode, "verify-", 7) == 0) &&

@@ -90,7 +90,21 @@ is((read_env_sink($t->{sink}))[0], 'app_user_b', 'the rotation happened');
 like($node->log_content, qr/\[(\d+)\] \S+ LOG:  connection received: host=127\.0\.0\.1 .*\n(?:.*\n)*?.*\[\1\] app_user_b\@appdb LOG:  connection authorized: user=app_user_b database=appdb application_name=pgrotate-verify/,
 	'the verify login went over TCP, the db.example conninfo');
 
-# 4. A typo in a conninfo value is a config error with file and line.
+# 4. The verify login on a replica uses the replica's host with the other
+# keywords of app: a replica entry with verified TLS does not cover it.
+my $rep = conf('replica_far', replicas =>
+	  ["host=db2.example hostaddr=127.0.0.1 port=$port dbname=appdb user=pgrotate_admin sslmode=verify-full"]);
+$r = run_with($rep, 'check', 'appdb');
+like($r->{stdout}, qr/^\s*ok\s+replicas\[0\] transport$/m, 'the replica entry itself is fine');
+like($r->{stdout}, qr/^\s*FAIL\s+app on replicas\[0\] transport: app on replicas\[0\] reaches remote host db2\.example with sslmode=prefer/m,
+	'the verify login there is not');
+$sink_before = slurp_file($t->{sink});
+$r = run_with($rep, 'cycle', 'appdb');
+is($r->{exit}, 1, 'cycle refuses it');
+like($r->{stderr}, qr/insecure transport: app on replicas\[0\] reaches remote host db2\.example/, 'naming the verify on the replica');
+is(slurp_file($t->{sink}), $sink_before, 'nothing was published');
+
+# 5. A typo in a conninfo value is a config error with file and line.
 my $typo = conf('typo', app => $node->connstr(dbname => 'appdb', sslmode => 'verfy-full'));
 $r = run_with($typo, 'check', 'appdb');
 is($r->{exit}, 2, 'a bad sslmode value: exit 2');
