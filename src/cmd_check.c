@@ -425,7 +425,8 @@ check_app_auth(const Target *t, CheckList *l)
 				free(d);
 		}
 		checklist_add(l, worst == AUTH_ASKS ? CHECK_PASS : worst == AUTH_TRUSTS ?
-					  CHECK_FAIL : CHECK_WARN, name, detail, NULL);
+					  CHECK_FAIL : CHECK_WARN, name, detail,
+					  worst == AUTH_TRUSTS ? VERIFY_AUTH_FIX : NULL);
 		free(detail);
 		free(name);
 		free(node);

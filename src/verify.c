@@ -24,8 +24,7 @@ static const char *const placement[] = {"host", "hostaddr", "port", NULL};
 #define NO_PASSWORD_CHECK \
 	"the server let the role in without asking for its password" \
 	" (pg_hba trust/peer/ident/cert on that path), so this login proves nothing" \
-	" (fix: point the target's app conninfo at the path the applications use," \
-	" where pg_hba asks for scram-sha-256)"
+	" (fix: " VERIFY_AUTH_FIX ")"
 
 /* Is keyword set in conninfo? (An unparsable conninfo fails later.) */
 static bool
@@ -205,9 +204,9 @@ probe_on(const char *conninfo, const char *role, const char *const *where,
 	else
 		rc = AUTH_UNKNOWN;
 	if (rc == AUTH_TRUSTS)
-		*detail = xasprintf("role \"%s\" got past authentication without a password%s%s: "
-							NO_PASSWORD_CHECK, role, e ? " and was then refused: " : "",
-							e ? e : "");
+		*detail = xasprintf("role \"%s\" got past authentication without a password"
+							" (pg_hba trust/peer/ident/cert on that path)%s%s: a verify there"
+							" would prove nothing", role, e ? "; then: " : "", e ? e : "");
 	else if (rc == AUTH_UNKNOWN)
 		*detail = xasprintf("cannot tell: %s", e);
 	free(e);

@@ -46,6 +46,9 @@ typedef enum AuthProbe
  * server logs nothing when the client leaves at the password prompt).
  * *detail (malloc'd) explains AUTH_TRUSTS and AUTH_UNKNOWN.
  */
+#define VERIFY_AUTH_FIX \
+	"point the target's app conninfo at the path the applications use," \
+	" where pg_hba asks for scram-sha-256"
 AuthProbe	verify_probe_auth(const Target *t, const char *replica,
 							  const char *role, char **detail);
 

@@ -78,7 +78,8 @@ is($ua, 'app_user_a', 'A is active');
 set_trust($primary, 1);
 $r = pgr($t, 'check', 'appdb');
 isnt($r->{exit}, 0, 'check fails with trust on the app path');
-like($r->{stdout}, qr/^\s*FAIL\s+app path asks for the password on primary: .*without a password/m, 'check names the cause');
+like($r->{stdout}, qr/^\s*FAIL\s+app path asks for the password on primary: role "app_user_a" got past authentication without a password \(pg_hba trust\/peer\/ident\/cert on that path\): a verify there would prove nothing\n\s+fix: point the target's app conninfo at the path the applications use/m,
+	'check names the cause and the fix');
 refused_cycle('trust on the primary', qr/primary/);
 set_trust($primary, 0);
 
