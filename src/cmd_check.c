@@ -36,6 +36,8 @@
 #include "safefile.h"
 #include "roles.h"
 #include "state.h"
+#include "transport.h"
+#include "verify.h"
 
 #define STATE_SCHEMA "pgrotate"
 #define MIN_SERVER_VERSION 140000	/* the oldest supported (SPEC section 7) */
@@ -447,6 +449,45 @@ check_pooler(const char *conninfo, CheckList *l)
 	free(detail);
 }
 
+/*
+ * The app path asks the login roles for their passwords, on the primary
+ * and on every replica: otherwise a verify there would prove nothing.
+ */
+static void
+check_app_auth(const Target *t, CheckList *l)
+{
+	for (int i = -1; i < t->replicas.n; i++)
+	{
+		const char *replica = i < 0 ? NULL : t->replicas.items[i];
+		char	   *node = i < 0 ? xstrdup("primary") : db_conninfo_node(replica);
+		char	   *name = xasprintf("app path asks for the password on %s%s",
+									 i < 0 ? "" : "replica ", node);
+		AuthProbe	worst = AUTH_ASKS;
+		char	   *detail = NULL;
+
+		for (int k = 0; k < 2 && worst != AUTH_TRUSTS; k++)
+		{
+			char	   *d = NULL;
+			AuthProbe	p = verify_probe_auth(t, replica, t->roles[k], &d);
+
+			if (p != AUTH_ASKS && (worst == AUTH_ASKS || p == AUTH_TRUSTS))
+			{
+				worst = p;
+				free(detail);
+				detail = d;
+			}
+			else
+				free(d);
+		}
+		checklist_add(l, worst == AUTH_ASKS ? CHECK_PASS : worst == AUTH_TRUSTS ?
+					  CHECK_FAIL : CHECK_WARN, name, detail,
+					  worst == AUTH_TRUSTS ? VERIFY_AUTH_FIX : NULL);
+		free(detail);
+		free(name);
+		free(node);
+	}
+}
+
 /* The items after "server version", skipped with the reason why. */
 static void
 skip_primary_items(CheckList *l, const char *why)
@@ -519,8 +560,10 @@ check_target(const Target *t)
 
 	log_set_target(t->name);
 	checklist_add(&l, CHECK_PASS, "config valid", NULL, NULL);
+	transport_check(t, &l);
 	c = check_primary(t, &l, &why_not);
 	check_sinks(t, &l);
+	check_app_auth(t, &l);
 	for (int i = 0; i < t->replicas.n; i++)
 		check_replica(t->replicas.items[i], c, &l);
 	if (t->replicas.n == 0)

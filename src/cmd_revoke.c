@@ -24,6 +24,7 @@
 #include "secret.h"
 #include "sink.h"
 #include "state.h"
+#include "transport.h"
 #include "util.h"
 
 #define TERMINATE_WAIT_MS 5000	/* for terminated backends to go away */
@@ -53,6 +54,12 @@ open_locked(Revoke *rv)
 	char	   *holder = NULL;
 	int			rc = -1;
 
+	if (transport_enforce(rv->t, &err) != 0)
+	{
+		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "%s; nothing was revoked", err);
+		free(err);
+		return PGR_EXIT_FAIL;
+	}
 	rv->admin = cycle_connect_admin(rv->t, &err);
 	if (rv->admin != NULL && state_schema_trusted(rv->admin, &err) == 0)
 		rc = state_lock(rv->admin, rv->t->name, &holder, &err);

@@ -45,6 +45,9 @@ const CfgKey cfg_keys[] = {
 	{"verify_query", CFG_SCOPE_DEFAULTS, CFG_T_STRING, "SELECT 1", false,
 		0, 0, NULL, false,
 	"query run as the new role on the primary and every replica before publishing"},
+	{"allow_insecure_transport", CFG_SCOPE_DEFAULTS, CFG_T_BOOL, "false", false,
+		0, 0, NULL, false,
+	"let conninfo reach a remote host without sslmode=verify-full or verify-ca (warned on every run)"},
 
 	/* only in a target */
 	{"admin", CFG_SCOPE_TARGET, CFG_T_CONNINFO, NULL, true,

@@ -26,6 +26,7 @@
 #include "rolesql.h"
 #include "secret.h"
 #include "sink.h"
+#include "transport.h"
 #include "util.h"
 #include "verify.h"
 
@@ -98,6 +99,8 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 	run->t = t;
 	run->o = o;
 	log_set_target(t->name);
+	if (transport_enforce(t, &err) != 0)
+		return cycle_fail(err, NULL, "refusing to connect, nothing was changed");
 	run->admin = cycle_connect_admin(t, &err);
 	if (run->admin == NULL)
 		return cycle_fail(err, "check the target's admin conninfo; its password comes from ~/.pgpass, PGPASSFILE or a service file",
@@ -135,6 +138,7 @@ cycle_close(CycleRun *run)
 	secret_free(run->password);
 	free(run->verifier);
 	run->password = run->verifier = NULL;
+	log_forget_secrets();		/* the redaction list's copies, wiped */
 	state_row_free(&run->st);
 	state_row_free(&run->next);
 	if (run->locked)
@@ -635,6 +639,7 @@ discard_prepared(CycleRun *run)
 	secret_free(run->password);
 	free(run->verifier);
 	run->password = run->verifier = NULL;
+	log_forget_secrets();		/* the redaction list's copies, wiped */
 	run->prepared = false;
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
 		cycle_fail(err, NULL, "cannot remove the pending file");

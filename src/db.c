@@ -2,15 +2,20 @@
  * db.c: the only file that includes libpq-fe.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
 #include "db.h"
 #include "log.h"
+#include "scram.h"
 #include "util.h"
 
 struct DbConn
@@ -24,6 +29,8 @@ struct DbConn
 
 /* Every query gets this long (the server may hang; we hold a lock). */
 #define DB_QUERY_TIMEOUT_MS 10000
+/* How long the cancel request itself may take (connect, send, close). */
+#define DB_CANCEL_SEND_MS 2000
 /* After a cancel, how long to wait for the server to confirm it. */
 #define DB_CANCEL_WAIT_MS 2000
 /* Unless the conninfo says otherwise, connecting gives up after this. */
@@ -216,6 +223,24 @@ db_close(DbConn *c)
 	free(c);
 }
 
+bool
+db_used_password(const DbConn *c)
+{
+	return PQconnectionUsedPassword(c->conn) != 0;
+}
+
+bool
+db_ssl_in_use(const DbConn *c)
+{
+	return PQsslInUse(c->conn) != 0;
+}
+
+int
+db_libpq_version(void)
+{
+	return PQlibVersion();
+}
+
 const char *
 db_label(const DbConn *c)
 {
@@ -301,22 +326,63 @@ wait_ready(DbConn *c, int64_t deadline, bool watch_interrupt)
 }
 
 /*
- * Ask the server to cancel what c runs (best effort). Not a PgBouncer
- * console: PQcancel waits, without a time limit, for the other end to
- * close the cancel connection, and a wedged PgBouncer never does.
+ * PQcancel, bounded: libpq 15 and 16 wait without a time limit for the
+ * other end to close the cancel connection, so a child sends it and is
+ * killed after DB_CANCEL_SEND_MS. The child only uses the PGcancel (a
+ * copy of the address and the cancel key) and leaves with _exit, so the
+ * parent's connections are untouched. Best effort: errors are ignored.
+ */
+static void
+cancel_in_child(PGcancel *cancel, const char *label)
+{
+	int64_t		deadline = clock_mono_ms() + DB_CANCEL_SEND_MS;
+	int			fds[2];
+	pid_t		pid;
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return;
+	if ((pid = fork()) == 0)
+	{
+		char		buf[256];
+
+		close(fds[0]);
+		_exit(PQcancel(cancel, buf, sizeof(buf)) ? 0 : 1);
+	}
+	close(fds[1]);			/* the child's copy closes when it exits */
+	for (int64_t left = deadline - clock_mono_ms(); pid > 0 && left > 0;
+		 left = deadline - clock_mono_ms())
+	{
+		struct pollfd p = {fds[0], POLLIN, 0};
+		int			rc = poll(&p, 1, (int) left);
+
+		if (rc > 0 || (rc < 0 && errno != EINTR))
+			break;
+	}
+	if (pid > 0 && waitpid(pid, NULL, WNOHANG) == 0)
+	{
+		log_debug("%s: the cancel request got no answer in time; gave up on it", label);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	close(fds[0]);
+}
+
+/*
+ * Ask the server to cancel what c runs (best effort, bounded). Not a
+ * PgBouncer console: it cancels nothing there.
  */
 static void
 send_cancel(DbConn *c)
 {
 	PGcancel   *cancel;
-	char		buf[256];
 
 	if (c->console)
 		return;
 	cancel = PQgetCancel(c->conn);
 	if (cancel)
 	{
-		(void) PQcancel(cancel, buf, sizeof(buf));
+		cancel_in_child(cancel, c->label);
 		PQfreeCancel(cancel);
 	}
 }
@@ -684,24 +750,65 @@ db_quote_literal(DbConn *c, const char *lit, char **err)
 	return quote_with(c, lit, false, err);
 }
 
+/*
+ * The server's scram_iterations (PostgreSQL 16 and later), else 4096: the
+ * count ALTER ROLE ... PASSWORD 'plaintext' would use there. The server
+ * reports the setting (GUC_REPORT), so reading it needs no query, which
+ * matters while a batch is in flight on c; a server that did not report
+ * it is asked, outside a batch.
+ */
+static int
+server_scram_iterations(DbConn *c, int *iterations, char **err)
+{
+	const char *v = PQparameterStatus(c->conn, "scram_iterations");
+	DbRes	   *r = NULL;
+	char	   *end = NULL;
+	long		n;
+	int			rc = 0;
+
+	*iterations = SCRAM_DEFAULT_ITERATIONS;
+	if (PQserverVersion(c->conn) < 160000)
+		return 0;
+	if (v == NULL && PQpipelineStatus(c->conn) != PQ_PIPELINE_OFF)
+	{
+		*err = xasprintf("%s: the server did not report scram_iterations", c->label);
+		return -1;
+	}
+	if (v == NULL)
+	{
+		if (db_exec(c, "SELECT pg_catalog.current_setting('scram_iterations')", 0,
+					NULL, 1, &r, err) != 0)
+			return -1;
+		v = db_val(r, 0, 0);
+	}
+	n = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || n < 1 || n > SCRAM_MAX_ITERATIONS)
+	{
+		*err = xasprintf("%s: scram_iterations is \"%s\": not a count pgrotate accepts (1 to %d)",
+						 c->label, v, SCRAM_MAX_ITERATIONS);
+		rc = -1;
+	}
+	else
+		*iterations = (int) n;
+	db_res_free(r);
+	return rc;
+}
+
 char *
 db_scram_verifier(DbConn *c, const char *role, const char *password,
 				  char **err)
 {
-	char	   *v = PQencryptPasswordConn(c->conn, password, role, "scram-sha-256");
-	char	   *out;
+	const char *why = NULL;
+	char	   *v;
+	int			iterations;
 
-	if (v == NULL)
-	{
-		char	   *m = trim_msg(PQerrorMessage(c->conn));
-
-		*err = xasprintf("%s: could not compute the SCRAM verifier: %s", c->label, m);
-		free(m);
+	(void) role;				/* SCRAM secrets do not depend on the role name */
+	if (server_scram_iterations(c, &iterations, err) != 0)
 		return NULL;
-	}
-	out = xstrdup(v);
-	PQfreemem(v);
-	return out;
+	v = scram_secret(password, iterations, NULL, 0, &why);
+	if (v == NULL)
+		*err = xasprintf("%s: could not compute the SCRAM verifier: %s", c->label, why);
+	return v;
 }
 
 int
@@ -728,14 +835,107 @@ db_conninfo_get(const char *conninfo, const char *keyword, char **value,
 	return 0;
 }
 
+/*
+ * A value no libpq accepts for target_session_attrs: PQconnectStartParams
+ * applies the service file, the PG* environment and the defaults, checks
+ * the values, and stops at this one before any network traffic.
+ */
+#define RESOLVE_STOP "pgrotate-resolve-only"
+
+static const char *const session_attrs[] = {
+	"any", "read-write", "read-only", "primary", "standby", "prefer-standby", NULL
+};
+
+/* The user's own target_session_attrs, which the stop value hides. */
+static int
+check_session_attrs(const char *conninfo, char **err)
+{
+	char	   *v = NULL;
+	bool		known = false;
+
+	if (db_conninfo_get(conninfo, "target_session_attrs", &v, err) != 0)
+		return -1;
+	for (int i = 0; v != NULL && session_attrs[i] != NULL; i++)
+		known |= strcmp(v, session_attrs[i]) == 0;
+	if (v != NULL && !known)
+		*err = xasprintf("invalid target_session_attrs value: \"%s\"", v);
+	free(v);
+	return v != NULL && !known ? -1 : 0;
+}
+
+/* The connection libpq would make, stopped before any network traffic. */
+static PGconn *
+resolve_conn(const char *conninfo, const char *const *overrides, char **err)
+{
+	const char **over;
+	const char **keys = NULL;
+	const char **vals = NULL;
+	PQconninfoOption *opts = NULL;
+	PGconn	   *conn = NULL;
+	int			n = 0;
+
+	while (overrides && overrides[n])
+		n++;
+	over = xcalloc(n + 5, sizeof(char *));
+	for (int i = 0; i < n; i++)
+		over[i] = overrides[i];
+	over[n++] = "target_session_attrs";
+	over[n++] = RESOLVE_STOP;
+	over[n++] = "password";		/* no password file is read */
+	over[n++] = "unused";
+	if (check_session_attrs(conninfo, err) == 0 &&
+		build_params(conninfo, over, &keys, &vals, &opts, err) == 0)
+	{
+		conn = PQconnectStartParams(keys, vals, 0);
+		if (conn == NULL)
+			*err = xstrdup("invalid connection string: out of memory");
+	}
+	free(over);
+	free(keys);
+	free(vals);
+	PQconninfoFree(opts);
+	return conn;
+}
+
+int
+db_conninfo_resolve(const char *conninfo, const char *const *overrides,
+					const char *const *keywords, char **values, char **err)
+{
+	PQconninfoOption *eff;
+	PGconn	   *conn;
+
+	for (int i = 0; keywords[i] != NULL; i++)
+		values[i] = NULL;
+	if ((conn = resolve_conn(conninfo, overrides, err)) == NULL)
+		return -1;
+	if (PQstatus(conn) != CONNECTION_BAD ||
+		strstr(PQerrorMessage(conn), RESOLVE_STOP) == NULL)
+	{
+		char	   *m = trim_msg(PQstatus(conn) != CONNECTION_BAD ?
+								 "libpq started to connect" : PQerrorMessage(conn));
+
+		*err = xasprintf("invalid connection string: %s", m);
+		free(m);
+		PQfinish(conn);
+		return -1;
+	}
+	eff = PQconninfo(conn);
+	for (PQconninfoOption *o = eff; o != NULL && o->keyword; o++)
+		for (int i = 0; keywords[i] != NULL; i++)
+			if (strcmp(o->keyword, keywords[i]) == 0 && o->val != NULL)
+				values[i] = xstrdup(o->val);
+	PQconninfoFree(eff);
+	PQfinish(conn);
+	return 0;
+}
+
 int
 db_conninfo_check(const char *conninfo, char **err)
 {
-	char	   *v = NULL;
-	int			rc = db_conninfo_get(conninfo, "dbname", &v, err);
+	static const char *const none[] = {NULL};
+	char	   *unused[1];
 
-	free(v);
-	return rc;
+	return db_conninfo_resolve(conninfo, NULL, none, unused, err);
 }
 
 bool

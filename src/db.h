@@ -28,7 +28,8 @@ typedef struct DbRes DbRes;
  * Every query is bounded: after 10 s without an answer it is cancelled and
  * fails ("no answer from the server in time"), and if the server does not
  * confirm the cancel the connection is abandoned (later queries on it fail
- * at once). A query also stops, cancelled, as soon as *flag is set (by a
+ * at once). The cancel request itself gets 2 s (sent from a child process:
+ * libpq's PQcancel has no time limit). A query also stops, cancelled, as soon as *flag is set (by a
  * SIGINT/SIGTERM handler). Connecting gives up after connect_timeout (10 s
  * unless the conninfo sets it).
  */
@@ -48,6 +49,11 @@ int			db_server_version(const DbConn *c);	/* e.g. 150004 */
 int			db_backend_pid(const DbConn *c);
 bool		db_is_ok(const DbConn *c);				/* connection still up */
 bool		db_in_transaction(const DbConn *c);	/* inside BEGIN ... COMMIT */
+/* The server asked for the password and got it (PQconnectionUsedPassword). */
+bool		db_used_password(const DbConn *c);
+bool		db_ssl_in_use(const DbConn *c);
+/* libpq's version at run time, e.g. 150018 (PQlibVersion). */
+int			db_libpq_version(void);
 
 /*
  * Run sql with text parameters ($1..$n; NULL entries are SQL NULL).
@@ -104,7 +110,8 @@ char	   *db_quote_literal(DbConn *c, const char *lit, char **err);
 
 /*
  * The SCRAM-SHA-256 verifier of password for role, computed on the client
- * (PQencryptPasswordConn with "scram-sha-256"). malloc'd; NULL on error.
+ * (scram.c) with a fresh salt and the server's scram_iterations (read on
+ * PostgreSQL 16 and later; 4096 before). malloc'd; NULL on error.
  */
 char	   *db_scram_verifier(DbConn *c, const char *role,
 							  const char *password, char **err);
@@ -115,8 +122,22 @@ char	   *db_scram_verifier(DbConn *c, const char *role,
  */
 int			db_conninfo_get(const char *conninfo, const char *keyword,
 							char **value, char **err);
-/* 0 if conninfo parses, else -1 with *err. */
+/*
+ * 0 if libpq accepts conninfo: it parses, its values are valid (sslmode,
+ * channel_binding, ...) and its service exists; else -1 with *err.
+ */
 int			db_conninfo_check(const char *conninfo, char **err);
+/*
+ * conninfo as libpq would use it, without connecting (overrides as for
+ * db_connect, or NULL): after the service
+ * file, the PG* environment and the defaults, and after libpq has checked
+ * the values (sslmode, channel_binding, ...). values[i] (malloc'd, or NULL
+ * when unset) for each of the NULL-terminated keywords. -1 with *err
+ * ("invalid connection string: ...") when libpq refuses it.
+ */
+int			db_conninfo_resolve(const char *conninfo, const char *const *overrides,
+								const char *const *keywords, char **values,
+								char **err);
 /* true if conninfo carries a password keyword. */
 bool		db_conninfo_has_password(const char *conninfo);
 

@@ -2,6 +2,7 @@
  * verify.c: log in as the new credential and look around, on the primary
  * and on each replica once it has replayed the new password.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,31 +21,113 @@
  */
 static const char *const placement[] = {"host", "hostaddr", "port", NULL};
 
+#define NO_PASSWORD_CHECK \
+	"the server let the role in without asking for its password" \
+	" (pg_hba trust/peer/ident/cert on that path), so this login proves nothing" \
+	" (fix: " VERIFY_AUTH_FIX ")"
+
+/* Is keyword set in conninfo? (An unparsable conninfo fails later.) */
+static bool
+conninfo_sets(const char *conninfo, const char *keyword, char **value)
+{
+	char	   *v = NULL;
+	char	   *e = NULL;
+
+	if (db_conninfo_get(conninfo, keyword, &v, &e) != 0)
+		free(e);
+	if (value != NULL)
+		*value = v;
+	else
+		free(v);
+	return v != NULL;
+}
+
+/*
+ * The keywords that make a verify login prove something (after over[n]):
+ * with libpq 16 or later, require_auth=scram-sha-256 unless the conninfo
+ * sets require_auth; with TLS required (sslmode require, verify-ca or
+ * verify-full, however set), channel_binding=require unless the conninfo
+ * sets channel_binding. Returns the new n.
+ */
+static int
+strict_auth(const char *conninfo, const char **over, int n)
+{
+	static const char *const keys[] = {"sslmode", NULL};
+	char	   *sslmode = NULL;
+	char	   *e = NULL;
+
+	if (db_libpq_version() >= 160000 && !conninfo_sets(conninfo, "require_auth", NULL))
+	{
+		over[n++] = "require_auth";
+		over[n++] = "scram-sha-256";
+	}
+	/* the sslmode libpq will use: from the string, a service or PGSSLMODE */
+	if (db_conninfo_resolve(conninfo, NULL, keys, &sslmode, &e) != 0)
+		free(e);
+	if (sslmode != NULL &&
+		(strcmp(sslmode, "require") == 0 || strncmp(sslmode, "verify-", 7) == 0) &&
+		!conninfo_sets(conninfo, "channel_binding", NULL))
+	{
+		over[n++] = "channel_binding";
+		over[n++] = "require";
+	}
+	free(sslmode);
+	over[n] = NULL;
+	return n;
+}
+
+/* Connect as role/password; NULL with *err (the message of a failed verify). */
+static DbConn *
+verify_login(const char *conninfo, const char *label, const char *role,
+			 const char *password, const char *const *where, char **err)
+{
+	const char *over[24] = {"user", role, "password", password,
+	"application_name", "pgrotate-verify", NULL};
+	int			n = 6;
+	DbConn	   *c;
+	char	   *e = NULL;
+	const char *why;
+
+	for (int k = 0; where != NULL && placement[k] != NULL; k++)
+	{
+		over[n++] = placement[k];
+		over[n++] = where[k];
+	}
+	n = strict_auth(conninfo, over, n);
+	c = db_connect(conninfo, label, over, &e);
+	if (c == NULL && (why = strstr(e, "authentication method requirement")) != NULL)
+		*err = strstr(why, "did not complete authentication") != NULL ?
+			xasprintf("verification of role \"%s\" failed: %s: " NO_PASSWORD_CHECK
+					  " (libpq: %s)", role, label, why) :
+			xasprintf("verification of role \"%s\" failed: %s: the server asked for"
+					  " another method than scram-sha-256 (libpq: %s) (fix: pg_hba"
+					  " scram-sha-256 on the app path, or set require_auth in the app"
+					  " conninfo)", role, label, why);
+	else if (c == NULL)
+		*err = xasprintf("the new credential of role \"%s\" cannot log in: %s", role, e);
+	else if (!db_used_password(c))
+	{
+		*err = xasprintf("verification of role \"%s\" failed: %s: " NO_PASSWORD_CHECK,
+						 role, label);
+		db_close(c);
+		c = NULL;
+	}
+	free(e);
+	return c;
+}
+
 static int
 verify_on(const char *conninfo, const char *label, const Target *t,
 		  const char *role, const char *password, const char *const *where,
 		  char **err)
 {
-	const char *over[16] = {"user", role, "password", password,
-	"application_name", "pgrotate-verify", NULL};
 	DbConn	   *c;
 	DbRes	   *r = NULL;
 	char	   *e = NULL;
 	int			rc = -1;
 
-	for (int k = 0, n = 6; where != NULL && placement[k] != NULL; k++)
-	{
-		over[n++] = placement[k];
-		over[n++] = where[k];
-		over[n] = NULL;
-	}
-	c = db_connect(conninfo, label, over, &e);
-	if (c == NULL)
-	{
-		*err = xasprintf("the new credential of role \"%s\" cannot log in: %s", role, e);
-		free(e);
+	if ((c = verify_login(conninfo, label, role, password, where, err)) == NULL)
 		return -1;
-	}
 	if (db_exec(c, "SELECT session_user, current_user", 0, NULL, 2, &r, &e) != 0)
 		goto done;
 	if (strcmp(db_val(r, 0, 0), role) != 0)
@@ -84,6 +167,74 @@ verify_on_replica(const Target *t, const char *replica, const char *label,
 	if (rc == 0)
 		rc = verify_on(t->app, label, t, role, password,
 					   (const char *const *) where, err);
+	for (int k = 0; k < 3; k++)
+		free(where[k]);
+	return rc;
+}
+
+/*
+ * How the server at conninfo (placed at where, as for a verify) treats a
+ * login as role that offers no password: connected, or refused after
+ * authentication (no such role, NOLOGIN), means it never asked.
+ */
+static AuthProbe
+probe_on(const char *conninfo, const char *role, const char *const *where,
+		 char **detail)
+{
+	const char *over[20] = {"user", role, "passfile", "/dev/null/none",
+	"application_name", "pgrotate-check", NULL};
+	int			n = 6;
+	AuthProbe	rc;
+	DbConn	   *c;
+	char	   *e = NULL;
+
+	for (int k = 0; where != NULL && placement[k] != NULL; k++)
+	{
+		over[n++] = placement[k];
+		over[n++] = where[k];
+	}
+	over[n] = NULL;
+	c = db_connect(conninfo, "app", over, &e);
+	if (c != NULL)
+		rc = db_used_password(c) ? AUTH_ASKS : AUTH_TRUSTS;
+	else if (strstr(e, "no password supplied") != NULL)
+		rc = AUTH_ASKS;
+	else if (strstr(e, "does not exist") != NULL || strstr(e, "not permitted to log in") != NULL)
+		rc = AUTH_TRUSTS;
+	else
+		rc = AUTH_UNKNOWN;
+	if (rc == AUTH_TRUSTS)
+		*detail = xasprintf("role \"%s\" got past authentication without a password"
+							" (pg_hba trust/peer/ident/cert on that path)%s%s: a verify there"
+							" would prove nothing", role, e ? "; then: " : "", e ? e : "");
+	else if (rc == AUTH_UNKNOWN)
+		*detail = xasprintf("cannot tell: %s", e);
+	free(e);
+	db_close(c);
+	return rc;
+}
+
+AuthProbe
+verify_probe_auth(const Target *t, const char *replica, const char *role,
+				  char **detail)
+{
+	char	   *where[3] = {NULL, NULL, NULL};
+	AuthProbe	rc = AUTH_UNKNOWN;
+	int			got = 0;
+	char	   *e = NULL;
+
+	*detail = NULL;
+	if (replica == NULL)
+		return probe_on(t->app, role, NULL, detail);
+	for (int k = 0; placement[k] != NULL && got == 0; k++)
+		got = db_conninfo_get(replica, placement[k], &where[k], &e);
+	for (int k = 0; k < 3; k++)
+		if (where[k] == NULL)
+			where[k] = xstrdup("");
+	if (got == 0)
+		rc = probe_on(t->app, role, (const char *const *) where, detail);
+	else
+		*detail = e;
 	for (int k = 0; k < 3; k++)
 		free(where[k]);
 	return rc;

@@ -32,4 +32,24 @@ VerifyResult verify_credential(const Target *t, DbConn *primary,
 							   const char *role, const char *password,
 							   volatile int *stop, char **err);
 
+typedef enum AuthProbe
+{
+	AUTH_ASKS,					/* the server asks for the password */
+	AUTH_TRUSTS,				/* it lets the role in without one */
+	AUTH_UNKNOWN				/* no answer that tells (see detail) */
+} AuthProbe;
+
+/*
+ * For check: does the target's app path ask role for its password? On the
+ * primary (replica NULL) or on the replica whose admin conninfo is
+ * replica, placed as a verify login is. Logs in without a password (the
+ * server logs nothing when the client leaves at the password prompt).
+ * *detail (malloc'd) explains AUTH_TRUSTS and AUTH_UNKNOWN.
+ */
+#define VERIFY_AUTH_FIX \
+	"point the target's app conninfo at the path the applications use," \
+	" where pg_hba asks for scram-sha-256"
+AuthProbe	verify_probe_auth(const Target *t, const char *replica,
+							  const char *role, char **detail);
+
 #endif

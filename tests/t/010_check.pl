@@ -69,7 +69,8 @@ my $r;
 $r = check();
 exit_is($r, 0, 'prepared setup without the state schema');
 has_lines($r, 'header, config and connection',
-	'target appdb:', '  ok    config valid', '  ok    admin connects');
+	'target appdb:', '  ok    config valid', '  ok    admin transport', '  ok    app transport',
+	'  ok    admin connects');
 like($r->{stdout}, qr/^  ok    server version: PostgreSQL 1\d\.\d+$/m, 'server version reported');
 has_lines($r, 'role items pass',
 	$privileges_ok,
@@ -85,6 +86,7 @@ has_lines($r, 'schema missing is a warning with the init command',
 	'        fix: run pgrotate init appdb');
 has_lines($r, 'sink, replicas, poolers, pg_stat_activity',
 	qq(  ok    file sink "$dir/appdb.env" writable),
+	'  ok    app path asks for the password on primary',
 	'  skip  replicas: none configured',
 	'  skip  poolers: none configured',
 	'  ok    pg_stat_activity of other roles visible',
@@ -115,7 +117,7 @@ unlike($r->{stdout}, qr/^  (?:FAIL|WARN)/m, 'no FAIL or WARN item');
 		'  skip  state schema "pgrotate" present: the admin cannot connect');
 	has_lines($r, 'pg_stat_activity skipped',
 		'  skip  pg_stat_activity of other roles visible: the admin cannot connect');
-	has_lines($r, 'summary', 'appdb: 2 ok, 0 warnings, 1 failed');
+	has_lines($r, 'summary', 'appdb: 5 ok, 0 warnings, 1 failed');
 	assert_no_secret_in([ $wrong, $admin_pw ],
 		{ stdout => $r->{stdout}, stderr => $r->{stderr} });
 }
