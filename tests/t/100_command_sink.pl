@@ -80,10 +80,23 @@ sub conf
 	return $path;
 }
 
+# pgrotate's own environment holds the admin's PGPASSWORD (as a systemd unit
+# may set it), a PGOPTIONS and unrelated variables: none may reach the hook.
+my %run_env = (%{ $t->{env} },
+	PGPASSWORD => $t->{admin_password},
+	PGOPTIONS => '-c work_mem=8MB',
+	PGAPPNAME => 'not-for-the-hook',
+	SECRET_X => 'hush-hush-value',
+	GCONV_PATH => '/nonexistent',
+	LANG => 'C',
+	LC_MESSAGES => 'C',
+	TZ => 'UTC',
+	PGROTATE_EXTRA => 'passed-on');
+
 sub cycle
 {
 	my ($conf) = @_;
-	my $r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env}, timeout => 60);
+	my $r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => \%run_env, timeout => 60);
 	$outputs .= $r->{stdout} . $r->{stderr};
 	return $r;
 }
@@ -116,6 +129,14 @@ push @secrets, $pa;
 	is($env{PGROTATE_TARGET}, 'appdb', 'environment: PGROTATE_TARGET');
 	is($env{PGROTATE_ROLE}, 'app_user_b', 'environment: PGROTATE_ROLE');
 	is($env{PGROTATE_GENERATION}, '2', 'environment: PGROTATE_GENERATION');
+	my @foreign = grep { !/^(PATH|HOME|LANG|LC_[A-Z_]+|TZ|PGROTATE_[A-Z_]+)$/ } sort keys %env;
+	is_deeply(\@foreign, [], 'environment: only allowlisted names (PATH, HOME, LANG, LC_*, TZ, PGROTATE_*)')
+	  or diag(join ' ', sort keys %env);
+	ok(!exists $env{$_}, "environment: no $_") for qw(PGPASSWORD PGOPTIONS PGAPPNAME PGPASSFILE SECRET_X GCONV_PATH);
+	is(join(',', map { $env{$_} // 'unset' } qw(LANG LC_MESSAGES TZ PGROTATE_EXTRA)), 'C,C,UTC,passed-on',
+		'environment: LANG, LC_*, TZ and other PGROTATE_* are passed on');
+	ok(defined $env{PATH}, 'environment: PATH is passed on');
+	unlike(slurp_file("$out/environ"), qr/\Q$t->{admin_password}\E/, "the admin's password is not in its environment");
 	my @argv = split /\0/, slurp_file("$out/cmdline");
 	is_deeply([ @argv[-3 .. -1] ], [ $hook, $out, 'echo' ], 'argv as configured, no shell');
 	assert_no_secret_in([$p], {
