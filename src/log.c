@@ -80,10 +80,21 @@ log_forget_secrets(void)
 	nsecrets = 0;
 }
 
+size_t
+log_longest_secret(void)
+{
+	size_t		longest = 0;
+
+	for (int i = 0; i < nsecrets; i++)
+		if (strlen(secrets[i]) > longest)
+			longest = strlen(secrets[i]);
+	return longest;
+}
+
 void
 log_redact(char *s)
 {
-	static const char mask[] = "<redacted>";
+	static const char mask[] = LOG_REDACTED;
 
 	for (int i = 0; i < nsecrets; i++)
 	{

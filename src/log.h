@@ -45,6 +45,12 @@ void		log_emit(LogLevel level, const char *event, const char *detail,
 #define log_info(...)    log_emit(LOG_LEVEL_INFO, NULL, NULL, NULL, __VA_ARGS__)
 #define log_debug(...)   log_emit(LOG_LEVEL_DEBUG, NULL, NULL, NULL, __VA_ARGS__)
 
+/* What a redacted secret is replaced by. */
+#define LOG_REDACTED "<redacted>"
+
+/* The length of the longest registered secret (0 if none). */
+size_t		log_longest_secret(void);
+
 /* Replace every registered secret in s (in place, shrinking). */
 void		log_redact(char *s);
 

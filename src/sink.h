@@ -59,6 +59,31 @@ int			sink_write_file(const char *path, const char *content,
 int			sink_run_command(const SinkCfg *s, const Credential *cred,
 							 char **err);
 
+/*
+ * A command sink's output, cut into lines of at most max bytes and redacted
+ * before it is cut: a piece is handed to emit only once no registered
+ * secret can straddle its end (the longest secret's length minus one is
+ * kept back), so a password never comes out in two halves.
+ */
+typedef void (*SinkOutputEmit) (const char *piece, void *arg);
+
+typedef struct SinkOutput
+{
+	StrBuf		buf;			/* not yet emitted, no newline */
+	size_t		max;			/* longest piece */
+	SinkOutputEmit emit;
+	void	   *arg;
+} SinkOutput;
+
+void		sink_output_init(SinkOutput *o, size_t max, SinkOutputEmit emit,
+							 void *arg);
+/* Take n bytes of output (NULs and carriage returns are dropped). */
+void		sink_output_feed(SinkOutput *o, const char *data, size_t n);
+/* At the end of the output: emit what is left. */
+void		sink_output_flush(SinkOutput *o);
+/* Wipe and free the buffer. */
+void		sink_output_free(SinkOutput *o);
+
 /* Publish cred to one sink (file or command). 0 or -1 with *err. */
 int			sink_publish(const SinkCfg *s, const Credential *cred, char **err);
 

@@ -46,7 +46,7 @@ typedef struct Child
 	const char *doc;			/* what goes to its stdin */
 	size_t		doc_len;
 	size_t		doc_off;
-	StrBuf		line;			/* output not yet logged */
+	SinkOutput	out;			/* output not yet logged */
 	bool		exited;
 	int			status;
 	bool		timed_out;
@@ -210,15 +210,17 @@ feed_stdin(Child *c)
 		close_fd(&c->in_fd);
 }
 
+/* One piece of output, already redacted (sink_output.c). */
 static void
-log_line(Child *c)
+log_piece(const char *piece, void *arg)
 {
+	const Child *c = arg;
+
 	log_emit(LOG_LEVEL_INFO, "sink_output", NULL, NULL, "%s: %s", c->name,
-			 c->line.data);
-	sb_reset(&c->line);
+			 piece);
 }
 
-/* Log what the command wrote, line by line; at EOF close the pipe. */
+/* Log what the command wrote, line by line, redacted; at EOF close the pipe. */
 static void
 read_output(Child *c)
 {
@@ -229,22 +231,12 @@ read_output(Child *c)
 		return;
 	if (n <= 0)
 	{
-		if (c->line.len > 0)
-			log_line(c);
+		sink_output_flush(&c->out);
 		close_fd(&c->out_fd);
 		return;
 	}
-	for (ssize_t i = 0; i < n; i++)
-	{
-		if (buf[i] == '\n')
-			log_line(c);
-		else if (buf[i] != '\0' && buf[i] != '\r')
-		{
-			sb_appendc(&c->line, buf[i]);
-			if (c->line.len >= MAX_LINE)
-				log_line(c);
-		}
-	}
+	sink_output_feed(&c->out, buf, (size_t) n);
+	secret_wipe(buf, (size_t) n);
 }
 
 static void
@@ -336,8 +328,7 @@ supervise(Child *c, int64_t timeout_ms)
 		poll_once(c, deadline - now < POLL_STEP_MS ? deadline - now :
 				  POLL_STEP_MS);
 	}
-	if (c->line.len > 0)
-		log_line(c);
+	sink_output_flush(&c->out);
 }
 
 static void
@@ -461,7 +452,7 @@ sink_run_command(const SinkCfg *s, const Credential *cred, char **err)
 
 	memset(&c, 0, sizeof(c));
 	c.in_fd = c.out_fd = -1;
-	sb_init(&c.line);
+	sink_output_init(&c.out, MAX_LINE, log_piece, &c);
 	if (s->argv == NULL || s->argv[0] == NULL || s->argv[0][0] != '/')
 	{
 		*err = xasprintf("command sink \"%s\" is not an absolute path (hint: "
@@ -488,6 +479,6 @@ done:
 	secret_free(doc);
 	free(envp);
 	strlist_free(&owned);
-	sb_free_secret(&c.line);
+	sink_output_free(&c.out);
 	return rc;
 }

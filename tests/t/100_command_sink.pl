@@ -41,6 +41,14 @@ if ($mode eq 'echo')
 	my ($pw) = $in =~ /"password":"([^"]+)"/;
 	print "leaking $pw\n";
 }
+if ($mode eq 'long')
+{
+	# 4042 bytes, then its input: the password crosses a 4096-byte cut;
+	# then one line per offset that puts the cut inside the password.
+	my ($pw) = $in =~ /"password":"([^"]+)"/;
+	print 'x' x 4042, $in, "\n";
+	print 'y' x (4096 - $_), $pw, "\n" for 1 .. length($pw) - 1;
+}
 if ($mode eq 'fail')
 {
 	print "failing on purpose\n";
@@ -147,6 +155,23 @@ push @secrets, $pa;
 	like($r->{stderr}, qr/leaking <redacted>/, 'a password it prints is redacted');
 	unlike($r->{stderr}, qr/\Q$p\E/, 'and not shown');
 	is(state(), 'app_user_b|idle', 'the cycle completed');
+}
+
+# 1b. A command printing 4042 bytes and then its input, and lines with
+# the password across the 4096-byte cut at every offset: the password
+# is redacted whole, no half of it reaches pgrotate's output.
+{
+	$r = cycle(conf('long'));
+	is($r->{exit}, 0, 'cycle with a command printing long lines exits 0') or diag($r->{stderr});
+	my ($u, $p) = read_env_sink($t->{sink});
+	push @secrets, $p;
+	my @pieces = grep { length($_) >= 10 } map { substr($p, $_, 10) } 0 .. length($p) - 10;
+	my @found = grep { index($r->{stderr}, $_) >= 0 } @pieces;
+	is_deeply(\@found, [], 'no 10 characters of the password appear in its logged output');
+	my $masked = () = $r->{stderr} =~ /<redacted>/g;
+	is($masked, length($p), 'the password is shown as <redacted> once per line that held it')
+	  or diag(substr($r->{stderr}, 0, 2000));
+	like($r->{stderr}, qr/x{100}\{/, 'the long line is logged');
 }
 
 # 2. Failure: the publish fails, the old role stays active and valid.

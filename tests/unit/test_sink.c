@@ -26,7 +26,7 @@
 #define PW "Abc123XyZ0987654Abc123XyZ0987654"
 #define VERIFIER "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy"
 #define WHEN 1700000000			/* 2023-11-14T22:13:20Z */
-#define PLANNED 133
+#define PLANNED 138
 
 static char tmpdir[256];
 
@@ -698,6 +698,125 @@ check_timeout(const char *script, const char *what)
 	free(pidfile);
 }
 
+/* ---- command output: redacted before it is cut ---- */
+
+/* What sink_output emitted: the pieces joined, and joined by '|'. */
+typedef struct Pieces
+{
+	StrBuf		all;
+	StrBuf		marked;
+	size_t		longest;
+	int			n;
+} Pieces;
+
+static void
+collect_piece(const char *piece, void *arg)
+{
+	Pieces	   *p = arg;
+
+	if (p->n++ > 0)
+		sb_appendc(&p->marked, '|');
+	sb_append(&p->marked, piece);
+	sb_append(&p->all, piece);
+	if (strlen(piece) > p->longest)
+		p->longest = strlen(piece);
+}
+
+/*
+ * The output k filler bytes, then the secret, then "!\n", fed to a splitter
+ * of pieces of max bytes, in two reads cut at split. The pieces must join
+ * into the redacted line ("filler<redacted>!"), each at most max bytes,
+ * with "<redacted>" whole in one of them and the secret in none. NULL if
+ * right, else what was emitted (pieces separated by '|').
+ */
+static char *
+split_case(size_t max, size_t k, size_t split, const char *secret)
+{
+	SinkOutput	o;
+	Pieces		p = {.longest = 0,.n = 0};
+	StrBuf		in;
+	StrBuf		want;
+	char	   *bad = NULL;
+	const char *mask;
+
+	sb_init(&p.all);
+	sb_init(&p.marked);
+	sb_init(&in);
+	sb_init(&want);
+	for (size_t i = 0; i < k; i++)
+		sb_appendc(&in, (char) ('a' + i % 26));
+	sb_appendn(&want, in.data, in.len);
+	sb_append(&want, "<redacted>!");
+	sb_append(&in, secret);
+	sb_append(&in, "!\n");
+	if (split > in.len)
+		split = in.len;
+	sink_output_init(&o, max, collect_piece, &p);
+	sink_output_feed(&o, in.data, split);
+	sink_output_feed(&o, in.data + split, in.len - split);
+	sink_output_flush(&o);
+	sink_output_free(&o);
+	mask = strstr(p.marked.data, "<redacted>");
+	if (strcmp(p.all.data, want.data) != 0 || p.longest > max ||
+		mask == NULL || strstr(mask + 1, "<redacted>") != NULL ||
+		strstr(p.marked.data, secret) != NULL)
+		bad = xstrdup(p.marked.data);
+	sb_free_secret(&in);
+	sb_free(&want);
+	sb_free_secret(&p.all);
+	sb_free_secret(&p.marked);
+	return bad;
+}
+
+/* Every k that puts the secret across, at or next to a cut, every read split. */
+static void
+check_every_offset(size_t max, const char *secret, size_t k_from, size_t k_to)
+{
+	size_t		slen = strlen(secret);
+	size_t		cases = 0;
+	char	   *bad = NULL;
+	size_t		bad_k = 0,
+				bad_split = 0;
+
+	for (size_t k = k_from; k <= k_to && bad == NULL; k++)
+		for (size_t split = k; split <= k + slen && bad == NULL; split++)
+		{
+			bad = split_case(max, k, split, secret);
+			bad_k = k;
+			bad_split = split;
+			cases++;
+		}
+	ok(bad == NULL, "pieces of %zu bytes: a %zu-byte secret after 0..%zu bytes, "
+	   "each read split inside it (%zu cases): redacted whole, never in halves",
+	   max, slen, k_to, cases);
+	if (bad)
+		diag("after %zu bytes, read split at %zu, got: %.200s%s", bad_k,
+			 bad_split, bad, strlen(bad) > 200 ? "..." : "");
+	free(bad);
+}
+
+static void
+test_output_redaction(void)
+{
+	const char *longer = "LongerSecretLongerSecret0123456789ABCDEF";
+	char	   *bad;
+
+	log_register_secret(PW);
+	log_register_secret(longer);
+	/* small pieces: every cut position and a few cuts in a row */
+	check_every_offset(48, PW, 0, 3 * 48 + 1);
+	/* the real piece size, the secret across the first and second cut */
+	check_every_offset(4096, PW, 4096 - strlen(PW) - 1, 4096 + 1);
+	check_every_offset(4096, PW, 2 * 4096 - strlen(PW) - 1, 2 * 4096 + 1);
+	/* the shorter secret is also kept whole when the longer one sets the tail */
+	check_every_offset(48, longer, 0, 2 * 48 + 1);
+	/* the reported attack: 4042 bytes, then the password */
+	bad = split_case(4096, 4042, 4042 + 10, PW);
+	ok(bad == NULL, "4042 bytes then the password: no half of it is logged");
+	free(bad);
+	log_forget_secrets();
+}
+
 static void
 test_command_timeout(void)
 {
@@ -733,6 +852,7 @@ main(void)
 	test_command_io();
 	test_command_failures();
 	test_command_timeout();
+	test_output_redaction();
 	{
 		char	   *cmd = xasprintf("rm -rf '%s'", tmpdir);
 
