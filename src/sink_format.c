@@ -7,6 +7,7 @@
  * the caller, who frees it with secret_free. Error messages never quote the
  * password.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -328,7 +329,10 @@ append_query_param(StrBuf *sb, bool *first, const char *key, const char *val)
 }
 
 /*
- * The authority's host part: "h1:p1,h2:p2" (IPv6 addresses in brackets).
+ * The authority's host part: "h1:p1,h2:p2". An IPv6 address goes in
+ * brackets as it is; any other host is percent-encoded, ':' included, so a
+ * crafted host ("db:1/x?sslmode=disable") cannot end the authority and
+ * inject a dbname or parameters: libpq decodes it back to the same host.
  * With a Unix-socket host anywhere in the list, the authority host stays
  * empty and host (and port) go to the query string instead.
  */
@@ -341,10 +345,12 @@ append_uri_hosts(StrBuf *sb, const StrList *hosts, const StrList *ports)
 	for (int i = 0; i < hosts->n; i++)
 	{
 		const char *h = hosts->items[i];
+		struct in6_addr a6;
 
 		if (i > 0)
 			sb_appendc(sb, ',');
-		if (strchr(h, ':') != NULL)
+
+		if (strchr(h, ':') != NULL && inet_pton(AF_INET6, h, &a6) == 1)
 		{
 			sb_appendc(sb, '[');
 			sb_append(sb, h);

@@ -26,7 +26,7 @@
 #define PW "Abc123XyZ0987654Abc123XyZ0987654"
 #define VERIFIER "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy"
 #define WHEN 1700000000			/* 2023-11-14T22:13:20Z */
-#define PLANNED 138
+#define PLANNED 147
 
 static char tmpdir[256];
 
@@ -240,6 +240,31 @@ test_uri(void)
 	check_format(SINK_FMT_URI, &c,
 				 "postgresql://app_user_a:" PW "@[::1]:5432,db2:5433/appdb\n",
 				 "IPv6 in brackets, several hosts");
+	/* a crafted host cannot end the authority and inject dbname or sslmode */
+	c.app_conninfo = "host='evil:1/x?sslmode=disable&a=' dbname=appdb sslmode=verify-full";
+	check_format(SINK_FMT_URI, &c,
+				 "postgresql://app_user_a:" PW
+				 "@evil%3A1%2Fx%3Fsslmode%3Ddisable%26a%3D/appdb?sslmode=verify-full\n",
+				 "a host with ':' that is no IPv6 address is percent-encoded");
+	got = sink_format(SINK_FMT_URI, &c, &err);
+	check_uri_field(got, "host", "evil:1/x?sslmode=disable&a=");
+	check_uri_field(got, "dbname", "appdb");
+	check_uri_field(got, "sslmode", "verify-full");
+	check_uri_field(got, "port", NULL);
+	secret_free(got);
+	c.app_conninfo = "host='::1]/x?sslmode=disable#[' dbname=appdb";
+	got = sink_format(SINK_FMT_URI, &c, &err);
+	check_uri_field(got, "host", "::1]/x?sslmode=disable#[");
+	check_uri_field(got, "sslmode", NULL);
+	secret_free(got);
+	c.app_conninfo = "host=fe80::1%eth0,2001:db8::5 port=5432 dbname=appdb";
+	check_format(SINK_FMT_URI, &c,
+				 "postgresql://app_user_a:" PW
+				 "@fe80%3A%3A1%25eth0:5432,[2001:db8::5]:5432/appdb\n",
+				 "an IPv6 address with a zone is encoded, a plain one bracketed");
+	got = sink_format(SINK_FMT_URI, &c, &err);
+	check_uri_field(got, "host", "fe80::1%eth0,2001:db8::5");
+	secret_free(got);
 	free(err);
 }
 
