@@ -17,7 +17,7 @@ typedef struct Credential
 {
 	const char *target;
 	const char *role;
-	const char *password;		/* plaintext; never logged */
+	const char *password;		/* plaintext; never logged; NULL: left out */
 	const char *verifier;		/* SCRAM verifier as stored (pgbouncer) */
 	int64_t		generation;
 	int64_t		rotated_at;		/* epoch seconds */
@@ -33,6 +33,10 @@ typedef struct Credential
  *   pgpass    "host:port:dbname:role:secret\n" (':' and '\' escaped; '*' for unset)
  *   uri       "postgresql://role:secret@host:port/dbname?options\n"
  *   pgbouncer "\"role\" \"SCRAM-SHA-256$...\"\n"
+ * Without a password (cred->password NULL: "active" without
+ * --with-password), env, json and uri leave it out ("PGUSER=role\n", no
+ * "password" member, "postgresql://role@host..."), pgpass is an error, and
+ * pgbouncer needs only the verifier.
  */
 char	   *sink_format(SinkFormat fmt, const Credential *cred, char **err);
 

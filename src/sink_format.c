@@ -161,7 +161,7 @@ format_env(const Credential *cred, char **err)
 						 "(hint: use format = \"json\")", cred->role);
 		return NULL;
 	}
-	if (!only_chars(cred->password, ENV_SAFE_PASSWORD))
+	if (cred->password && !only_chars(cred->password, ENV_SAFE_PASSWORD))
 	{
 		*err = xstrdup("the password contains characters the env format "
 					   "cannot carry unquoted (hint: use format = \"json\")");
@@ -170,9 +170,13 @@ format_env(const Credential *cred, char **err)
 	sb_init(&sb);
 	sb_append(&sb, "PGUSER=");
 	sb_append(&sb, cred->role);
-	sb_append(&sb, "\nPGPASSWORD=");
-	sb_append(&sb, cred->password);
 	sb_appendc(&sb, '\n');
+	if (cred->password)
+	{
+		sb_append(&sb, "PGPASSWORD=");
+		sb_append(&sb, cred->password);
+		sb_appendc(&sb, '\n');
+	}
 	return sb_steal(&sb);
 }
 
@@ -190,8 +194,11 @@ sink_json_document(const Credential *cred)
 	sb_append_json(&sb, cred->target ? cred->target : "");
 	sb_append(&sb, ",\"role\":");
 	sb_append_json(&sb, cred->role);
-	sb_append(&sb, ",\"password\":");
-	sb_append_json(&sb, cred->password);
+	if (cred->password)
+	{
+		sb_append(&sb, ",\"password\":");
+		sb_append_json(&sb, cred->password);
+	}
 	sb_appendf(&sb, ",\"generation\":%" PRId64 ",\"rotated_at\":",
 			   cred->generation);
 	sb_append_json(&sb, when);
@@ -260,6 +267,13 @@ format_pgpass(const Credential *cred, char **err)
 	char	   *out = NULL;
 	bool		break_field = false;
 
+	if (cred->password == NULL)
+	{
+		/* a password file line without a password means nothing */
+		*err = xasprintf("no password to write in the pgpass format for role "
+						 "\"%s\"", cred->role);
+		goto done;
+	}
 	if (has_line_break(cred->role) || has_line_break(cred->password))
 	{
 		*err = xstrdup("the role or password contains a line break, which "
@@ -418,8 +432,11 @@ format_uri(const Credential *cred, char **err)
 	sb_init(&sb);
 	sb_append(&sb, "postgresql://");
 	append_pct(&sb, cred->role);
-	sb_appendc(&sb, ':');
-	append_pct(&sb, cred->password);
+	if (cred->password)
+	{
+		sb_appendc(&sb, ':');
+		append_pct(&sb, cred->password);
+	}
 	sb_appendc(&sb, '@');
 	in_authority = append_uri_hosts(&sb, &hosts, &ports);
 	sb_appendc(&sb, '/');

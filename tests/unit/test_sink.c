@@ -26,7 +26,7 @@
 #define PW "Abc123XyZ0987654Abc123XyZ0987654"
 #define VERIFIER "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy"
 #define WHEN 1700000000			/* 2023-11-14T22:13:20Z */
-#define PLANNED 147
+#define PLANNED 160
 
 static char tmpdir[256];
 
@@ -160,6 +160,67 @@ test_formats(void)
 				 "\"ro\"\"le\" \"" VERIFIER "\"\n", "quote in the role doubled");
 	c.verifier = NULL;
 	check_format(SINK_FMT_PGBOUNCER, &c, NULL, "no verifier: refused");
+}
+
+/*
+ * Without a password ("active" without --with-password): every formatter
+ * leaves it out or refuses, none dereferences it; no sink is written.
+ */
+static void
+test_null_password(void)
+{
+	Credential	c = sample();
+	SinkCfg		s = {.type = SINK_FILE, .format = SINK_FMT_ENV, .mode = 0600};
+	char	   *argv[] = {"/bin/sh", "-c", "cat > \"$0\"", NULL, NULL};
+	char	   *err = NULL;
+	char	   *got;
+
+	c.password = NULL;
+	check_format(SINK_FMT_ENV, &c, "PGUSER=app_user_a\n",
+				 "no password: PGUSER only");
+	check_format(SINK_FMT_JSON, &c,
+				 "{\"target\":\"appdb\",\"role\":\"app_user_a\",\"generation\":7,"
+				 "\"rotated_at\":\"2023-11-14T22:13:20Z\"}\n",
+				 "no password: no password member");
+	check_format(SINK_FMT_URI, &c,
+				 "postgresql://app_user_a@db1:5432/appdb?sslmode=verify-full\n",
+				 "no password: user@host");
+	c.app_conninfo = "host=/var/run/postgresql dbname=appdb";
+	check_format(SINK_FMT_URI, &c,
+				 "postgresql://app_user_a@/appdb?host=%2Fvar%2Frun%2Fpostgresql\n",
+				 "no password, socket host");
+	c.app_conninfo = sample().app_conninfo;
+	check_format(SINK_FMT_PGPASS, &c, NULL, "no password: refused");
+	got = sink_format(SINK_FMT_PGPASS, &c, &err);
+	like(err, "no password to write in the pgpass format for role \"app_user_a\"",
+		 "pgpass: the error names the role");
+	free(err);
+	err = NULL;
+	check_format(SINK_FMT_PGBOUNCER, &c, "\"app_user_a\" \"" VERIFIER "\"\n",
+				 "no password: the verifier is all it needs");
+	got = sink_json_document(&c);
+	is_str(got, "{\"target\":\"appdb\",\"role\":\"app_user_a\",\"generation\":7,"
+		   "\"rotated_at\":\"2023-11-14T22:13:20Z\"}\n",
+		   "sink_json_document: no password member");
+	secret_free(got);
+	/* publishing without a password is refused: no sink is emptied */
+	s.path = tpath("nullpw.env");
+	spit(s.path, "OLD\n");
+	is_int(sink_publish(&s, &c, &err), -1, "no password: a file sink is not written");
+	like(err, "no password to publish", "the error says so");
+	got = slurp(s.path);
+	is_str(got, "OLD\n", "no password: the file keeps its credential");
+	free(got);
+	free(err);
+	err = NULL;
+	argv[3] = s.path;
+	s = (SinkCfg) {.type = SINK_COMMAND, .argv = argv, .argc = 4, .timeout_ms = 5000};
+	is_int(sink_publish(&s, &c, &err), -1, "no password: a command sink is not run");
+	got = slurp(argv[3]);
+	is_str(got, "OLD\n", "no password: the command did not run");
+	free(got);
+	free(err);
+	free(argv[3]);
 }
 
 static void
@@ -866,6 +927,7 @@ main(void)
 	plan(PLANNED);
 	test_formats();
 	test_pgpass();
+	test_null_password();
 	test_uri();
 	test_round_trips();
 	test_read_errors();
