@@ -103,6 +103,14 @@ is($r->{stdout}, "PGUSER=app_user_a\nPGPASSWORD=$pw\n", 'active --with-password 
 	}
 }
 
+# Global options after the command, against the real server: the config
+# given there is the one used.
+$r = run_pgrotate(args => [ 'status', 'appdb', '-c', $t->{conf}, '--format=json' ], env => $t->{env});
+is($r->{exit}, 0, 'status appdb -c FILE: exit 0 (OK)') or diag($r->{stderr});
+like($r->{stdout}, qr/"active_role":"app_user_a"/, 'status appdb -c FILE: reports the target of that config');
+$r = run_pgrotate(args => [ 'active', '--format=env', 'appdb', '--config', $t->{conf}, '-q' ], env => $t->{env});
+is($r->{stdout}, "PGUSER=app_user_a\n", 'active ... --config FILE -q: the active role');
+
 # Refusals, on a second target in the same database.
 sub second_target
 {
