@@ -131,9 +131,9 @@ host_port_pairs(const char *conninfo, bool use_hostaddr, StrList *hosts,
 			strlist_add(ports, plist.items[plist.n == 1 ? 0 : i]);
 		else
 		{
-			*err = xasprintf("the app conninfo has %d hosts but %d ports "
+			*err = xasprintf("the app conninfo has %d host%s but %d ports "
 							 "(hint: give one port, or one per host)",
-							 hosts->n, plist.n);
+							 hosts->n, hosts->n == 1 ? "" : "s", plist.n);
 			goto done;
 		}
 	}

@@ -198,6 +198,30 @@ sb_free_secret(StrBuf *sb)
 }
 
 void
+sb_append_indented(StrBuf *sb, const char *text, const char *indent)
+{
+	size_t		len = strlen(text);
+
+	while (len > 0 && strchr("\n\r\t ", text[len - 1]) != NULL)
+		len--;
+	for (size_t i = 0; i < len; i++)
+	{
+		if (text[i] == '\r')
+			continue;
+		if (text[i] != '\n')
+		{
+			sb_appendc(sb, text[i]);
+			continue;
+		}
+		/* the line's own indentation (libpq's tab) and blank lines go */
+		while (i + 1 < len && strchr("\n\r\t ", text[i + 1]) != NULL)
+			i++;
+		sb_appendc(sb, '\n');
+		sb_append(sb, indent);
+	}
+}
+
+void
 sb_append_json(StrBuf *sb, const char *s)
 {
 	const unsigned char *p;

@@ -42,6 +42,13 @@ char	   *sb_steal(StrBuf *sb);
 void		sb_free(StrBuf *sb);
 /* Free after wiping the whole allocation (for buffers that held a secret). */
 void		sb_free_secret(StrBuf *sb);
+/*
+ * Append text, its line breaks kept and every line after the first
+ * prefixed with indent instead of its own leading blanks (a multi-line
+ * server error under its item); blank lines and the blanks at its end are
+ * dropped.
+ */
+void		sb_append_indented(StrBuf *sb, const char *text, const char *indent);
 /* Append s as a JSON string literal, quotes included. */
 void		sb_append_json(StrBuf *sb, const char *s);
 

@@ -394,6 +394,9 @@ is(status(undef, 'nosuchtarget')->{exit}, 3, 'unknown target: exit 3');
 	is($res->{exit}, 2, 'an unreachable replica: CRITICAL');
 	like($res->{stdout}, qr/sessions: +primary: .*\n +\/nonexistent:1: unreachable/, 'text: the replica is unreachable');
 	like($res->{stdout}, qr/CRITICAL: +replica \/nonexistent:1 unreachable/, 'and the problem names it');
+	like($res->{stdout}, qr/CRITICAL: +replica \/nonexistent:1 unreachable.*No such file or directory\n {19}Is the server running locally/,
+		'the second line of the server error is indented under its item');
+	unlike($res->{stdout}, qr/\n\tIs the server/, 'no raw tab-indented line breaks the layout');
 }
 
 assert_no_secret_in(\@secrets, { 'status output' => $outputs, 'server log' => $node->log_content });

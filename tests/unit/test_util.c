@@ -45,6 +45,54 @@ test_json(void)
 }
 
 static void
+test_indented(void)
+{
+	StrBuf		sb;
+
+	sb_init(&sb);
+	sb_append(&sb, "  FAIL: ");
+	sb_append_indented(&sb, "connection failed: refused\n\tIs the server running?\n", "        ");
+	is_str(sb.data, "  FAIL: connection failed: refused\n        Is the server running?",
+		   "indented: later lines under the item instead of their tab, the trailing line break dropped");
+	sb_reset(&sb);
+	sb_append_indented(&sb, "one line", "    ");
+	is_str(sb.data, "one line", "indented: one line unchanged");
+	sb_reset(&sb);
+	sb_append_indented(&sb, "a\r\nb\n\n \n", "> ");
+	is_str(sb.data, "a\n> b", "indented: CR dropped, blank tail dropped");
+	sb_free(&sb);
+}
+
+/* A text log message with a multi-line detail: each line indented under it. */
+static void
+test_log_multiline(void)
+{
+	char		path[] = "/tmp/pgr-test-log-XXXXXX";
+	int			fd = mkstemp(path);
+	int			saved = dup(2);
+	char		buf[512] = {0};
+	FILE	   *f;
+
+	log_init(0, false);
+	dup2(fd, 2);
+	log_emit(LOG_LEVEL_ERROR, NULL, "primary pid 1\nprimary pid 2\nand 3 more",
+			 "do this\nthen that", "cannot connect: refused\n\tIs the server running?\n");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	f = fdopen(fd, "r");
+	rewind(f);
+	if (fread(buf, 1, sizeof(buf) - 1, f) == 0)
+		buf[0] = '\0';
+	fclose(f);
+	unlink(path);
+	is_str(buf, "pgrotate: error: cannot connect: refused\n    Is the server running?\n"
+		   "DETAIL: primary pid 1\n        primary pid 2\n        and 3 more\n"
+		   "HINT: do this\n      then that\n",
+		   "text log: multi-line message, DETAIL and HINT indented under their first line");
+}
+
+static void
 test_strlist(void)
 {
 	StrList		l = {0};
@@ -110,9 +158,11 @@ test_log_output(void)
 int
 main(void)
 {
-	plan(14);
+	plan(18);
 	test_strbuf();
 	test_json();
+	test_indented();
+	test_log_multiline();
 	test_strlist();
 	test_redact();
 	test_log_output();
