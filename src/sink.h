@@ -56,9 +56,11 @@ int			sink_write_file(const char *path, const char *content,
 
 /*
  * Run a command sink: argv without a shell, the json document on stdin,
- * PGROTATE_TARGET, PGROTATE_ROLE, PGROTATE_GENERATION added to the
- * environment, its own process group killed at timeout. Output is logged
- * (redacted). 0 on exit status 0, else -1 with *err.
+ * an environment of PATH, HOME, LANG, LC_*, TZ and PGROTATE_* only (never a
+ * PG* variable) with PGROTATE_TARGET, PGROTATE_ROLE, PGROTATE_GENERATION
+ * set, its own process group killed at timeout. Output is logged, redacted
+ * before it is cut into lines (SinkOutput). 0 on exit status 0, else -1
+ * with *err.
  */
 int			sink_run_command(const SinkCfg *s, const Credential *cred,
 							 char **err);
