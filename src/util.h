@@ -73,6 +73,13 @@ int64_t		clock_wall_ms(void);
 void		sleep_ms(int64_t ms, volatile int *stop);
 /* ISO 8601 UTC ("2026-11-22T03:15:22Z") of an epoch in seconds. */
 void		format_utc(int64_t epoch_s, char out[32]);
+/*
+ * A local time as some servers print it ("2026-11-22 04:15:22 CET",
+ * PgBouncer's connect_time) as ISO 8601 UTC in out: 0, or -1 (out
+ * unchanged) when it is not of that form or its zone is neither UTC/GMT
+ * nor this machine's.
+ */
+int			format_utc_of_local(const char *text, char out[32]);
 /* This machine's host name (static buffer). */
 const char *host_name(void);
 

@@ -153,6 +153,8 @@ is($other_tx->query_safe('SELECT session_user'), 'other_app', 'the other applica
 		'its backend on the primary, its client and server connection on the pooler');
 	like($r->{stderr}, qr/pooler \Q$pnode\E server connection of database appdb \(backend pid \d+\)/,
 		'the server connection is named');
+	like($r->{stderr}, qr/pooler \Q$pnode\E server connection of database appdb \(backend pid \d+\) "session-idle" since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m,
+		'with its connect time in ISO 8601 UTC');
 	$s->quit;
 	$r = cycle();
 	is($r->{exit}, 0, 'once it leaves, the cycle completes') or diag($r->{stderr});

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -61,6 +62,35 @@ test_indented(void)
 	sb_append_indented(&sb, "a\r\nb\n\n \n", "> ");
 	is_str(sb.data, "a\n> b", "indented: CR dropped, blank tail dropped");
 	sb_free(&sb);
+}
+
+/* Local times as PgBouncer prints them, in ISO 8601 UTC. */
+static void
+test_local_times(void)
+{
+	char		out[32] = "unchanged";
+	const char *tz = getenv("TZ");
+	char	   *saved = tz ? xstrdup(tz) : NULL;
+
+	ok(format_utc_of_local("2026-01-01 00:00:00 UTC", out) == 0 &&
+	   strcmp(out, "2026-01-01T00:00:00Z") == 0, "UTC local time: %s", out);
+	setenv("TZ", "Europe/Berlin", 1);
+	ok(format_utc_of_local("2026-07-01 12:00:00 CEST", out) == 0 &&
+	   strcmp(out, "2026-07-01T10:00:00Z") == 0, "summer time of this machine's zone: %s", out);
+	ok(format_utc_of_local("2026-01-15 12:00:00 CET", out) == 0 &&
+	   strcmp(out, "2026-01-15T11:00:00Z") == 0, "winter time of this machine's zone: %s", out);
+	strcpy(out, "unchanged");
+	ok(format_utc_of_local("2026-01-15 12:00:00 EST", out) == -1 &&
+	   strcmp(out, "unchanged") == 0, "another zone is left alone");
+	ok(format_utc_of_local("2026-01-15T12:00:00Z", out) == -1 &&
+	   format_utc_of_local("2026-01-15 12:00:00 UTC trailing", out) == -1,
+	   "other forms are left alone");
+	if (saved)
+		setenv("TZ", saved, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(saved);
 }
 
 /* A text log message with a multi-line detail: each line indented under it. */
@@ -158,8 +188,9 @@ test_log_output(void)
 int
 main(void)
 {
-	plan(18);
+	plan(23);
 	test_strbuf();
+	test_local_times();
 	test_json();
 	test_indented();
 	test_log_multiline();
