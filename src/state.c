@@ -468,7 +468,8 @@ state_lock_holder(DbConn *c, const char *target, char **holder, char **err)
 	*holder = NULL;
 	if (db_exec(c,
 				"SELECT a.application_name, a.pid,"
-				" coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SSOF'), 'unknown')"
+				" coalesce(to_char(a.backend_start AT TIME ZONE 'UTC',"
+				"                  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'unknown')"
 				" FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
 				" WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
 				" AND l.database = (SELECT oid FROM pg_catalog.pg_database"
