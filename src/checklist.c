@@ -5,6 +5,7 @@
  *   "  ok    name[: detail]"
  *   "  WARN  name: detail"
  *   "  FAIL  name: detail"
+ *   "        more lines of a multi-line detail (a server error)"
  *   "  skip  name: why"
  *   "        fix: one line of the fix"   (one per line of the fix)
  */
@@ -48,12 +49,12 @@ checklist_count(const CheckList *l, CheckStatus st)
 }
 
 /*
- * A detail on one line: libpq's messages may span lines ("... failed:
- * FATAL: ...\npassword retrieved from file ..."), so each line break and
- * the indentation after it become "; ".
+ * A detail that spans lines (libpq's "... failed: FATAL: ...\npassword
+ * retrieved from file ...") keeps its lines, each further one indented
+ * under the item; blank lines and trailing line breaks are dropped.
  */
 static void
-print_one_line(const char *s, FILE *f)
+print_detail(const char *s, FILE *f)
 {
 	for (const char *p = s; *p; p++)
 	{
@@ -62,7 +63,7 @@ print_one_line(const char *s, FILE *f)
 			while (p[1] == '\n' || p[1] == '\r' || p[1] == '\t' || p[1] == ' ')
 				p++;
 			if (p[1] != '\0')
-				fputs("; ", f);
+				fputs("\n        ", f);
 			continue;
 		}
 		fputc(*p == '\t' ? ' ' : *p, f);
@@ -98,7 +99,7 @@ checklist_print(const CheckList *l, FILE *f)
 		if (it->detail && it->detail[0])
 		{
 			fputs(": ", f);
-			print_one_line(it->detail, f);
+			print_detail(it->detail, f);
 		}
 		fputc('\n', f);
 		if (it->fix && it->fix[0] && it->status != CHECK_PASS)

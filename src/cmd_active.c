@@ -70,55 +70,36 @@ read_password(const Target *t, const StateRow *st, char **password)
 	return PGR_EXIT_OK;
 }
 
+/*
+ * Print the active credential in format f. env, json and uri are the sink
+ * formats (sink_format), with the password only when pw is not NULL
+ * (--with-password): the same code writes the sinks.
+ */
 static int
 print_active(const Target *t, const StateRow *st, ActiveFormat f, const char *pw)
 {
+	static const SinkFormat sink_fmt[] = {
+		[AF_ENV] = SINK_FMT_ENV,[AF_JSON] = SINK_FMT_JSON,[AF_URI] = SINK_FMT_URI
+	};
 	Credential	cred = {t->name, st->active_role, pw, NULL, st->generation,
 	st->rotated_at, t->app};
-	char		ts[32];
-	StrBuf		sb;
 	char	   *err = NULL;
-	char	   *uri;
+	char	   *out;
+	int			rc;
 
-	sb_init(&sb);
-	format_utc(st->rotated_at, ts);
 	if (f == AF_ROLE)
-		sb_appendf(&sb, "%s\n", st->active_role);
-	else if (f == AF_ENV)
+		out = xasprintf("%s\n", st->active_role);
+	else if ((out = sink_format(sink_fmt[f], &cred, &err)) == NULL)
 	{
-		sb_appendf(&sb, "PGUSER=%s\n", st->active_role);
-		if (pw)
-			sb_appendf(&sb, "PGPASSWORD=%s\n", pw);
+		log_error("cannot print the active credential of target %s as %s: %s",
+				  t->name, cfg_format_name(sink_fmt[f]), err);
+		free(err);
+		return PGR_EXIT_FAIL;
 	}
-	else if (f == AF_JSON)
-	{
-		sb_append(&sb, "{\"target\":");
-		sb_append_json(&sb, t->name);
-		sb_append(&sb, ",\"role\":");
-		sb_append_json(&sb, st->active_role);
-		if (pw)
-		{
-			sb_append(&sb, ",\"password\":");
-			sb_append_json(&sb, pw);
-		}
-		sb_appendf(&sb, ",\"generation\":%lld,\"rotated_at\":\"%s\"}\n",
-				   (long long) st->generation, ts);
-	}
-	else
-	{
-		if ((uri = sink_format(SINK_FMT_URI, &cred, &err)) == NULL)
-		{
-			log_error("cannot build the URI: %s", err);
-			free(err);
-			sb_free(&sb);
-			return PGR_EXIT_FAIL;
-		}
-		sb_append(&sb, uri);
-		secret_free(uri);
-	}
-	fputs(sb.data, stdout);
-	sb_free_secret(&sb);
-	return fflush(stdout) == 0 ? PGR_EXIT_OK : PGR_EXIT_FAIL;
+	fputs(out, stdout);
+	rc = fflush(stdout) == 0 ? PGR_EXIT_OK : PGR_EXIT_FAIL;
+	secret_free(out);
+	return rc;
 }
 
 static int

@@ -8,7 +8,7 @@
  *     FAIL  admin privileges: "pgrotate_admin" lacks CREATEROLE
  *           fix: ALTER ROLE "pgrotate_admin" CREATEROLE;
  *     ...
- *   appdb: 9 ok, 1 warnings, 1 failed
+ *   appdb: 9 ok, 1 warning, 1 failed
  *
  * Exit 0 when no item failed (warnings are fine), 1 when one did, 2 for a
  * configuration error or an unknown target. Nothing is changed anywhere.
@@ -541,10 +541,12 @@ check_primary(const Target *t, CheckList *l, const char **why_not)
 static void
 print_block(const char *target, const CheckList *l)
 {
+	int			warnings = checklist_count(l, CHECK_WARN);
+
 	printf("target %s:\n", target);
 	checklist_print(l, stdout);
-	printf("%s: %d ok, %d warnings, %d failed\n", target,
-		   checklist_count(l, CHECK_PASS), checklist_count(l, CHECK_WARN),
+	printf("%s: %d ok, %d warning%s, %d failed\n", target,
+		   checklist_count(l, CHECK_PASS), warnings, warnings == 1 ? "" : "s",
 		   checklist_count(l, CHECK_FAIL));
 	fflush(stdout);
 }

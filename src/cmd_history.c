@@ -29,13 +29,23 @@ format_ms(int64_t ms, char out[40])
 	snprintf(out, 40, "%s.%03dZ", t, (int) (ms % 1000));
 }
 
-/* s on one line: line breaks and tabs become spaces, other controls '?'. */
+/*
+ * s on one line: a line break (between the sessions of a detail) becomes
+ * "; ", a tab a space, other controls '?'.
+ */
 static void
 append_oneline(StrBuf *sb, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
 	{
-		if (*p == '\n' || *p == '\r' || *p == '\t')
+		if (*p == '\n' || *p == '\r')
+		{
+			while (p[1] == '\n' || p[1] == '\r')
+				p++;
+			if (p[1] != '\0' && sb->len > 0)
+				sb_append(sb, "; ");
+		}
+		else if (*p == '\t')
 		{
 			if (p[1] != '\0' && sb->len > 0 && sb->data[sb->len - 1] != ' ')
 				sb_appendc(sb, ' ');

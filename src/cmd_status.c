@@ -27,6 +27,9 @@ typedef enum StatusFormat
 
 /* ---- text ---- */
 
+/* Where the values of the text format start ("  credential age:  "). */
+#define STATUS_INDENT "                   "
+
 static void
 text_times(StrBuf *sb, const TargetStatus *ts)
 {
@@ -79,7 +82,11 @@ text_nodes_sinks(StrBuf *sb, const TargetStatus *ts)
 		sb_appendf(sb, "  sink:            %s %s: %s", ss->cfg->type == SINK_FILE ? "file" : "command",
 				   ss->name, sink_state_name(ss->state));
 		if (ss->detail)
-			sb_appendf(sb, " (%s)", ss->detail);
+		{
+			sb_append(sb, " (");
+			sb_append_indented(sb, ss->detail, STATUS_INDENT);
+			sb_appendc(sb, ')');
+		}
 		sb_appendc(sb, '\n');
 	}
 }
@@ -105,7 +112,10 @@ print_text(const TargetStatus *all, int n, StrBuf *sb)
 			char		label[32];
 
 			snprintf(label, sizeof(label), "%s:", status_level_name(ts->problems[k].level));
-			sb_appendf(sb, "  %-17s%s\n", label, ts->problems[k].msg);
+			/* a multi-line server error stays under its item */
+			sb_appendf(sb, "  %-17s", label);
+			sb_append_indented(sb, ts->problems[k].msg, STATUS_INDENT);
+			sb_appendc(sb, '\n');
 		}
 	}
 }

@@ -1056,12 +1056,44 @@ parse_target_roles(Loader *ld, const config_setting_t *ts,
 
 /* ---- sinks ---- */
 
+/*
+ * A sink's owner or group given as a number must fit a uid_t/gid_t, and
+ * not be (uid_t) -1, which fchown reads as "leave unchanged": "4294967296"
+ * would otherwise wrap to 0, root. A name is looked up when the sink is
+ * written.
+ */
+static void
+check_numeric_id(Loader *ld, const config_setting_t *s, const char *spath,
+				 const char *key, const char *str)
+{
+	/* uid_t and gid_t are unsigned 32-bit integers on Linux */
+	const unsigned long long max_id = (unsigned long long) (uid_t) -1 - 1;
+	char	   *kpath;
+	unsigned long long n;
+
+	_Static_assert(sizeof(uid_t) == sizeof(gid_t), "uid_t and gid_t differ");
+	if (str[0] == '\0' || str[strspn(str, "0123456789")] != '\0')
+		return;
+	errno = 0;
+	n = strtoull(str, NULL, 10);
+	if (errno == 0 && n <= max_id)
+		return;
+	kpath = child_path(spath, key);
+	add_err(ld, s, kpath, "\"%s\" is out of range for a numeric %s id (0 to %llu; "
+			"use the %s name, or a number in that range)", str,
+			strcmp(key, "owner") == 0 ? "user" : "group", max_id,
+			strcmp(key, "owner") == 0 ? "user" : "group");
+	free(kpath);
+}
+
 static void
 parse_file_sink(Loader *ld, const config_setting_t *el,
 				config_setting_t **seen, const char *spath, SinkCfg *sc)
 {
 	const CfgScope sc_file = CFG_SCOPE_FILE_SINK;
 	int			pi = key_required(sc_file, "path");
+	int			oi = key_required(sc_file, "owner");
+	int			gi = key_required(sc_file, "group");
 	Value		v;
 
 	if (read_key(ld, el, seen, pi, spath, &v) == 0)
@@ -1080,10 +1112,18 @@ parse_file_sink(Loader *ld, const config_setting_t *el,
 		sc->format = (SinkFormat) v.num;
 	if (read_key(ld, el, seen, key_required(sc_file, "mode"), spath, &v) == 0)
 		sc->mode = (mode_t) v.num;
-	if (read_key(ld, el, seen, key_required(sc_file, "owner"), spath, &v) == 0)
+	if (read_key(ld, el, seen, oi, spath, &v) == 0)
+	{
 		sc->owner = v.str;
-	if (read_key(ld, el, seen, key_required(sc_file, "group"), spath, &v) == 0)
+		if (v.str)
+			check_numeric_id(ld, seen[oi], spath, "owner", v.str);
+	}
+	if (read_key(ld, el, seen, gi, spath, &v) == 0)
+	{
 		sc->group = v.str;
+		if (v.str)
+			check_numeric_id(ld, seen[gi], spath, "group", v.str);
+	}
 }
 
 static void

@@ -17,6 +17,7 @@
 #include "cycle.h"
 #include "cycle_steps.h"
 #include "drain.h"
+#include "duration.h"
 #include "exitcode.h"
 #include "fault.h"
 #include "log.h"
@@ -606,7 +607,12 @@ cycle_execute(CycleRun *run)
 	}
 	else if (run->o->due_only && !is_due(run))
 	{
-		log_info("not due: rotated %lld s ago", (long long) (run->st.server_now_ms / 1000 - run->st.rotated_at));
+		char		ago[32],
+					every[32];
+
+		duration_format((run->st.server_now_ms / 1000 - run->st.rotated_at) * 1000, ago, sizeof(ago));
+		duration_format(run->t->s.rotation_interval_ms, every, sizeof(every));
+		log_info("not due: rotated %s ago (rotation_interval %s)", ago, every);
 		return PGR_EXIT_OK;
 	}
 	for (;;)

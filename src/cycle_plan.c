@@ -108,15 +108,21 @@ plan_drain(CycleRun *run, const char *old, bool published)
 	printf("   wait %s of min_overlap%s and until no session of %s remains (at most %s)\n",
 		   run->o->emergency ? "none" : overlap, run->o->emergency ? " (--emergency)" : "",
 		   old, timeout);
-	printf("   sessions of %s now, on the primary, replicas and poolers: %d", old, l.n);
+	printf("   sessions of %s now, on the primary, replicas and poolers: %d\n", old, l.n);
 	if (l.n > 0)
 	{
 		char	   *who = sessionlist_describe(&l, 10);
+		StrBuf		sb;
 
-		printf(" (%s)", who);
+		/* one session per line, under the count */
+		sb_init(&sb);
+		sb_append(&sb, "     ");
+		sb_append_indented(&sb, who, "     ");
+		printf("%s\n", sb.data);
+		sb_free(&sb);
 		free(who);
 	}
-	printf("\n   on timeout: %s\n", run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE ?
+	printf("   on timeout: %s\n", run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE ?
 		   "terminate them (pg_terminate_backend) and revoke" : "stop with exit 3, the old role stays valid");
 	sessionlist_free(&l);
 	return 0;

@@ -53,9 +53,11 @@ sessionlist_describe(const SessionList *l, int max)
 	{
 		const Session *s = &l->items[i];
 
+		if (i > 0)
+			sb_appendc(&sb, '\n');
 		if (s->kind)
 		{
-			sb_appendf(&sb, "%s%s %s", i ? "; " : "", s->node, s->kind);
+			sb_appendf(&sb, "%s %s", s->node, s->kind);
 			if (s->database)
 				sb_appendf(&sb, " of database %s", s->database);
 			if (s->pid > 0)
@@ -63,7 +65,7 @@ sessionlist_describe(const SessionList *l, int max)
 						   "client" : "backend", s->pid);
 		}
 		else
-			sb_appendf(&sb, "%s%s pid %d", i ? "; " : "", s->node, s->pid);
+			sb_appendf(&sb, "%s pid %d", s->node, s->pid);
 		if (s->application_name && s->application_name[0])
 			sb_appendf(&sb, " \"%s\"", s->application_name);
 		if (s->client_addr || !s->kind)
@@ -72,7 +74,7 @@ sessionlist_describe(const SessionList *l, int max)
 			sb_appendf(&sb, " since %s", s->backend_start);
 	}
 	if (l->n > max)
-		sb_appendf(&sb, "; and %d more", l->n - max);
+		sb_appendf(&sb, "\nand %d more", l->n - max);
 	return sb_steal(&sb);
 }
 
@@ -88,7 +90,7 @@ drain_sessions_query(const char **role, DbQuery *q)
 	q->sql = "SELECT a.pid, a.application_name,"
 		" CASE WHEN a.client_addr IS NOT NULL THEN host(a.client_addr)"
 		"      WHEN a.backend_start IS NOT NULL THEN 'local' END,"
-		" to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SSOF')"
+		" to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 		" FROM pg_catalog.pg_stat_activity a"
 		" WHERE a.usesysid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)"
 		" AND a.pid <> pg_catalog.pg_backend_pid() ORDER BY a.backend_start, a.pid";

@@ -37,7 +37,11 @@ typedef struct SessionList
 void		sessionlist_free(SessionList *l);
 /* A new zeroed entry at the end of l. */
 Session    *sessionlist_add(SessionList *l);
-/* "pid 123 psql local since 03:15:22" lines joined by "; " (malloc'd). */
+/*
+ * The first max sessions, one per line ("primary pid 123 \"psql\" from
+ * local since 2026-11-22T03:15:22Z"), then "and N more" (malloc'd): a
+ * DETAIL (log.c indents its lines).
+ */
 char	   *sessionlist_describe(const SessionList *l, int max);
 
 /*

@@ -85,10 +85,21 @@ log_forget_secrets(void)
 	nsecrets = 0;
 }
 
+size_t
+log_longest_secret(void)
+{
+	size_t		longest = 0;
+
+	for (int i = 0; i < nsecrets; i++)
+		if (strlen(secrets[i]) > longest)
+			longest = strlen(secrets[i]);
+	return longest;
+}
+
 void
 log_redact(char *s)
 {
-	static const char mask[] = "<redacted>";
+	static const char mask[] = LOG_REDACTED;
 
 	for (int i = 0; i < nsecrets; i++)
 	{
@@ -176,12 +187,21 @@ emit_text(LogLevel level, const char *detail, const char *hint, const char *msg)
 		sb_appendf(&sb, "%s: ", level_names[level]);
 	if (log_target)
 		sb_appendf(&sb, "%s: ", log_target);
-	sb_append(&sb, msg);
+	/* a multi-line part (a server error, one session per line) is indented */
+	sb_append_indented(&sb, msg, "    ");
 	sb_appendc(&sb, '\n');
 	if (detail)
-		sb_appendf(&sb, "DETAIL: %s\n", detail);
+	{
+		sb_append(&sb, "DETAIL: ");
+		sb_append_indented(&sb, detail, "        ");
+		sb_appendc(&sb, '\n');
+	}
 	if (hint)
-		sb_appendf(&sb, "HINT: %s\n", hint);
+	{
+		sb_append(&sb, "HINT: ");
+		sb_append_indented(&sb, hint, "      ");
+		sb_appendc(&sb, '\n');
+	}
 	log_redact(sb.data);
 	fputs(sb.data, stderr);
 	fflush(stderr);

@@ -58,6 +58,11 @@ void		log_live_end(void);
  */
 const char *log_last_error(void);
 void		log_clear_last_error(void);
+/* What a redacted secret is replaced by. */
+#define LOG_REDACTED "<redacted>"
+
+/* The length of the longest registered secret (0 if none). */
+size_t		log_longest_secret(void);
 
 /* Replace every registered secret in s (in place, shrinking). */
 void		log_redact(char *s);

@@ -80,7 +80,8 @@ print_usage(FILE *f)
 			"  -q, --quiet            errors only\n"
 			"      --log-format=FMT   text (default) or json (one object per line on stderr)\n"
 			"  -V, --version          print the version and exit\n"
-			"  -?, --help             print this help and exit\n\n"
+			"  -?, --help             print this help and exit\n"
+			"-c, -v, -q and --log-format may also follow the command.\n\n"
 			"\"pgrotate COMMAND --help\" describes a command. Exit codes: 0 success, 1 failure or\n"
 			"refusal, 2 usage or configuration error, 3 drain timeout, 4 target locked.\n"
 			"See pgrotate(1) and pgrotate.conf(5).\n", "/etc/pgrotate/pgrotate.conf");
@@ -120,6 +121,25 @@ wants_help(int argc, char **argv)
 	return false;
 }
 
+/* Apply global option opt ('c', 'v', 'q' or 'L') with its value. */
+static int
+apply_global(GlobalOpts *g, int opt, const char *val)
+{
+	if (opt == 'c')
+		g->config_path = val;
+	else if (opt == 'v')
+		g->verbosity = 1;
+	else if (opt == 'q')
+		g->verbosity = -1;
+	else if (strcmp(val, "json") == 0)
+		g->log_json = true;
+	else if (strcmp(val, "text") == 0)
+		g->log_json = false;
+	else
+		return cmd_usage_error(NULL, "invalid --log-format \"%s\" (use text or json)", val);
+	return PGR_EXIT_OK;
+}
+
 static int
 parse_global(int argc, char **argv, GlobalOpts *g)
 {
@@ -140,19 +160,11 @@ parse_global(int argc, char **argv, GlobalOpts *g)
 		switch (c)
 		{
 			case 'c':
-				g->config_path = optarg;
-				break;
 			case 'v':
-				g->verbosity = 1;
-				break;
 			case 'q':
-				g->verbosity = -1;
-				break;
 			case 'L':
-				if (strcmp(optarg, "json") == 0)
-					g->log_json = true;
-				else if (strcmp(optarg, "text") != 0)
-					return cmd_usage_error(NULL, "invalid --log-format \"%s\" (use text or json)", optarg);
+				if (apply_global(g, c, optarg) != PGR_EXIT_OK)
+					return PGR_EXIT_USAGE;
 				break;
 			case 'V':
 				printf("pgrotate %s\n", PACKAGE_VERSION);
@@ -175,6 +187,102 @@ parse_global(int argc, char **argv, GlobalOpts *g)
 	return PGR_EXIT_OK;
 }
 
+/*
+ * Which global option argument a is: 'c', 'v', 'q' or 'L', with *val its
+ * value when it is in a ("-cFILE", "--config=FILE"), else NULL; 0 if a is
+ * not a global option.
+ */
+static int
+global_option_of(const char *a, const char **val)
+{
+	static const struct
+	{
+		const char *name;
+		int			opt;
+	}			longs[] = {{"--config", 'c'}, {"--verbose", 'v'},
+	{"--quiet", 'q'}, {"--log-format", 'L'}};
+
+	*val = NULL;
+	if (a[0] == '-' && strchr("cvq", a[1]) != NULL && a[1] != '\0')
+	{
+		if (a[1] == 'c' && a[2] != '\0')
+			*val = a + 2;
+		return (a[1] == 'c' || a[2] == '\0') ? a[1] : 0;
+	}
+	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
+	{
+		size_t		n = strlen(longs[i].name);
+
+		if (strncmp(a, longs[i].name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+			continue;
+		if (a[n] == '=')
+		{
+			if (longs[i].opt == 'v' || longs[i].opt == 'q')
+				return 0;
+			*val = a + n + 1;
+		}
+		return longs[i].opt;
+	}
+	return 0;
+}
+
+/*
+ * The options of the commands whose value may be the next argument: that
+ * argument is a value, never a global option. A command option taking a
+ * value must be listed here.
+ */
+static bool
+takes_value(const char *a)
+{
+	static const char *const opts[] = {"--jobs", "-j", "--reason", "--format",
+	"--limit", NULL};
+
+	for (int i = 0; opts[i]; i++)
+		if (strcmp(a, opts[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Global options after the command ("pgrotate status -c FILE"), as psql
+ * and pg_dump accept options anywhere: applied to g and removed from argv
+ * (argv[0] is the command), up to a "--". Updates *argc.
+ */
+static int
+take_globals_after(int *argc, char **argv, GlobalOpts *g)
+{
+	int			out = 1;
+	int			i = 1;
+
+	while (i < *argc && strcmp(argv[i], "--") != 0)
+	{
+		const char *val;
+		int			opt = global_option_of(argv[i], &val);
+
+		if (opt == 0)
+		{
+			if (takes_value(argv[i]) && i + 1 < *argc)
+				argv[out++] = argv[i++];
+			argv[out++] = argv[i++];
+			continue;
+		}
+		if ((opt == 'c' || opt == 'L') && val == NULL)
+		{
+			if (i + 1 >= *argc)
+				return cmd_usage_error(argv[0], "option \"%s\" needs an argument", argv[i]);
+			val = argv[++i];
+		}
+		if (apply_global(g, opt, val) != PGR_EXIT_OK)
+			return PGR_EXIT_USAGE;
+		i++;
+	}
+	while (i < *argc)
+		argv[out++] = argv[i++];
+	argv[out] = NULL;
+	*argc = out;
+	return PGR_EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -182,6 +290,7 @@ main(int argc, char **argv)
 	const Command *cmd;
 	int			rc;
 	int			first;
+	int			n;
 
 	if (secret_harden_process() != 0)
 	{
@@ -195,13 +304,17 @@ main(int argc, char **argv)
 	rc = parse_global(argc, argv, &g);
 	if (rc != PGR_EXIT_OK)
 		return rc;
-	log_init(g.verbosity, g.log_json);
 	if (optind >= argc)
 		return cmd_usage_error(NULL, "no command given");
 	cmd = find_command(argv[optind]);
 	if (cmd == NULL)
 		return cmd_usage_error(NULL, "unknown command \"%s\"", argv[optind]);
-	if (wants_help(argc - optind, argv + optind))
+	first = optind;
+	n = argc - first;
+	if ((rc = take_globals_after(&n, argv + first, &g)) != PGR_EXIT_OK)
+		return rc;
+	log_init(g.verbosity, g.log_json);
+	if (wants_help(n, argv + first))
 	{
 		print_command_help(cmd);
 		return PGR_EXIT_OK;
@@ -213,8 +326,7 @@ main(int argc, char **argv)
 	}
 	if (g.config_path == NULL)
 		g.config_path = cfg_default_path();
-	first = optind;
 	optind = 0;					/* reset getopt: the command parses its own options */
-	rc = cmd->run(argc - first, argv + first, &g);
+	rc = cmd->run(n, argv + first, &g);
 	return rc;
 }

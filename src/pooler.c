@@ -157,6 +157,17 @@ dup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
+/* PgBouncer's local connect_time in ISO 8601 UTC, where it can be told. */
+static char *
+dup_time(const char *s)
+{
+	char		iso[32];
+
+	if (s == NULL)
+		return NULL;
+	return xstrdup(format_utc_of_local(s, iso) == 0 ? iso : s);
+}
+
 /* Run a SHOW and check it has the columns we need. */
 static int
 show(Pooler *p, const char *what, DbRes **r, char **err)
@@ -191,7 +202,7 @@ add_session(Pooler *p, const DbRes *r, int row, const char *kind,
 		s->client_addr = xstrdup("local");
 	else
 		s->client_addr = dup_or_null(addr);
-	s->backend_start = dup_or_null(col(r, row, "connect_time"));
+	s->backend_start = dup_time(col(r, row, "connect_time"));
 	s->database = dup_or_null(col(r, row, "database"));
 }
 

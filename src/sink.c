@@ -28,6 +28,15 @@ sink_publish(const SinkCfg *s, const Credential *cred, char **err)
 	char	   *content;
 	int			rc;
 
+	/* a sink is never written without the password it hands out */
+	if (cred->password == NULL &&
+		(s->type == SINK_COMMAND || s->format != SINK_FMT_PGBOUNCER))
+	{
+		*err = xasprintf("no password to publish to %s for role \"%s\"",
+						 s->type == SINK_COMMAND ? "a command sink" :
+						 s->path ? s->path : "a file sink", cred->role);
+		return -1;
+	}
 	if (s->type == SINK_COMMAND)
 		return sink_run_command(s, cred, err);
 	if (s->format == SINK_FMT_PGPASS && (s->mode & 077) != 0)

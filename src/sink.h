@@ -17,7 +17,7 @@ typedef struct Credential
 {
 	const char *target;
 	const char *role;
-	const char *password;		/* plaintext; never logged */
+	const char *password;		/* plaintext; never logged; NULL: left out */
 	const char *verifier;		/* SCRAM verifier as stored (pgbouncer) */
 	int64_t		generation;
 	int64_t		rotated_at;		/* epoch seconds */
@@ -33,6 +33,10 @@ typedef struct Credential
  *   pgpass    "host:port:dbname:role:secret\n" (':' and '\' escaped; '*' for unset)
  *   uri       "postgresql://role:secret@host:port/dbname?options\n"
  *   pgbouncer "\"role\" \"SCRAM-SHA-256$...\"\n"
+ * Without a password (cred->password NULL: "active" without
+ * --with-password), env, json and uri leave it out ("PGUSER=role\n", no
+ * "password" member, "postgresql://role@host..."), pgpass is an error, and
+ * pgbouncer needs only the verifier.
  */
 char	   *sink_format(SinkFormat fmt, const Credential *cred, char **err);
 
@@ -61,12 +65,39 @@ int			sink_file_ids(const char *path, const char *owner,
 
 /*
  * Run a command sink: argv without a shell, the json document on stdin,
- * PGROTATE_TARGET, PGROTATE_ROLE, PGROTATE_GENERATION added to the
- * environment, its own process group killed at timeout. Output is logged
- * (redacted). 0 on exit status 0, else -1 with *err.
+ * an environment of PATH, HOME, LANG, LC_*, TZ and PGROTATE_* only (never a
+ * PG* variable) with PGROTATE_TARGET, PGROTATE_ROLE, PGROTATE_GENERATION
+ * set, its own process group killed at timeout. Output is logged, redacted
+ * before it is cut into lines (SinkOutput). 0 on exit status 0, else -1
+ * with *err.
  */
 int			sink_run_command(const SinkCfg *s, const Credential *cred,
 							 char **err);
+
+/*
+ * A command sink's output, cut into lines of at most max bytes and redacted
+ * before it is cut: a piece is handed to emit only once no registered
+ * secret can straddle its end (the longest secret's length minus one is
+ * kept back), so a password never comes out in two halves.
+ */
+typedef void (*SinkOutputEmit) (const char *piece, void *arg);
+
+typedef struct SinkOutput
+{
+	StrBuf		buf;			/* not yet emitted, no newline */
+	size_t		max;			/* longest piece */
+	SinkOutputEmit emit;
+	void	   *arg;
+} SinkOutput;
+
+void		sink_output_init(SinkOutput *o, size_t max, SinkOutputEmit emit,
+							 void *arg);
+/* Take n bytes of output (NULs and carriage returns are dropped). */
+void		sink_output_feed(SinkOutput *o, const char *data, size_t n);
+/* At the end of the output: emit what is left. */
+void		sink_output_flush(SinkOutput *o);
+/* Wipe and free the buffer. */
+void		sink_output_free(SinkOutput *o);
 
 /* Publish cred to one sink (file or command). 0 or -1 with *err. */
 int			sink_publish(const SinkCfg *s, const Credential *cred, char **err);

@@ -3,7 +3,8 @@
  *
  * The command is executed directly (no shell, no PATH search: argv[0] is
  * absolute) in its own process group. Its stdin is a pipe carrying the JSON
- * document, the only place the password goes; its environment is ours plus
+ * document, the only place the password goes; its environment is the
+ * allowlisted part of ours (env_allowed: never a PG* variable) plus
  * PGROTATE_TARGET, PGROTATE_ROLE and PGROTATE_GENERATION; its stdout and
  * stderr share one pipe whose lines we log (log_emit redacts registered
  * secrets). At the timeout the whole group gets SIGTERM, and SIGKILL two
@@ -45,7 +46,7 @@ typedef struct Child
 	const char *doc;			/* what goes to its stdin */
 	size_t		doc_len;
 	size_t		doc_off;
-	StrBuf		line;			/* output not yet logged */
+	SinkOutput	out;			/* output not yet logged */
 	bool		exited;
 	int			status;
 	bool		timed_out;
@@ -107,12 +108,39 @@ child_exec(char *const argv[], char *const envp[], int in_fd, int out_fd,
 
 /* ---- in the parent ---- */
 
-/* Our environment without PGROTATE_*, then those three. */
+/*
+ * Whether an inherited variable may reach a command sink: PATH, HOME, LANG,
+ * LC_*, TZ and PGROTATE_* (other than the three we set), nothing else; in
+ * particular no PG* variable (PGPASSWORD, PGOPTIONS, PGSERVICEFILE...),
+ * which would let a psql in the hook connect as the admin, and no loader
+ * or shell variable (LD_PRELOAD, BASH_ENV...).
+ */
+static bool
+env_allowed(const char *entry)
+{
+	static const char *const names[] = {"PATH", "HOME", "LANG", "TZ", NULL};
+	static const char *const ours[] = {"PGROTATE_TARGET", "PGROTATE_ROLE",
+	"PGROTATE_GENERATION", NULL};
+	const char *eq = strchr(entry, '=');
+	size_t		len;
+
+	if (eq == NULL || eq == entry)
+		return false;
+	len = (size_t) (eq - entry);
+	for (int i = 0; ours[i]; i++)
+		if (strlen(ours[i]) == len && strncmp(entry, ours[i], len) == 0)
+			return false;
+	for (int i = 0; names[i]; i++)
+		if (strlen(names[i]) == len && strncmp(entry, names[i], len) == 0)
+			return true;
+	return (len > 3 && strncmp(entry, "LC_", 3) == 0) ||
+		(len > 9 && strncmp(entry, "PGROTATE_", 9) == 0);
+}
+
+/* The allowlisted part of our environment, then our three PGROTATE_*. */
 static char **
 build_env(const Credential *cred, StrList *owned)
 {
-	static const char *const ours[] = {"PGROTATE_TARGET=", "PGROTATE_ROLE=",
-	"PGROTATE_GENERATION=", NULL};
 	char	  **envp;
 	int			n = 0;
 	int			k = 0;
@@ -121,15 +149,8 @@ build_env(const Credential *cred, StrList *owned)
 		n++;
 	envp = xcalloc((size_t) n + 4, sizeof(char *));
 	for (int i = 0; i < n; i++)
-	{
-		bool		skip = false;
-
-		for (int j = 0; ours[j]; j++)
-			if (strncmp(environ[i], ours[j], strlen(ours[j])) == 0)
-				skip = true;
-		if (!skip)
+		if (env_allowed(environ[i]))
 			envp[k++] = environ[i];
-	}
 	strlist_addf(owned, "PGROTATE_TARGET=%s", cred->target ? cred->target : "");
 	strlist_addf(owned, "PGROTATE_ROLE=%s", cred->role);
 	strlist_addf(owned, "PGROTATE_GENERATION=%" PRId64, cred->generation);
@@ -189,15 +210,17 @@ feed_stdin(Child *c)
 		close_fd(&c->in_fd);
 }
 
+/* One piece of output, already redacted (sink_output.c). */
 static void
-log_line(Child *c)
+log_piece(const char *piece, void *arg)
 {
+	const Child *c = arg;
+
 	log_emit(LOG_LEVEL_INFO, "sink_output", NULL, NULL, "%s: %s", c->name,
-			 c->line.data);
-	sb_reset(&c->line);
+			 piece);
 }
 
-/* Log what the command wrote, line by line; at EOF close the pipe. */
+/* Log what the command wrote, line by line, redacted; at EOF close the pipe. */
 static void
 read_output(Child *c)
 {
@@ -208,22 +231,12 @@ read_output(Child *c)
 		return;
 	if (n <= 0)
 	{
-		if (c->line.len > 0)
-			log_line(c);
+		sink_output_flush(&c->out);
 		close_fd(&c->out_fd);
 		return;
 	}
-	for (ssize_t i = 0; i < n; i++)
-	{
-		if (buf[i] == '\n')
-			log_line(c);
-		else if (buf[i] != '\0' && buf[i] != '\r')
-		{
-			sb_appendc(&c->line, buf[i]);
-			if (c->line.len >= MAX_LINE)
-				log_line(c);
-		}
-	}
+	sink_output_feed(&c->out, buf, (size_t) n);
+	secret_wipe(buf, (size_t) n);
 }
 
 static void
@@ -315,8 +328,7 @@ supervise(Child *c, int64_t timeout_ms)
 		poll_once(c, deadline - now < POLL_STEP_MS ? deadline - now :
 				  POLL_STEP_MS);
 	}
-	if (c->line.len > 0)
-		log_line(c);
+	sink_output_flush(&c->out);
 }
 
 static void
@@ -440,7 +452,7 @@ sink_run_command(const SinkCfg *s, const Credential *cred, char **err)
 
 	memset(&c, 0, sizeof(c));
 	c.in_fd = c.out_fd = -1;
-	sb_init(&c.line);
+	sink_output_init(&c.out, MAX_LINE, log_piece, &c);
 	if (s->argv == NULL || s->argv[0] == NULL || s->argv[0][0] != '/')
 	{
 		*err = xasprintf("command sink \"%s\" is not an absolute path (hint: "
@@ -467,6 +479,6 @@ done:
 	secret_free(doc);
 	free(envp);
 	strlist_free(&owned);
-	sb_free_secret(&c.line);
+	sink_output_free(&c.out);
 	return rc;
 }

@@ -7,6 +7,7 @@
  * the caller, who frees it with secret_free. Error messages never quote the
  * password.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -130,9 +131,9 @@ host_port_pairs(const char *conninfo, bool use_hostaddr, StrList *hosts,
 			strlist_add(ports, plist.items[plist.n == 1 ? 0 : i]);
 		else
 		{
-			*err = xasprintf("the app conninfo has %d hosts but %d ports "
+			*err = xasprintf("the app conninfo has %d host%s but %d ports "
 							 "(hint: give one port, or one per host)",
-							 hosts->n, plist.n);
+							 hosts->n, hosts->n == 1 ? "" : "s", plist.n);
 			goto done;
 		}
 	}
@@ -160,7 +161,7 @@ format_env(const Credential *cred, char **err)
 						 "(hint: use format = \"json\")", cred->role);
 		return NULL;
 	}
-	if (!only_chars(cred->password, ENV_SAFE_PASSWORD))
+	if (cred->password && !only_chars(cred->password, ENV_SAFE_PASSWORD))
 	{
 		*err = xstrdup("the password contains characters the env format "
 					   "cannot carry unquoted (hint: use format = \"json\")");
@@ -169,9 +170,13 @@ format_env(const Credential *cred, char **err)
 	sb_init(&sb);
 	sb_append(&sb, "PGUSER=");
 	sb_append(&sb, cred->role);
-	sb_append(&sb, "\nPGPASSWORD=");
-	sb_append(&sb, cred->password);
 	sb_appendc(&sb, '\n');
+	if (cred->password)
+	{
+		sb_append(&sb, "PGPASSWORD=");
+		sb_append(&sb, cred->password);
+		sb_appendc(&sb, '\n');
+	}
 	return sb_steal(&sb);
 }
 
@@ -189,8 +194,11 @@ sink_json_document(const Credential *cred)
 	sb_append_json(&sb, cred->target ? cred->target : "");
 	sb_append(&sb, ",\"role\":");
 	sb_append_json(&sb, cred->role);
-	sb_append(&sb, ",\"password\":");
-	sb_append_json(&sb, cred->password);
+	if (cred->password)
+	{
+		sb_append(&sb, ",\"password\":");
+		sb_append_json(&sb, cred->password);
+	}
 	sb_appendf(&sb, ",\"generation\":%" PRId64 ",\"rotated_at\":",
 			   cred->generation);
 	sb_append_json(&sb, when);
@@ -259,6 +267,13 @@ format_pgpass(const Credential *cred, char **err)
 	char	   *out = NULL;
 	bool		break_field = false;
 
+	if (cred->password == NULL)
+	{
+		/* a password file line without a password means nothing */
+		*err = xasprintf("no password to write in the pgpass format for role "
+						 "\"%s\"", cred->role);
+		goto done;
+	}
 	if (has_line_break(cred->role) || has_line_break(cred->password))
 	{
 		*err = xstrdup("the role or password contains a line break, which "
@@ -328,7 +343,10 @@ append_query_param(StrBuf *sb, bool *first, const char *key, const char *val)
 }
 
 /*
- * The authority's host part: "h1:p1,h2:p2" (IPv6 addresses in brackets).
+ * The authority's host part: "h1:p1,h2:p2". An IPv6 address goes in
+ * brackets as it is; any other host is percent-encoded, ':' included, so a
+ * crafted host ("db:1/x?sslmode=disable") cannot end the authority and
+ * inject a dbname or parameters: libpq decodes it back to the same host.
  * With a Unix-socket host anywhere in the list, the authority host stays
  * empty and host (and port) go to the query string instead.
  */
@@ -341,10 +359,12 @@ append_uri_hosts(StrBuf *sb, const StrList *hosts, const StrList *ports)
 	for (int i = 0; i < hosts->n; i++)
 	{
 		const char *h = hosts->items[i];
+		struct in6_addr a6;
 
 		if (i > 0)
 			sb_appendc(sb, ',');
-		if (strchr(h, ':') != NULL)
+
+		if (strchr(h, ':') != NULL && inet_pton(AF_INET6, h, &a6) == 1)
 		{
 			sb_appendc(sb, '[');
 			sb_append(sb, h);
@@ -412,8 +432,11 @@ format_uri(const Credential *cred, char **err)
 	sb_init(&sb);
 	sb_append(&sb, "postgresql://");
 	append_pct(&sb, cred->role);
-	sb_appendc(&sb, ':');
-	append_pct(&sb, cred->password);
+	if (cred->password)
+	{
+		sb_appendc(&sb, ':');
+		append_pct(&sb, cred->password);
+	}
 	sb_appendc(&sb, '@');
 	in_authority = append_uri_hosts(&sb, &hosts, &ports);
 	sb_appendc(&sb, '/');

@@ -198,6 +198,30 @@ sb_free_secret(StrBuf *sb)
 }
 
 void
+sb_append_indented(StrBuf *sb, const char *text, const char *indent)
+{
+	size_t		len = strlen(text);
+
+	while (len > 0 && strchr("\n\r\t ", text[len - 1]) != NULL)
+		len--;
+	for (size_t i = 0; i < len; i++)
+	{
+		if (text[i] == '\r')
+			continue;
+		if (text[i] != '\n')
+		{
+			sb_appendc(sb, text[i]);
+			continue;
+		}
+		/* the line's own indentation (libpq's tab) and blank lines go */
+		while (i + 1 < len && strchr("\n\r\t ", text[i + 1]) != NULL)
+			i++;
+		sb_appendc(sb, '\n');
+		sb_append(sb, indent);
+	}
+}
+
+void
 sb_append_json(StrBuf *sb, const char *s)
 {
 	const unsigned char *p;
@@ -330,6 +354,38 @@ format_utc(int64_t epoch_s, char out[32])
 	/* an epoch gmtime cannot represent must not leave out unterminated */
 	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		strcpy(out, "1970-01-01T00:00:00Z");
+}
+
+int
+format_utc_of_local(const char *text, char out[32])
+{
+	struct tm	tm;
+	char		zone[16];
+	char		end;
+	time_t		t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(text, "%4d-%2d-%2d %2d:%2d:%2d %15s%c", &tm.tm_year, &tm.tm_mon,
+			   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, zone, &end) != 7)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	tzset();
+	if (strcmp(zone, "UTC") == 0 || strcmp(zone, "GMT") == 0 || strcmp(zone, "Z") == 0)
+		t = timegm(&tm);
+	else if (strcmp(zone, tzname[0]) == 0 || strcmp(zone, tzname[1]) == 0)
+	{
+		/* the zone's name says whether it is summer time, unless both agree */
+		tm.tm_isdst = strcmp(tzname[0], tzname[1]) == 0 ? -1 :
+			strcmp(zone, tzname[1]) == 0;
+		t = mktime(&tm);
+	}
+	else
+		return -1;
+	if (t == (time_t) -1)
+		return -1;
+	format_utc((int64_t) t, out);
+	return 0;
 }
 
 const char *

@@ -42,6 +42,13 @@ char	   *sb_steal(StrBuf *sb);
 void		sb_free(StrBuf *sb);
 /* Free after wiping the whole allocation (for buffers that held a secret). */
 void		sb_free_secret(StrBuf *sb);
+/*
+ * Append text, its line breaks kept and every line after the first
+ * prefixed with indent instead of its own leading blanks (a multi-line
+ * server error under its item); blank lines and the blanks at its end are
+ * dropped.
+ */
+void		sb_append_indented(StrBuf *sb, const char *text, const char *indent);
 /* Append s as a JSON string literal, quotes included. */
 void		sb_append_json(StrBuf *sb, const char *s);
 
@@ -66,6 +73,13 @@ int64_t		clock_wall_ms(void);
 void		sleep_ms(int64_t ms, volatile int *stop);
 /* ISO 8601 UTC ("2026-11-22T03:15:22Z") of an epoch in seconds. */
 void		format_utc(int64_t epoch_s, char out[32]);
+/*
+ * A local time as some servers print it ("2026-11-22 04:15:22 CET",
+ * PgBouncer's connect_time) as ISO 8601 UTC in out: 0, or -1 (out
+ * unchanged) when it is not of that form or its zone is neither UTC/GMT
+ * nor this machine's.
+ */
+int			format_utc_of_local(const char *text, char out[32]);
 /* This machine's host name (static buffer). */
 const char *host_name(void);
 

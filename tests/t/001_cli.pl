@@ -90,6 +90,44 @@ like($err, qr/missing\.conf/, 'missing config is named');
 	like($err, qr/\Q$conf\E:7:/, 'PGROTATE_CONFIG file is the one reported');
 }
 
+# Global options after the command, as psql and pg_dump accept them: the
+# config named there is the one read (its error names it), in every form.
+{
+	local $ENV{PGROTATE_CONFIG} = "$tmp/not-this.conf";
+	for my $args ([ 'check', 'appdb', '-c', $conf ], [ 'check', '-c', $conf, 'appdb' ],
+		[ 'check', 'appdb', "-c$conf" ], [ 'check', 'appdb', "--config=$conf" ],
+		[ 'check', 'appdb', '--config', $conf ], [ 'status', '-c', $conf ],
+		[ '-c', "$tmp/first.conf", 'check', 'appdb', '-c', $conf ])
+	{
+		my $how = join(' ', map { $_ eq $conf ? 'FILE' : $_ } @$args);
+		($rc, $out, $err) = pgr(@$args);
+		# status exits 3 (UNKNOWN) for a config error, as monitoring expects
+		is($rc, (grep { $_ eq 'status' } @$args) ? 3 : 2, "$how: the config is read (its error's exit code)");
+		like($err, qr/\Q$conf\E:7: .*min_overlapp/, "$how: the error names that file and line");
+	}
+	($rc, $out, $err) = pgr('check', 'appdb', '-c');
+	is($rc, 2, 'check appdb -c: exit 2');
+	like($err, qr/option "-c" needs an argument/, 'check appdb -c: needs an argument');
+	($rc, $out, $err) = pgr('check', 'appdb', '-c', $conf, '--log-format=json');
+	my @lines = grep { length } split /\n/, $err;
+	ok(@lines && !grep({ !/^\{"time":".*\}$/ } @lines), '--log-format=json after the command: JSON lines')
+	  or diag($err);
+	($rc, $out, $err) = pgr('check', 'appdb', '-c', $conf, '--log-format=xml');
+	is($rc, 2, 'a bad --log-format after the command exits 2');
+	like($err, qr/invalid --log-format "xml"/, 'and is named');
+	# a command option's value is never taken for a global option
+	($rc, $out, $err) = pgr('-c', $conf, 'cycle', 'appdb', '--reason', '-c');
+	is($rc, 2, 'cycle --reason -c: exit 2 (the config error)');
+	like($err, qr/\Q$conf\E:7:/, 'cycle --reason -c: "-c" is the reason, not a global option');
+	# nor is anything after "--"
+	($rc, $out, $err) = pgr('check', '--', '-c', $conf);
+	unlike($err, qr/\Q$conf\E:7:/, 'check -- -c FILE: not a global option after "--"');
+	# and "--help" still describes the command
+	($rc, $out, $err) = pgr('status', '-c', $conf, '--help');
+	is($rc, 0, 'status -c FILE --help exits 0');
+	like($out, qr/^pgrotate status:/, 'and describes status');
+}
+
 # Every integration test file is run by make check.
 SKIP: {
 	my $src = $ENV{PGROTATE_SRCDIR};

@@ -90,7 +90,7 @@ has_lines($r, 'sink, replicas, poolers, pg_stat_activity',
 	'  skip  replicas: none configured',
 	'  skip  poolers: none configured',
 	'  ok    pg_stat_activity of other roles visible',
-	'appdb: 22 ok, 1 warnings, 0 failed');
+	'appdb: 22 ok, 1 warning, 0 failed');
 
 # ---- all pass once the schema exists ----
 $node->safe_psql('CREATE SCHEMA pgrotate', dbname => 'appdb');
@@ -210,7 +210,7 @@ exit_is($r, 0, 'owned objects in two databases');
 has_lines($r, 'counted per database',
 	'  WARN  login role "app_user_a" owns no objects: 2 objects in database "appdb", 1 object in database "postgres" (the other login role cannot alter them; run the fix in each database)',
 	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";');
-has_lines($r, 'summary with the warning', 'appdb: 23 ok, 1 warnings, 0 failed');
+has_lines($r, 'summary with the warning', 'appdb: 23 ok, 1 warning, 0 failed');
 $node->safe_psql('DROP TABLE owned_t; DROP FUNCTION owned_f();', dbname => 'appdb');
 $node->safe_psql('DROP TABLE other_t');
 
@@ -278,6 +278,8 @@ has_lines($r, 'warning with the GRANT',
 	like($r->{stdout},
 		qr/^  FAIL  replica \Q$host:$noport\E reachable: replica \Q$host:$noport\E: could not connect: .*No such file or directory.*$/m,
 		'unreachable replica fails with the libpq message');
+	like($r->{stdout}, qr/No such file or directory\n {8}Is the server running locally/,
+		'its second line is indented under the item, not joined to the first');
 
 	$c = write_config("$dir/replica_primary.conf",
 		target_config(node => $node, replicas => [$node]));

@@ -65,6 +65,53 @@ like($r->{stdout}, qr/^\{"target":"appdb","role":"app_user_a","generation":1,"ro
 $r = pgr($t, 'active', 'appdb', '--format=env', '--with-password');
 is($r->{stdout}, "PGUSER=app_user_a\nPGPASSWORD=$pw\n", 'active --with-password reads the sink');
 
+# Every active format, with and without --with-password: the password only
+# with it, and then the right one (the uri logs in through libpq).
+{
+	use JSON::PP;
+	my $uri_login = sub {
+		my ($uri) = @_;
+		my ($rc, $out) = PgRotateTest::_run([ PgRotateTest::_pgbin('psql'), '-X', '-w', '-A', '-t',
+				'-c', 'SELECT session_user', '-d', $uri ],
+			env => { PGPASSWORD => undef, PGPASSFILE => '/nonexistent', PGSERVICEFILE => undef });
+		chomp $out;
+		return $rc == 0 ? $out : "failed ($rc)";
+	};
+	for my $with (0, 1)
+	{
+		my @pw = $with ? ('--with-password') : ();
+		my $how = $with ? 'with --with-password' : 'without --with-password';
+		my %out;
+		for my $f (qw(role env json uri))
+		{
+			$r = pgr($t, 'active', 'appdb', "--format=$f", @pw);
+			is($r->{exit}, 0, "active --format=$f $how exits 0") or diag($r->{stderr});
+			$out{$f} = $r->{stdout};
+			is(index($r->{stdout}, $pw) >= 0 ? 1 : 0, ($with && $f ne 'role') ? 1 : 0,
+				"active --format=$f $how: " . (($with && $f ne 'role') ? 'prints the password' : 'no password'));
+			unlike($r->{stderr}, qr/\Q$pw\E/, "active --format=$f $how: no password on stderr");
+		}
+		is($out{role}, "app_user_a\n", "role $how: the role alone");
+		is($out{env}, "PGUSER=app_user_a\n" . ($with ? "PGPASSWORD=$pw\n" : ''), "env $how");
+		my $doc = eval { JSON::PP->new->decode($out{json}) } // {};
+		is(join('|', map { $doc->{$_} // 'none' } qw(target role generation password)),
+			'appdb|app_user_a|1|' . ($with ? $pw : 'none'), "json $how: target, role, generation, password");
+		like($out{uri}, $with ? qr{^postgresql://app_user_a:\Q$pw\E@} : qr{^postgresql://app_user_a@},
+			"uri $how: " . ($with ? 'user:password@' : 'user@, no password'));
+		is($uri_login->($out{uri}), $with ? 'app_user_a' : 'failed (2)',
+			$with ? 'the uri with the password logs in as the active role'
+			: 'the uri without the password does not log in by itself');
+	}
+}
+
+# Global options after the command, against the real server: the config
+# given there is the one used.
+$r = run_pgrotate(args => [ 'status', 'appdb', '-c', $t->{conf}, '--format=json' ], env => $t->{env});
+is($r->{exit}, 0, 'status appdb -c FILE: exit 0 (OK)') or diag($r->{stderr});
+like($r->{stdout}, qr/"active_role":"app_user_a"/, 'status appdb -c FILE: reports the target of that config');
+$r = run_pgrotate(args => [ 'active', '--format=env', 'appdb', '--config', $t->{conf}, '-q' ], env => $t->{env});
+is($r->{stdout}, "PGUSER=app_user_a\n", 'active ... --config FILE -q: the active role');
+
 # Refusals, on a second target in the same database.
 sub second_target
 {

@@ -42,11 +42,21 @@ is($ua, 'app_user_a', 'A is active after init');
 # 2. A session held on the active role keeps the drain from finishing.
 my $held = $node->background_session(user => $ua, password => $pa, dbname => 'appdb',
 	application_name => 'held-app');
+my $held2 = $node->background_session(user => $ua, password => $pa, dbname => 'appdb',
+	application_name => 'held-app-2');
 $r = run_cycle();
 is($r->{exit}, 3, 'cycle with a held session exits 3 (drain timeout)');
-like($r->{stderr}, qr/draining app_user_a: sessions primary 1/, 'progress names the role and the sessions');
+like($r->{stderr}, qr/draining app_user_a: sessions primary 2/, 'progress names the role and the sessions');
 like($r->{stderr}, qr/held-app/, 'the straggler is named by application_name');
 like($r->{stderr}, qr/drain timeout: role app_user_a still has sessions/, 'the timeout is explained');
+like($r->{stderr}, qr/still has sessions.*\nDETAIL: primary pid \d+ "held-app"[^\n]*\n {8}primary pid \d+ "held-app-2"/,
+	'one session per DETAIL line');
+{
+	my $h = pgr($t, 'history', 'appdb', '--limit', '1');
+	like($h->{stdout}, qr/drain_timeout .* detail: primary pid \d+ "held-app"[^\n;]*; primary pid \d+ "held-app-2"/,
+		'history shows the sessions on one line, "; " between them');
+}
+$held2->quit;
 is(role_row($node, 'app_user_a'), 't|t', 'old role still LOGIN with its password');
 is(phase(), 'draining', 'phase stays draining');
 my ($ub, $pb) = published();

@@ -201,7 +201,7 @@ sub set_rotated_at
 	my $pid = $bg->pid;
 	my $res = status(undef);
 	is($res->{exit}, 1, 'draining: WARNING, exit 1') or diag($res->{stdout});
-	like($res->{stdout}, qr/^  lock: +held by host \S+, pgrotate pid $pid, since \d{4}-/m, 'the lock holder is named');
+	like($res->{stdout}, qr/^  lock: +held by host \S+, pgrotate pid $pid, since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m, 'the lock holder is named');
 	like($res->{stdout}, qr/^  phase: +draining for /m, 'phase draining');
 	like($res->{stdout}, qr/WARNING: +draining for \S+: old role app_user_a stays valid/, 'the warning names the old role');
 	like($res->{stdout}, qr/sessions: +primary: app_user_a 1, app_user_b 0/, 'the straggler is counted');
@@ -394,6 +394,9 @@ is(status(undef, 'nosuchtarget')->{exit}, 3, 'unknown target: exit 3');
 	is($res->{exit}, 2, 'an unreachable replica: CRITICAL');
 	like($res->{stdout}, qr/sessions: +primary: .*\n +\/nonexistent:1: unreachable/, 'text: the replica is unreachable');
 	like($res->{stdout}, qr/CRITICAL: +replica \/nonexistent:1 unreachable/, 'and the problem names it');
+	like($res->{stdout}, qr/CRITICAL: +replica \/nonexistent:1 unreachable.*No such file or directory\n {19}Is the server running locally/,
+		'the second line of the server error is indented under its item');
+	unlike($res->{stdout}, qr/\n\tIs the server/, 'no raw tab-indented line breaks the layout');
 }
 
 assert_no_secret_in(\@secrets, { 'status output' => $outputs, 'server log' => $node->log_content });

@@ -145,19 +145,30 @@ is(phase(), 'idle', 'still idle');
 	push @secrets, (read_env_sink($t->{sink}))[1];
 }
 
-# 7. Without --terminate the sessions stay, and are named.
+# 7. Without --terminate the sessions stay, and are named: one per DETAIL
+# line (ISO 8601 UTC start times), at most 10, then "and N more".
 {
 	my ($u, $p) = read_env_sink($t->{sink});
-	my $s = $node->background_session(user => $u, password => $p, dbname => 'appdb', application_name => 'slow-app');
+	my @s = map { $node->background_session(user => $u, password => $p, dbname => 'appdb',
+			application_name => "slow-app-$_") } 1 .. 12;
+	# so that the admin sees the sessions' address and start time
+	$node->safe_psql('GRANT pg_read_all_stats TO pgrotate_admin');
 	is(run('cycle', 'appdb', '--no-wait')->{exit}, 0, 'cycle --no-wait');
 	push @secrets, (read_env_sink($t->{sink}))[1];
 	$r = run('revoke', 'appdb', $u);
 	is($r->{exit}, 0, 'revoke without --terminate exits 0');
-	like($r->{stderr}, qr/1 session of role $u still open\nDETAIL: primary pid \d+ "slow-app"/, 'the session is named');
+	like($r->{stderr}, qr/12 sessions of role $u still open\nDETAIL: primary pid \d+ "slow-app-\d+"/, 'the sessions are named');
+	my ($detail) = $r->{stderr} =~ /still open\n(DETAIL: .*?)\n(?=HINT|pgrotate|\z)/s;
+	my @lines = split /\n/, $detail // '';
+	is(scalar @lines, 11, 'DETAIL: 10 session lines and one "and 2 more"') or diag($r->{stderr});
+	is(scalar(grep { /^(DETAIL: |        )primary pid \d+ "slow-app-\d+" from local since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/ } @lines[0 .. 9]),
+		10, 'one session per line, indented under DETAIL, started at an ISO 8601 UTC time');
+	is($lines[10], '        and 2 more', 'the rest counted on the last line');
 	like($r->{stderr}, qr/HINT: .*--terminate/, 'with the option that ends it');
-	is($s->query('SELECT 1'), '1', 'the session still works');
+	is(join(',', map { scalar $_->query('SELECT 1') } @s), join(',', (1) x 12), 'the sessions still work');
 	is(role_row($node, $u), 'f|f', 'the role is revoked');
-	$s->quit;
+	$_->quit for @s;
+	$node->safe_psql('REVOKE pg_read_all_stats FROM pgrotate_admin');
 }
 
 # 8. Another run holds the lock: exit 4 naming it.

@@ -41,6 +41,14 @@ if ($mode eq 'echo')
 	my ($pw) = $in =~ /"password":"([^"]+)"/;
 	print "leaking $pw\n";
 }
+if ($mode eq 'long')
+{
+	# 4042 bytes, then its input: the password crosses a 4096-byte cut;
+	# then one line per offset that puts the cut inside the password.
+	my ($pw) = $in =~ /"password":"([^"]+)"/;
+	print 'x' x 4042, $in, "\n";
+	print 'y' x (4096 - $_), $pw, "\n" for 1 .. length($pw) - 1;
+}
 if ($mode eq 'fail')
 {
 	print "failing on purpose\n";
@@ -80,10 +88,23 @@ sub conf
 	return $path;
 }
 
+# pgrotate's own environment holds the admin's PGPASSWORD (as a systemd unit
+# may set it), a PGOPTIONS and unrelated variables: none may reach the hook.
+my %run_env = (%{ $t->{env} },
+	PGPASSWORD => $t->{admin_password},
+	PGOPTIONS => '-c work_mem=8MB',
+	PGAPPNAME => 'not-for-the-hook',
+	SECRET_X => 'hush-hush-value',
+	GCONV_PATH => '/nonexistent',
+	LANG => 'C',
+	LC_MESSAGES => 'C',
+	TZ => 'UTC',
+	PGROTATE_EXTRA => 'passed-on');
+
 sub cycle
 {
 	my ($conf) = @_;
-	my $r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env}, timeout => 60);
+	my $r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => \%run_env, timeout => 60);
 	$outputs .= $r->{stdout} . $r->{stderr};
 	return $r;
 }
@@ -116,6 +137,14 @@ push @secrets, $pa;
 	is($env{PGROTATE_TARGET}, 'appdb', 'environment: PGROTATE_TARGET');
 	is($env{PGROTATE_ROLE}, 'app_user_b', 'environment: PGROTATE_ROLE');
 	is($env{PGROTATE_GENERATION}, '2', 'environment: PGROTATE_GENERATION');
+	my @foreign = grep { !/^(PATH|HOME|LANG|LC_[A-Z_]+|TZ|PGROTATE_[A-Z_]+)$/ } sort keys %env;
+	is_deeply(\@foreign, [], 'environment: only allowlisted names (PATH, HOME, LANG, LC_*, TZ, PGROTATE_*)')
+	  or diag(join ' ', sort keys %env);
+	ok(!exists $env{$_}, "environment: no $_") for qw(PGPASSWORD PGOPTIONS PGAPPNAME PGPASSFILE SECRET_X GCONV_PATH);
+	is(join(',', map { $env{$_} // 'unset' } qw(LANG LC_MESSAGES TZ PGROTATE_EXTRA)), 'C,C,UTC,passed-on',
+		'environment: LANG, LC_*, TZ and other PGROTATE_* are passed on');
+	ok(defined $env{PATH}, 'environment: PATH is passed on');
+	unlike(slurp_file("$out/environ"), qr/\Q$t->{admin_password}\E/, "the admin's password is not in its environment");
 	my @argv = split /\0/, slurp_file("$out/cmdline");
 	is_deeply([ @argv[-3 .. -1] ], [ $hook, $out, 'echo' ], 'argv as configured, no shell');
 	assert_no_secret_in([$p], {
@@ -126,6 +155,23 @@ push @secrets, $pa;
 	like($r->{stderr}, qr/leaking <redacted>/, 'a password it prints is redacted');
 	unlike($r->{stderr}, qr/\Q$p\E/, 'and not shown');
 	is(state(), 'app_user_b|idle', 'the cycle completed');
+}
+
+# 1b. A command printing 4042 bytes and then its input, and lines with
+# the password across the 4096-byte cut at every offset: the password
+# is redacted whole, no half of it reaches pgrotate's output.
+{
+	$r = cycle(conf('long'));
+	is($r->{exit}, 0, 'cycle with a command printing long lines exits 0') or diag($r->{stderr});
+	my ($u, $p) = read_env_sink($t->{sink});
+	push @secrets, $p;
+	my @pieces = grep { length($_) >= 10 } map { substr($p, $_, 10) } 0 .. length($p) - 10;
+	my @found = grep { index($r->{stderr}, $_) >= 0 } @pieces;
+	is_deeply(\@found, [], 'no 10 characters of the password appear in its logged output');
+	my $masked = () = $r->{stderr} =~ /<redacted>/g;
+	is($masked, length($p), 'the password is shown as <redacted> once per line that held it')
+	  or diag(substr($r->{stderr}, 0, 2000));
+	like($r->{stderr}, qr/x{100}\{/, 'the long line is logged');
 }
 
 # 2. Failure: the publish fails, the old role stays active and valid.

@@ -431,7 +431,12 @@ test_numbers(void)
 			   "numbers: min_overlap equal to drain_timeout is allowed");
 		is_str(t->app, "", "numbers: empty app conninfo");
 		if (t->nsinks == 1)
+		{
 			is_int(t->sinks[0].format, SINK_FMT_JSON, "numbers: json sink");
+			is_str(t->sinks[0].owner, "4294967294",
+				   "numbers: owner 4294967294 (uid_t max but -1) is accepted");
+			is_str(t->sinks[0].group, "0", "numbers: group 0 is accepted");
+		}
 	}
 	cfg_free(cfg);
 }

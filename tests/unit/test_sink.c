@@ -26,7 +26,7 @@
 #define PW "Abc123XyZ0987654Abc123XyZ0987654"
 #define VERIFIER "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy"
 #define WHEN 1700000000			/* 2023-11-14T22:13:20Z */
-#define PLANNED 133
+#define PLANNED 160
 
 static char tmpdir[256];
 
@@ -162,6 +162,67 @@ test_formats(void)
 	check_format(SINK_FMT_PGBOUNCER, &c, NULL, "no verifier: refused");
 }
 
+/*
+ * Without a password ("active" without --with-password): every formatter
+ * leaves it out or refuses, none dereferences it; no sink is written.
+ */
+static void
+test_null_password(void)
+{
+	Credential	c = sample();
+	SinkCfg		s = {.type = SINK_FILE, .format = SINK_FMT_ENV, .mode = 0600};
+	char	   *argv[] = {"/bin/sh", "-c", "cat > \"$0\"", NULL, NULL};
+	char	   *err = NULL;
+	char	   *got;
+
+	c.password = NULL;
+	check_format(SINK_FMT_ENV, &c, "PGUSER=app_user_a\n",
+				 "no password: PGUSER only");
+	check_format(SINK_FMT_JSON, &c,
+				 "{\"target\":\"appdb\",\"role\":\"app_user_a\",\"generation\":7,"
+				 "\"rotated_at\":\"2023-11-14T22:13:20Z\"}\n",
+				 "no password: no password member");
+	check_format(SINK_FMT_URI, &c,
+				 "postgresql://app_user_a@db1:5432/appdb?sslmode=verify-full\n",
+				 "no password: user@host");
+	c.app_conninfo = "host=/var/run/postgresql dbname=appdb";
+	check_format(SINK_FMT_URI, &c,
+				 "postgresql://app_user_a@/appdb?host=%2Fvar%2Frun%2Fpostgresql\n",
+				 "no password, socket host");
+	c.app_conninfo = sample().app_conninfo;
+	check_format(SINK_FMT_PGPASS, &c, NULL, "no password: refused");
+	got = sink_format(SINK_FMT_PGPASS, &c, &err);
+	like(err, "no password to write in the pgpass format for role \"app_user_a\"",
+		 "pgpass: the error names the role");
+	free(err);
+	err = NULL;
+	check_format(SINK_FMT_PGBOUNCER, &c, "\"app_user_a\" \"" VERIFIER "\"\n",
+				 "no password: the verifier is all it needs");
+	got = sink_json_document(&c);
+	is_str(got, "{\"target\":\"appdb\",\"role\":\"app_user_a\",\"generation\":7,"
+		   "\"rotated_at\":\"2023-11-14T22:13:20Z\"}\n",
+		   "sink_json_document: no password member");
+	secret_free(got);
+	/* publishing without a password is refused: no sink is emptied */
+	s.path = tpath("nullpw.env");
+	spit(s.path, "OLD\n");
+	is_int(sink_publish(&s, &c, &err), -1, "no password: a file sink is not written");
+	like(err, "no password to publish", "the error says so");
+	got = slurp(s.path);
+	is_str(got, "OLD\n", "no password: the file keeps its credential");
+	free(got);
+	free(err);
+	err = NULL;
+	argv[3] = s.path;
+	s = (SinkCfg) {.type = SINK_COMMAND, .argv = argv, .argc = 4, .timeout_ms = 5000};
+	is_int(sink_publish(&s, &c, &err), -1, "no password: a command sink is not run");
+	got = slurp(argv[3]);
+	is_str(got, "OLD\n", "no password: the command did not run");
+	free(got);
+	free(err);
+	free(argv[3]);
+}
+
 static void
 test_pgpass(void)
 {
@@ -240,6 +301,31 @@ test_uri(void)
 	check_format(SINK_FMT_URI, &c,
 				 "postgresql://app_user_a:" PW "@[::1]:5432,db2:5433/appdb\n",
 				 "IPv6 in brackets, several hosts");
+	/* a crafted host cannot end the authority and inject dbname or sslmode */
+	c.app_conninfo = "host='evil:1/x?sslmode=disable&a=' dbname=appdb sslmode=verify-full";
+	check_format(SINK_FMT_URI, &c,
+				 "postgresql://app_user_a:" PW
+				 "@evil%3A1%2Fx%3Fsslmode%3Ddisable%26a%3D/appdb?sslmode=verify-full\n",
+				 "a host with ':' that is no IPv6 address is percent-encoded");
+	got = sink_format(SINK_FMT_URI, &c, &err);
+	check_uri_field(got, "host", "evil:1/x?sslmode=disable&a=");
+	check_uri_field(got, "dbname", "appdb");
+	check_uri_field(got, "sslmode", "verify-full");
+	check_uri_field(got, "port", NULL);
+	secret_free(got);
+	c.app_conninfo = "host='::1]/x?sslmode=disable#[' dbname=appdb";
+	got = sink_format(SINK_FMT_URI, &c, &err);
+	check_uri_field(got, "host", "::1]/x?sslmode=disable#[");
+	check_uri_field(got, "sslmode", NULL);
+	secret_free(got);
+	c.app_conninfo = "host=fe80::1%eth0,2001:db8::5 port=5432 dbname=appdb";
+	check_format(SINK_FMT_URI, &c,
+				 "postgresql://app_user_a:" PW
+				 "@fe80%3A%3A1%25eth0:5432,[2001:db8::5]:5432/appdb\n",
+				 "an IPv6 address with a zone is encoded, a plain one bracketed");
+	got = sink_format(SINK_FMT_URI, &c, &err);
+	check_uri_field(got, "host", "fe80::1%eth0,2001:db8::5");
+	secret_free(got);
 	free(err);
 }
 
@@ -698,6 +784,125 @@ check_timeout(const char *script, const char *what)
 	free(pidfile);
 }
 
+/* ---- command output: redacted before it is cut ---- */
+
+/* What sink_output emitted: the pieces joined, and joined by '|'. */
+typedef struct Pieces
+{
+	StrBuf		all;
+	StrBuf		marked;
+	size_t		longest;
+	int			n;
+} Pieces;
+
+static void
+collect_piece(const char *piece, void *arg)
+{
+	Pieces	   *p = arg;
+
+	if (p->n++ > 0)
+		sb_appendc(&p->marked, '|');
+	sb_append(&p->marked, piece);
+	sb_append(&p->all, piece);
+	if (strlen(piece) > p->longest)
+		p->longest = strlen(piece);
+}
+
+/*
+ * The output k filler bytes, then the secret, then "!\n", fed to a splitter
+ * of pieces of max bytes, in two reads cut at split. The pieces must join
+ * into the redacted line ("filler<redacted>!"), each at most max bytes,
+ * with "<redacted>" whole in one of them and the secret in none. NULL if
+ * right, else what was emitted (pieces separated by '|').
+ */
+static char *
+split_case(size_t max, size_t k, size_t split, const char *secret)
+{
+	SinkOutput	o;
+	Pieces		p = {.longest = 0,.n = 0};
+	StrBuf		in;
+	StrBuf		want;
+	char	   *bad = NULL;
+	const char *mask;
+
+	sb_init(&p.all);
+	sb_init(&p.marked);
+	sb_init(&in);
+	sb_init(&want);
+	for (size_t i = 0; i < k; i++)
+		sb_appendc(&in, (char) ('a' + i % 26));
+	sb_appendn(&want, in.data, in.len);
+	sb_append(&want, "<redacted>!");
+	sb_append(&in, secret);
+	sb_append(&in, "!\n");
+	if (split > in.len)
+		split = in.len;
+	sink_output_init(&o, max, collect_piece, &p);
+	sink_output_feed(&o, in.data, split);
+	sink_output_feed(&o, in.data + split, in.len - split);
+	sink_output_flush(&o);
+	sink_output_free(&o);
+	mask = strstr(p.marked.data, "<redacted>");
+	if (strcmp(p.all.data, want.data) != 0 || p.longest > max ||
+		mask == NULL || strstr(mask + 1, "<redacted>") != NULL ||
+		strstr(p.marked.data, secret) != NULL)
+		bad = xstrdup(p.marked.data);
+	sb_free_secret(&in);
+	sb_free(&want);
+	sb_free_secret(&p.all);
+	sb_free_secret(&p.marked);
+	return bad;
+}
+
+/* Every k that puts the secret across, at or next to a cut, every read split. */
+static void
+check_every_offset(size_t max, const char *secret, size_t k_from, size_t k_to)
+{
+	size_t		slen = strlen(secret);
+	size_t		cases = 0;
+	char	   *bad = NULL;
+	size_t		bad_k = 0,
+				bad_split = 0;
+
+	for (size_t k = k_from; k <= k_to && bad == NULL; k++)
+		for (size_t split = k; split <= k + slen && bad == NULL; split++)
+		{
+			bad = split_case(max, k, split, secret);
+			bad_k = k;
+			bad_split = split;
+			cases++;
+		}
+	ok(bad == NULL, "pieces of %zu bytes: a %zu-byte secret after 0..%zu bytes, "
+	   "each read split inside it (%zu cases): redacted whole, never in halves",
+	   max, slen, k_to, cases);
+	if (bad)
+		diag("after %zu bytes, read split at %zu, got: %.200s%s", bad_k,
+			 bad_split, bad, strlen(bad) > 200 ? "..." : "");
+	free(bad);
+}
+
+static void
+test_output_redaction(void)
+{
+	const char *longer = "LongerSecretLongerSecret0123456789ABCDEF";
+	char	   *bad;
+
+	log_register_secret(PW);
+	log_register_secret(longer);
+	/* small pieces: every cut position and a few cuts in a row */
+	check_every_offset(48, PW, 0, 3 * 48 + 1);
+	/* the real piece size, the secret across the first and second cut */
+	check_every_offset(4096, PW, 4096 - strlen(PW) - 1, 4096 + 1);
+	check_every_offset(4096, PW, 2 * 4096 - strlen(PW) - 1, 2 * 4096 + 1);
+	/* the shorter secret is also kept whole when the longer one sets the tail */
+	check_every_offset(48, longer, 0, 2 * 48 + 1);
+	/* the reported attack: 4042 bytes, then the password */
+	bad = split_case(4096, 4042, 4042 + 10, PW);
+	ok(bad == NULL, "4042 bytes then the password: no half of it is logged");
+	free(bad);
+	log_forget_secrets();
+}
+
 static void
 test_command_timeout(void)
 {
@@ -722,6 +927,7 @@ main(void)
 	plan(PLANNED);
 	test_formats();
 	test_pgpass();
+	test_null_password();
 	test_uri();
 	test_round_trips();
 	test_read_errors();
@@ -733,6 +939,7 @@ main(void)
 	test_command_io();
 	test_command_failures();
 	test_command_timeout();
+	test_output_redaction();
 	{
 		char	   *cmd = xasprintf("rm -rf '%s'", tmpdir);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -42,6 +43,83 @@ test_json(void)
 	sb_append_json(&sb, "r\xc3\xb4le");
 	is_str(sb.data, "\"r\xc3\xb4le\"", "UTF-8 passes through");
 	sb_free_secret(&sb);
+}
+
+static void
+test_indented(void)
+{
+	StrBuf		sb;
+
+	sb_init(&sb);
+	sb_append(&sb, "  FAIL: ");
+	sb_append_indented(&sb, "connection failed: refused\n\tIs the server running?\n", "        ");
+	is_str(sb.data, "  FAIL: connection failed: refused\n        Is the server running?",
+		   "indented: later lines under the item instead of their tab, the trailing line break dropped");
+	sb_reset(&sb);
+	sb_append_indented(&sb, "one line", "    ");
+	is_str(sb.data, "one line", "indented: one line unchanged");
+	sb_reset(&sb);
+	sb_append_indented(&sb, "a\r\nb\n\n \n", "> ");
+	is_str(sb.data, "a\n> b", "indented: CR dropped, blank tail dropped");
+	sb_free(&sb);
+}
+
+/* Local times as PgBouncer prints them, in ISO 8601 UTC. */
+static void
+test_local_times(void)
+{
+	char		out[32] = "unchanged";
+	const char *tz = getenv("TZ");
+	char	   *saved = tz ? xstrdup(tz) : NULL;
+
+	ok(format_utc_of_local("2026-01-01 00:00:00 UTC", out) == 0 &&
+	   strcmp(out, "2026-01-01T00:00:00Z") == 0, "UTC local time: %s", out);
+	setenv("TZ", "Europe/Berlin", 1);
+	ok(format_utc_of_local("2026-07-01 12:00:00 CEST", out) == 0 &&
+	   strcmp(out, "2026-07-01T10:00:00Z") == 0, "summer time of this machine's zone: %s", out);
+	ok(format_utc_of_local("2026-01-15 12:00:00 CET", out) == 0 &&
+	   strcmp(out, "2026-01-15T11:00:00Z") == 0, "winter time of this machine's zone: %s", out);
+	strcpy(out, "unchanged");
+	ok(format_utc_of_local("2026-01-15 12:00:00 EST", out) == -1 &&
+	   strcmp(out, "unchanged") == 0, "another zone is left alone");
+	ok(format_utc_of_local("2026-01-15T12:00:00Z", out) == -1 &&
+	   format_utc_of_local("2026-01-15 12:00:00 UTC trailing", out) == -1,
+	   "other forms are left alone");
+	if (saved)
+		setenv("TZ", saved, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(saved);
+}
+
+/* A text log message with a multi-line detail: each line indented under it. */
+static void
+test_log_multiline(void)
+{
+	char		path[] = "/tmp/pgr-test-log-XXXXXX";
+	int			fd = mkstemp(path);
+	int			saved = dup(2);
+	char		buf[512] = {0};
+	FILE	   *f;
+
+	log_init(0, false);
+	dup2(fd, 2);
+	log_emit(LOG_LEVEL_ERROR, NULL, "primary pid 1\nprimary pid 2\nand 3 more",
+			 "do this\nthen that", "cannot connect: refused\n\tIs the server running?\n");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	f = fdopen(fd, "r");
+	rewind(f);
+	if (fread(buf, 1, sizeof(buf) - 1, f) == 0)
+		buf[0] = '\0';
+	fclose(f);
+	unlink(path);
+	is_str(buf, "pgrotate: error: cannot connect: refused\n    Is the server running?\n"
+		   "DETAIL: primary pid 1\n        primary pid 2\n        and 3 more\n"
+		   "HINT: do this\n      then that\n",
+		   "text log: multi-line message, DETAIL and HINT indented under their first line");
 }
 
 static void
@@ -110,9 +188,12 @@ test_log_output(void)
 int
 main(void)
 {
-	plan(14);
+	plan(23);
 	test_strbuf();
+	test_local_times();
 	test_json();
+	test_indented();
+	test_log_multiline();
 	test_strlist();
 	test_redact();
 	test_log_output();
