@@ -201,7 +201,7 @@ sub set_rotated_at
 	my $pid = $bg->pid;
 	my $res = status(undef);
 	is($res->{exit}, 1, 'draining: WARNING, exit 1') or diag($res->{stdout});
-	like($res->{stdout}, qr/^  lock: +held by host \S+, pgrotate pid $pid, since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m, 'the lock holder is named');
+	like($res->{stdout}, qr/^  lock: +held by host \S+, pgrotate pid $pid, since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(database role pgrotate_admin, client local socket, backend pid \d+ started \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)$/m, 'the lock holder is named');
 	like($res->{stdout}, qr/^  phase: +draining for /m, 'phase draining');
 	like($res->{stdout}, qr/WARNING: +draining for \S+: old role app_user_a stays valid/, 'the warning names the old role');
 	like($res->{stdout}, qr/sessions: +primary: app_user_a 1, app_user_b 0/, 'the straggler is counted');
