@@ -440,7 +440,7 @@ check_primary(const Target *t, CheckList *l)
 	}
 	checklist_add(l, CHECK_PASS, "admin connects", NULL, NULL);
 	check_server_version(c, l);
-	if (roles_check_setup(c, t, l, &err) != 0)
+	if (roles_check_setup(c, t, NULL, l, &err) != 0)
 	{
 		checklist_add(l, CHECK_FAIL, "group and login roles", err, NULL);
 		free(err);

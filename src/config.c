@@ -64,6 +64,7 @@ static const struct
 	{"password_length", offsetof(Settings, password_length)},
 	{"password_expiry", offsetof(Settings, password_expiry_ms)},
 	{"verify_query", offsetof(Settings, verify_query)},
+	{"allow_owned_objects", offsetof(Settings, allow_owned_objects)},
 };
 
 /* In the order of SinkFormat. */
@@ -431,6 +432,9 @@ value_default(const CfgKey *k, Value *v)
 		case CFG_T_MODE:
 			v->num = strtol(k->default_text, NULL, 8);
 			break;
+		case CFG_T_BOOL:
+			v->num = strcmp(k->default_text, "true") == 0;
+			break;
 		case CFG_T_STRING:
 		case CFG_T_CONNINFO:
 			v->str = xstrdup(k->default_text);
@@ -527,6 +531,20 @@ read_int(Loader *ld, const CfgKey *k, const config_setting_t *s,
 	}
 	v->num = config_setting_get_int64(s);
 	return check_range(ld, s, kpath, k, v->num);
+}
+
+static int
+read_bool(Loader *ld, const CfgKey *k, const config_setting_t *s,
+		  const char *kpath, Value *v)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+	{
+		add_err(ld, s, kpath, "must be true or false, not %s (e.g. %s = true;)",
+				type_phrase(s), k->name);
+		return -1;
+	}
+	v->num = config_setting_get_bool(s) ? 1 : 0;
+	return 0;
 }
 
 static int
@@ -702,6 +720,8 @@ read_value(Loader *ld, const CfgKey *k, const config_setting_t *s,
 			return read_strlist(ld, k, s, kpath, v);
 		case CFG_T_MODE:
 			return read_mode(ld, k, s, kpath, v);
+		case CFG_T_BOOL:
+			return read_bool(ld, k, s, kpath, v);
 		case CFG_T_SINKS:
 			break;				/* parse_sinks reads them */
 	}
@@ -781,6 +801,9 @@ settings_store(Settings *st, const CfgKey *k, Value *v)
 			break;
 		case CFG_T_ENUM:
 			*(DrainPolicy *) f = (DrainPolicy) v->num;
+			break;
+		case CFG_T_BOOL:
+			*(bool *) f = v->num != 0;
 			break;
 		case CFG_T_STRING:
 			free(*(char **) f);

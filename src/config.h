@@ -66,6 +66,7 @@ typedef struct Settings
 	int			password_length;		/* default 32, 16..128 */
 	int64_t		password_expiry_ms;		/* default 0 = off */
 	char	   *verify_query;			/* default "SELECT 1" */
+	bool		allow_owned_objects;	/* default false: refuse (issue 10) */
 } Settings;
 
 typedef struct Target
@@ -132,6 +133,7 @@ typedef enum CfgType
 	CFG_T_ENUM,
 	CFG_T_STRLIST,				/* array of strings */
 	CFG_T_MODE,					/* string of octal digits */
+	CFG_T_BOOL,					/* true or false */
 	CFG_T_SINKS					/* list of groups */
 } CfgType;
 

@@ -45,6 +45,9 @@ const CfgKey cfg_keys[] = {
 	{"verify_query", CFG_SCOPE_DEFAULTS, CFG_T_STRING, "SELECT 1", false,
 		0, 0, NULL, false,
 	"query run as the new role on the primary and every replica before publishing"},
+	{"allow_owned_objects", CFG_SCOPE_DEFAULTS, CFG_T_BOOL, "false", false,
+		0, 0, NULL, false,
+	"let a cycle run while the active login role owns objects in the target database (a warning, not a refusal)"},
 
 	/* only in a target */
 	{"admin", CFG_SCOPE_TARGET, CFG_T_CONNINFO, NULL, true,
