@@ -630,6 +630,8 @@ parity_owned_fixes(DbConn *c, const DbRes *res, int k, const char *qgroup,
 		if (strcmp(db_val(res, i, COL_KIND), "o") != 0 ||
 			db_int(res, i, COL_I) != k)
 			continue;
+		if (n == 0)
+			sb_append(fix, "\n-- or object by object:");
 		if (n++ < max)
 			sb_appendf(fix, "\nALTER %s %s OWNER TO %s;", db_val(res, i, COL_K1),
 					   db_val(res, i, COL_K2), qgroup);
