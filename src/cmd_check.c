@@ -418,6 +418,33 @@ check_pooler(const char *conninfo, CheckList *l)
 	free(detail);
 }
 
+/*
+ * The active login role the state records for t, when the state schema is
+ * there, trusted, and names roles of the configuration; else NULL (the
+ * schema items say why). malloc'd.
+ */
+static char *
+check_active_role(DbConn *c, const Target *t)
+{
+	StateRow	row;
+	bool		found = false;
+	int			version = 0;
+	char	   *err = NULL;
+	char	   *why = NULL;
+	char	   *active = NULL;
+
+	memset(&row, 0, sizeof(row));
+	if (state_schema_version(c, &version, &err) == 0 && version > 0 &&
+		state_load(c, t->name, &row, &found, &err) == 0 && found &&
+		state_check_roles(&row, t->group_role, t->roles[0], t->roles[1], &why) == 0)
+		active = xstrdup(row.active_role);
+	if (found)
+		state_row_free(&row);
+	free(err);
+	free(why);
+	return active;
+}
+
 /* The items on the primary; returns the admin connection, or NULL. */
 static DbConn *
 check_primary(const Target *t, CheckList *l)
@@ -427,6 +454,7 @@ check_primary(const Target *t, CheckList *l)
 		"state schema \"" STATE_SCHEMA "\" present"
 	};
 	char	   *err = NULL;
+	char	   *active;
 	DbConn	   *c;
 
 	if ((c = db_connect(t->admin, "primary", NULL, &err)) == NULL)
@@ -440,11 +468,13 @@ check_primary(const Target *t, CheckList *l)
 	}
 	checklist_add(l, CHECK_PASS, "admin connects", NULL, NULL);
 	check_server_version(c, l);
-	if (roles_check_setup(c, t, NULL, l, &err) != 0)
+	active = check_active_role(c, t);
+	if (roles_check_setup(c, t, active, l, &err) != 0)
 	{
 		checklist_add(l, CHECK_FAIL, "group and login roles", err, NULL);
 		free(err);
 	}
+	free(active);
 	check_schema(c, t, l);
 	return c;
 }
