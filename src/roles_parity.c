@@ -71,12 +71,14 @@ enum
 	" WHERE x.kind = 'o' OR NOT EXISTS (SELECT 1 FROM items y WHERE y.i <> x.i" \
 	"  AND y.kind = x.kind AND y.k1 IS NOT DISTINCT FROM x.k1 AND y.k2 = x.k2" \
 	"  AND y.val IS NOT DISTINCT FROM x.val AND y.flag = x.flag)" \
-	" ORDER BY x.kind, x.k1 NULLS FIRST, x.k2, x.i"
+	" ORDER BY x.kind, x.k1 NULLS FIRST, x.k2, x.i, x.val"
 
-#define ACL_OF(kind, cat, alias, acl) \
+/* Privileges granted on the objects of a catalog, but not to their owner. */
+#define ACL_OF(kind, cat, alias, acl, owner) \
 	" SELECT " kind ", '" cat "'::pg_catalog.regclass, " alias ".oid, x.grantee," \
 	" x.privilege_type, x.is_grantable FROM " cat " " alias \
-	" CROSS JOIN LATERAL pg_catalog.aclexplode(" alias "." acl ") x"
+	" CROSS JOIN LATERAL pg_catalog.aclexplode(" alias "." acl ") x" \
+	" WHERE x.grantee <> " alias "." owner
 
 #define PARITY_SQL(settable, member_opts) \
 	ROLES_CTE("$2", "$3") ", items(i, kind, k1, k2, val, flag) AS (" \
@@ -95,12 +97,12 @@ enum
 	" UNION ALL SELECT r.i, 'p', p.kind," \
 	" (pg_catalog.pg_identify_object(p.cls, p.obj, 0)).identity, p.priv, p.gr FROM (" \
 	ACL_OF("CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END", \
-		   "pg_catalog.pg_class", "c", "relacl") \
-	" UNION ALL" ACL_OF("'SCHEMA'", "pg_catalog.pg_namespace", "n", "nspacl") \
+		   "pg_catalog.pg_class", "c", "relacl", "relowner") \
+	" UNION ALL" ACL_OF("'SCHEMA'", "pg_catalog.pg_namespace", "n", "nspacl", "nspowner") \
 	" UNION ALL" ACL_OF("CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END", \
-						"pg_catalog.pg_proc", "f", "proacl") \
-	" UNION ALL" ACL_OF("'DATABASE'", "pg_catalog.pg_database", "d", "datacl") \
-	" WHERE d.datname = pg_catalog.current_database())" \
+						"pg_catalog.pg_proc", "f", "proacl", "proowner") \
+	" UNION ALL" ACL_OF("'DATABASE'", "pg_catalog.pg_database", "d", "datacl", "datdba") \
+	" AND d.datname = pg_catalog.current_database())" \
 	" p(kind, cls, obj, grantee, priv, gr) JOIN r ON r.oid = p.grantee" \
 	" UNION ALL SELECT r.i, 'o', pg_catalog.upper(o.type), o.identity, NULL, false" \
 	" FROM pg_catalog.pg_shdepend s JOIN r ON r.oid = s.refobjid" \
@@ -503,8 +505,11 @@ check_memberships(ParityCtx *x, char **err)
 					  db_val(x->res, i, COL_VAL), x->q[3 - k]);
 		join(&detail, "; ", s);
 		free(s);
-		sb_appendf(&fix, "%sGRANT %s TO %s%s;\nREVOKE %s FROM %s;", fix.len ? "\n" : "",
-				   qg, x->q[0], db_bool(x->res, i, COL_FLAG) ? " WITH ADMIN OPTION" : "",
+		/* from 16, the grant keeps its options: "ADMIN x, INHERIT y, SET z" */
+		sb_appendf(&fix, "%sGRANT %s TO %s%s%s;\nREVOKE %s FROM %s;", fix.len ? "\n" : "",
+				   qg, x->q[0], strstr(db_val(x->res, i, COL_VAL), "INHERIT") ? " WITH " :
+				   db_bool(x->res, i, COL_FLAG) ? " WITH ADMIN OPTION" : "",
+				   strstr(db_val(x->res, i, COL_VAL), "INHERIT") ? db_val(x->res, i, COL_VAL) : "",
 				   qg, x->q[k]);
 		free(qg);
 	}
@@ -525,10 +530,22 @@ attr_option(const char *attr, const char *val)
 	return xasprintf("%s%s", strcmp(val, "true") == 0 ? "" : "NO", attr);
 }
 
+/* The other login role's value of the attribute of row i ("?" if none). */
+static const char *
+attr_other(const ParityCtx *x, int i)
+{
+	for (int j = 0; j < db_nrows(x->res); j++)
+		if (row_kind(x, j, "a") && db_int(x->res, j, COL_I) != db_int(x->res, i, COL_I) &&
+			strcmp(db_val(x->res, j, COL_K2), db_val(x->res, i, COL_K2)) == 0)
+			return db_val(x->res, j, COL_VAL);
+	return "?";
+}
+
 /* Attributes: the standby's made equal to the reference's. */
 static void
 check_attrs(ParityCtx *x)
 {
+	int			si = 3 - x->ref;
 	StrBuf		detail,
 				fix;
 
@@ -538,20 +555,20 @@ check_attrs(ParityCtx *x)
 	{
 		const char *attr = db_val(x->res, i, COL_K2);
 		char	   *opt;
+		char	   *theirs;
 		char	   *s;
 
 		if (!row_kind(x, i, "a") || db_int(x->res, i, COL_I) != x->ref)
 			continue;
 		opt = attr_option(attr, db_val(x->res, i, COL_VAL));
-		s = xasprintf("%s of %s differs: %s", attr, x->q[3 - x->ref], opt);
+		theirs = attr_option(attr, attr_other(x, i));
+		s = xasprintf("%s has %s, %s has %s", x->q[x->ref], opt, x->q[si], theirs);
 		join(&detail, "; ", s);
 		free(s);
-		sb_appendf(&fix, "%sALTER ROLE %s %s;", fix.len ? "\n" : "",
-				   x->q[3 - x->ref], opt);
+		sb_appendf(&fix, "%sALTER ROLE %s %s;", fix.len ? "\n" : "", x->q[si], opt);
 		free(opt);
+		free(theirs);
 	}
-	if (detail.len > 0)
-		sb_appendf(&detail, " on %s", x->q[x->ref]);
 	report(x, "attributes", CHECK_FAIL, &detail, &fix);
 	sb_free(&detail);
 	sb_free(&fix);
