@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "roles_parity.h"
+#include "rolesql.h"
 
 #define PG15 150000
 #define PG16 160000
@@ -138,140 +138,6 @@ mirror_sql(int version)
 	return version >= PG15 ? MIRROR_SQL(SETTABLE_15) : MIRROR_SQL(SETTABLE_14);
 }
 
-/* The parameters whose list elements SET quotes as identifiers. */
-static bool
-list_quoted(const char *name)
-{
-	static const char *const names[] = {
-		"search_path", "temp_tablespaces", "local_preload_libraries",
-		"session_preload_libraries", NULL
-	};
-
-	for (int i = 0; names[i]; i++)
-		if (strcasecmp(names[i], name) == 0)
-			return true;
-	return false;
-}
-
-/* Append lit quoted as a literal (", " before all but the first). */
-static int
-append_literal(DbConn *c, StrBuf *sb, const char *lit, bool first, char **err)
-{
-	char	   *q = db_quote_literal(c, lit, err);
-
-	if (q == NULL)
-		return -1;
-	if (!first)
-		sb_append(sb, ", ");
-	sb_append(sb, q);
-	free(q);
-	return 0;
-}
-
-/*
- * A stored list such as "\"my schema\", public" as the literals SET turns
- * back into it ('my schema', 'public'): SET quotes each element again.
- */
-static int
-append_list(DbConn *c, StrBuf *sb, const char *val, char **err)
-{
-	const char *p = val;
-	StrBuf		el;
-	int			rc = -1;
-
-	sb_init(&el);
-	for (bool first = true;; first = false)
-	{
-		sb_reset(&el);
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '"')
-		{
-			for (p++; *p && !(*p == '"' && p[1] != '"'); p += (*p == '"') ? 2 : 1)
-				sb_appendc(&el, *p);
-			if (*p++ != '"')
-				break;
-		}
-		else
-			while (*p && *p != ',' && *p != ' ' && *p != '\t')
-				sb_appendc(&el, *p++);
-		if (append_literal(c, sb, el.data ? el.data : "", first, err) != 0)
-			goto done;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '\0')
-		{
-			rc = 0;
-			goto done;
-		}
-		if (*p++ != ',')
-			break;
-	}
-	*err = xasprintf("cannot parse the list value \"%s\"", val);
-done:
-	sb_free(&el);
-	return rc;
-}
-
-/* A parameter name, each dotted part quoted as an identifier. */
-static int
-append_name(DbConn *c, StrBuf *sb, const char *name, char **err)
-{
-	char	   *copy = xstrdup(name);
-	char	   *save = NULL;
-	int			rc = 0;
-	bool		first = true;
-
-	for (char *part = strtok_r(copy, ".", &save); part && rc == 0;
-		 part = strtok_r(NULL, ".", &save), first = false)
-	{
-		char	   *q = db_quote_ident(c, part, err);
-
-		if (q == NULL)
-			rc = -1;
-		else
-			sb_appendf(sb, "%s%s", first ? "" : ".", q);
-		free(q);
-	}
-	free(copy);
-	return rc;
-}
-
-/*
- * "ALTER ROLE standby [IN DATABASE db] SET name TO value" (value NULL:
- * RESET name), malloc'd.
- */
-static char *
-setting_stmt(DbConn *c, const char *qstandby, const char *db,
-			 const char *name, const char *value, char **err)
-{
-	StrBuf		sb;
-	char	   *qdb = NULL;
-
-	sb_init(&sb);
-	sb_appendf(&sb, "ALTER ROLE %s", qstandby);
-	if (db && (qdb = db_quote_ident(c, db, err)) == NULL)
-		goto fail;
-	if (qdb)
-		sb_appendf(&sb, " IN DATABASE %s", qdb);
-	sb_append(&sb, value ? " SET " : " RESET ");
-	if (append_name(c, &sb, name, err) != 0)
-		goto fail;
-	if (value)
-	{
-		sb_append(&sb, " TO ");
-		if ((list_quoted(name) ? append_list(c, &sb, value, err) :
-			 append_literal(c, &sb, value, true, err)) != 0)
-			goto fail;
-	}
-	free(qdb);
-	return sb_steal(&sb);
-fail:
-	free(qdb);
-	sb_free(&sb);
-	return NULL;
-}
-
 static bool
 same_key(const DbRes *res, int a, int b)
 {
@@ -288,7 +154,7 @@ same_key(const DbRes *res, int a, int b)
  * parameters the admin may not set go to refused (when not NULL) instead.
  */
 static int
-settings_stmts(DbConn *c, const DbRes *res, int si, const char *qstandby,
+settings_stmts(DbConn *c, const DbRes *res, int si, const char *standby,
 			   StrList *out, StrList *refused, char **err)
 {
 	for (int i = 0; i < db_nrows(res); i++)
@@ -310,7 +176,7 @@ settings_stmts(DbConn *c, const DbRes *res, int si, const char *qstandby,
 			if (also_ref)
 				continue;		/* the reference's SET replaces it */
 		}
-		s = setting_stmt(c, qstandby, db, db_val(res, i, COL_K2),
+		s = rolesql_setting(c, standby, db, db_val(res, i, COL_K2),
 						 mine ? NULL : db_val(res, i, COL_VAL), err);
 		if (s == NULL)
 			return -1;
@@ -329,14 +195,12 @@ parity_mirror_plan(DbConn *c, const char *active, const char *standby,
 	const char *const params[2] = {active, standby};
 	DbRes	   *res = NULL;
 	StrList		no = {0};
-	char	   *qstandby = NULL;
 	int			rc = -1;
 
 	*refused = NULL;
-	if ((qstandby = db_quote_ident(c, standby, err)) == NULL ||
-		db_exec(c, mirror_sql(db_server_version(c)), 2, params, PARITY_NCOLS,
+	if (db_exec(c, mirror_sql(db_server_version(c)), 2, params, PARITY_NCOLS,
 				&res, err) != 0 ||
-		settings_stmts(c, res, 2, qstandby, out, &no, err) != 0)
+		settings_stmts(c, res, 2, standby, out, &no, err) != 0)
 		goto done;
 	if (no.n > 0)
 		*refused = xasprintf("%s (as a superuser)", no.items[0]);
@@ -344,7 +208,6 @@ parity_mirror_plan(DbConn *c, const char *active, const char *standby,
 done:
 	strlist_free(&no);
 	db_res_free(res);
-	free(qstandby);
 	return rc;
 }
 
@@ -401,6 +264,7 @@ typedef struct ParityCtx
 {
 	DbConn	   *c;
 	const DbRes *res;
+	const Target *t;
 	int			ref;			/* 1 or 2: the reference (active) role */
 	char	   *q[3];			/* [1], [2]: the login roles, [0]: the group */
 	CheckList  *l;
@@ -453,7 +317,8 @@ check_settings(ParityCtx *x, char **err)
 
 	sb_init(&detail);
 	sb_init(&fix);
-	if (settings_stmts(x->c, x->res, si, x->q[si], &stmts, &refused, err) != 0)
+	if (settings_stmts(x->c, x->res, si, x->t->roles[si - 1], &stmts, &refused,
+					   err) != 0)
 		goto done;
 	if (refused.n > 0)
 	{
@@ -617,6 +482,7 @@ parity_check(DbConn *c, const Target *t, int active, const DbRes *res,
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	x.res = res;
+	x.t = t;
 	x.l = l;
 	x.ref = active == 1 ? 2 : 1;
 	if ((x.q[0] = db_quote_ident(c, t->group_role, err)) == NULL ||
