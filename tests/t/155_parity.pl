@@ -81,6 +81,7 @@ sub refused
 	return $r;
 }
 
+note('PostgreSQL ' . sql('SHOW server_version'));
 my $r = pgr($t, 'init', 'appdb');
 is($r->{exit}, 0, 'init') or BAIL_OUT($r->{stderr});
 my ($active) = cred();
