@@ -103,7 +103,8 @@ adopt_check_setup(CycleRun *run)
 	char	   *err = NULL;
 	int			failed;
 
-	if (roles_check_setup(run->admin, run->t, &l, &err) != 0 ||
+	if (roles_check_setup(run->admin, run->t,
+						  run->have_state ? run->st.active_role : NULL, &l, &err) != 0 ||
 		expect_group_login(run, &l, &err) != 0)
 	{
 		checklist_free(&l);

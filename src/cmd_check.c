@@ -450,6 +450,33 @@ check_pooler(const char *conninfo, CheckList *l)
 }
 
 /*
+ * The active login role the state records for t, when the state schema is
+ * there, trusted, and names roles of the configuration; else NULL (the
+ * schema items say why). malloc'd.
+ */
+static char *
+check_active_role(DbConn *c, const Target *t)
+{
+	StateRow	row;
+	bool		found = false;
+	int			version = 0;
+	char	   *err = NULL;
+	char	   *why = NULL;
+	char	   *active = NULL;
+
+	memset(&row, 0, sizeof(row));
+	if (state_schema_version(c, &version, &err) == 0 && version > 0 &&
+		state_load(c, t->name, &row, &found, &err) == 0 && found &&
+		state_check_roles(&row, t->group_role, t->roles[0], t->roles[1], &why) == 0)
+		active = xstrdup(row.active_role);
+	if (found)
+		state_row_free(&row);
+	free(err);
+	free(why);
+	return active;
+}
+
+/*
  * The app path asks the login roles for their passwords, on the primary
  * and on every replica: otherwise a verify there would prove nothing.
  */
@@ -509,6 +536,7 @@ static DbConn *
 check_primary(const Target *t, CheckList *l, const char **why_not)
 {
 	char	   *err = NULL;
+	char	   *active;
 	DbConn	   *c;
 
 	if ((c = db_connect(t->admin, "primary", NULL, &err)) == NULL)
@@ -528,11 +556,13 @@ check_primary(const Target *t, CheckList *l, const char **why_not)
 		db_close(c);
 		return NULL;
 	}
-	if (roles_check_setup(c, t, l, &err) != 0)
+	active = check_active_role(c, t);
+	if (roles_check_setup(c, t, active, l, &err) != 0)
 	{
 		checklist_add(l, CHECK_FAIL, "group and login roles", err, NULL);
 		free(err);
 	}
+	free(active);
 	check_schema(c, t, l);
 	check_admin_rights(c, t, l);
 	return c;

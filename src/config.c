@@ -65,6 +65,7 @@ static const struct
 	{"password_expiry", offsetof(Settings, password_expiry_ms)},
 	{"verify_query", offsetof(Settings, verify_query)},
 	{"allow_insecure_transport", offsetof(Settings, allow_insecure_transport)},
+	{"allow_owned_objects", offsetof(Settings, allow_owned_objects)},
 };
 
 /* In the order of SinkFormat. */

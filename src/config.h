@@ -67,6 +67,7 @@ typedef struct Settings
 	int64_t		password_expiry_ms;		/* default 0 = off */
 	char	   *verify_query;			/* default "SELECT 1" */
 	bool		allow_insecure_transport;	/* default false (transport.h) */
+	bool		allow_owned_objects;	/* default false: refuse (issue 10) */
 } Settings;
 
 typedef struct Target

@@ -48,6 +48,9 @@ const CfgKey cfg_keys[] = {
 	{"allow_insecure_transport", CFG_SCOPE_DEFAULTS, CFG_T_BOOL, "false", false,
 		0, 0, NULL, false,
 	"let conninfo reach a remote host without sslmode=verify-full or verify-ca (warned on every run)"},
+	{"allow_owned_objects", CFG_SCOPE_DEFAULTS, CFG_T_BOOL, "false", false,
+		0, 0, NULL, false,
+	"let a cycle run while the active login role owns objects in the target database (a warning, not a refusal)"},
 
 	/* only in a target */
 	{"admin", CFG_SCOPE_TARGET, CFG_T_CONNINFO, NULL, true,

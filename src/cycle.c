@@ -24,6 +24,7 @@
 #include "pending.h"
 #include "pooler.h"
 #include "roles.h"
+#include "roles_parity.h"
 #include "rolesql.h"
 #include "secret.h"
 #include "sink.h"
@@ -231,7 +232,8 @@ cycle_check_setup(CycleRun *run)
 	CheckList	l = {0};
 	char	   *err = NULL;
 
-	if (roles_check_setup(run->admin, run->t, &l, &err) != 0)
+	if (roles_check_setup(run->admin, run->t, run->have_state ? run->st.active_role : NULL,
+						  &l, &err) != 0)
 	{
 		checklist_free(&l);
 		return cycle_fail(err, NULL, "cannot check the roles");
@@ -395,6 +397,8 @@ step_provision(CycleRun *run)
 	int64_t		gen = run->st.generation + 1;
 	char		fp[SECRET_FINGERPRINT_LEN + 1];
 	char	   *err = NULL;
+	char	   *mirrored = NULL;
+	char	   *detail = NULL;
 	int			rc;
 
 	/* done while the setup checks ran (cycle_run), or now (init) */
@@ -408,16 +412,30 @@ step_provision(CycleRun *run)
 	if (rc == 0)
 		rc = rolesql_provision(run->admin, role, run->verifier,
 							   run->t->s.password_expiry_ms, NULL, &err);
+	if (rc == 0 && run->st.active_role)
+		rc = parity_mirror(run->admin, run->st.active_role, role, &mirrored, &err);
 	if (rc == 0)
 	{
 		StateEvent	ev = {"provisioned", run->st.active_role, role, gen, run->o->reason, NULL};
 
+		if (mirrored && mirrored[0])
+			ev.detail = detail = xasprintf("settings copied from %s: %s",
+										   run->st.active_role, mirrored);
 		rc = state_provisioned(run->admin, run->t->name, role, gen, fp, &ev,
 							   &run->next, &err);
 	}
+	free(detail);
 	if (cycle_commit_or_rollback(run, rc, &err) != 0)
+	{
+		free(mirrored);
 		return cycle_fail(err, "the active role is untouched; fix the cause and run again",
 						  "cannot provision the standby role");
+	}
+	if (mirrored && mirrored[0])
+		log_emit(LOG_LEVEL_INFO, "settings_copied", NULL, NULL,
+				 "copied the per-role settings of %s to %s: %s", run->st.active_role,
+				 role, mirrored);
+	free(mirrored);
 	log_emit(LOG_LEVEL_INFO, "provisioned", NULL, NULL,
 			 "provisioned role %s with a new password (generation %lld)", role,
 			 (long long) gen);
@@ -680,7 +698,8 @@ check_and_prepare(CycleRun *run)
 	prc = prepare_credential(run);
 	if (db_batch_collect(run->admin, q, NQ, res, &err) != 0)
 		rc = cycle_fail(err, NULL, "cannot check the roles");
-	else if ((rc = roles_setup_evaluate(run->admin, run->t, res, &l, &err)) != 0)
+	else if ((rc = roles_setup_evaluate(run->admin, run->t, run->st.active_role,
+											   res, &l, &err)) != 0)
 	{
 		checklist_free(&l);
 		rc = cycle_fail(err, NULL, "cannot check the roles");

@@ -15,6 +15,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "pending.h"
+#include "roles_parity.h"
 #include "rolesql.h"
 #include "sink.h"
 #include "util.h"
@@ -25,6 +26,35 @@ static void
 step(const char *title)
 {
 	printf("%d. %s\n", ++step_no, title);
+}
+
+/* The ALTER ROLE ... SET / RESET that copy the active role's settings. */
+static int
+plan_settings(CycleRun *run, const char *role)
+{
+	StrList		stmts = {0};
+	char	   *refused = NULL;
+	char	   *err = NULL;
+
+	if (run->st.active_role == NULL)
+		return 0;
+	if (parity_mirror_plan(run->admin, run->st.active_role, role, &stmts,
+						   &refused, &err) != 0)
+	{
+		log_error("cannot compare the settings of %s and %s: %s",
+				  run->st.active_role, role, err);
+		free(err);
+		return -1;
+	}
+	if (stmts.n > 0)
+		printf("   -- copy the per-role settings of %s to %s:\n", run->st.active_role, role);
+	for (int i = 0; i < stmts.n; i++)
+		printf("   %s;\n", stmts.items[i]);
+	if (refused)
+		printf("   -- refused: the admin may not set a parameter; run %s\n", refused);
+	strlist_free(&stmts);
+	free(refused);
+	return 0;
 }
 
 static int
@@ -44,11 +74,13 @@ plan_provision(CycleRun *run, const char *role, int64_t gen)
 		free(err);
 		return -1;
 	}
-	printf("   BEGIN;\n   %s;  -- SCRAM verifier computed on this host\n"
-		   "   UPDATE pgrotate.state SET phase = 'provisioned', pending_role = '%s', pending_generation = %lld ...;\n"
-		   "   INSERT INTO pgrotate.history ... 'provisioned' ...;\n   COMMIT;\n",
-		   sql, role, (long long) gen);
+	printf("   BEGIN;\n   %s;  -- SCRAM verifier computed on this host\n", sql);
 	free(sql);
+	if (plan_settings(run, role) != 0)
+		return -1;
+	printf("   UPDATE pgrotate.state SET phase = 'provisioned', pending_role = '%s', pending_generation = %lld ...;\n"
+		   "   INSERT INTO pgrotate.history ... 'provisioned' ...;\n   COMMIT;\n",
+		   role, (long long) gen);
 	return 0;
 }
 

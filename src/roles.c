@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "roles.h"
+#include "roles_parity.h"
 
 /* From PostgreSQL 16, CREATEROLE alone no longer manages every role. */
 #define PG16 160000
@@ -49,6 +50,8 @@ typedef struct SetupCtx
 	RoleFacts	role[3];		/* the group, then the two login roles */
 	char	   *curdb;			/* current_database() */
 	DbRes	   *deps;			/* role settings and owned objects (DEPS_SQL) */
+	DbRes	   *parity;			/* what one login role has, the other not */
+	int			active;			/* index of the active login role, -1 unknown */
 	char	   *init_fix;		/* "run pgrotate init TARGET" */
 } SetupCtx;
 
@@ -539,33 +542,50 @@ describe_owned(SetupCtx *x, const RoleFacts *rf, StrBuf *sb, int *n, char **err)
 	return 0;
 }
 
-/* Objects owned by the login role itself (WARN): count per database. */
+/*
+ * Objects owned by the login role itself, counted per database: a FAIL
+ * when the active login role (either, when the active one is unknown) owns
+ * objects in this database, unless allow_owned_objects; else a WARN. The
+ * fix: REASSIGN OWNED, or ALTER ... OWNER TO the group per object.
+ */
 static int
-check_owned(SetupCtx *x, const char *qrole, const RoleFacts *rf, char **err)
+check_owned(SetupCtx *x, int k, const char *qrole, const RoleFacts *rf,
+			char **err)
 {
 	char	   *name = xasprintf("login role %s owns no objects", qrole);
-	char	   *fix = NULL;
-	StrBuf		detail;
-	int			n;
+	StrBuf		detail,
+				fix;
+	int			n,
+				here;
+	bool		refuse;
 	int			rc = -1;
 
 	sb_init(&detail);
+	sb_init(&fix);
 	if (describe_owned(x, rf, &detail, &n, err) != 0)
 		goto done;
+	sb_appendf(&fix, "REASSIGN OWNED BY %s TO %s;", qrole, x->qgroup);
+	if ((here = parity_owned_fixes(x->c, x->parity, k, x->qgroup, 10, &fix, err)) < 0)
+		goto done;
+	refuse = here > 0 && (x->active < 0 || x->active == k - 1) &&
+		!x->t->s.allow_owned_objects;
 	if (n == 0)
 		checklist_add(x->l, CHECK_PASS, name, NULL, NULL);
 	else
 	{
-		sb_appendf(&detail, " (the other login role cannot alter them%s)",
-				   n > 1 ? "; run the fix in each database" : "");
-		fix = xasprintf("REASSIGN OWNED BY %s TO %s;", qrole, x->qgroup);
-		checklist_add(x->l, CHECK_WARN, name, detail.data, fix);
+		sb_appendf(&detail, " (after a switch they belong to a role the applications"
+				   " no longer use, which they cannot alter%s%s)",
+				   n > 1 ? "; run REASSIGN OWNED in each database" : "",
+				   here > 0 && x->t->s.allow_owned_objects ?
+				   "; allowed by allow_owned_objects" : "");
+		checklist_add(x->l, refuse ? CHECK_FAIL : CHECK_WARN, name, detail.data,
+					  fix.data);
 	}
 	rc = 0;
 done:
 	sb_free(&detail);
+	sb_free(&fix);
 	free(name);
-	free(fix);
 	return rc;
 }
 
@@ -593,7 +613,7 @@ check_login_role(SetupCtx *x, int k, char **err)
 	if (check_role_setting(x, qrole, rf, err) != 0)
 		goto done;
 	check_attributes(x, qrole, &rf->ri);
-	if (check_owned(x, qrole, rf, err) != 0)
+	if (check_owned(x, k, qrole, rf, err) != 0)
 		goto done;
 	rc = 0;
 done:
@@ -700,11 +720,15 @@ roles_setup_queries(DbConn *c, const Target *t, SetupQueries *sq)
 	sq->q[1].ncols = 6;
 	sq->q[1].nparams = 2;
 	sq->q[1].params = sq->params + 1;	/* the login roles */
+	sq->q[2].sql = parity_sql(db_server_version(c));
+	sq->q[2].ncols = PARITY_NCOLS;
+	sq->q[2].nparams = 3;
+	sq->q[2].params = sq->params;
 }
 
 int
-roles_setup_evaluate(DbConn *c, const Target *t, DbRes *const *res,
-					 CheckList *l, char **err)
+roles_setup_evaluate(DbConn *c, const Target *t, const char *active,
+					 DbRes *const *res, CheckList *l, char **err)
 {
 	SetupCtx	x;
 	int			rc = -1;
@@ -715,6 +739,9 @@ roles_setup_evaluate(DbConn *c, const Target *t, DbRes *const *res,
 	x.l = l;
 	x.version = db_server_version(c);
 	x.deps = res[1];
+	x.parity = res[2];
+	x.active = active == NULL ? -1 : strcmp(active, t->roles[0]) == 0 ? 0 :
+		strcmp(active, t->roles[1]) == 0 ? 1 : -1;
 	x.init_fix = xasprintf("run pgrotate init %s", t->name);
 	if (read_facts(&x, res[0], err) != 0 ||
 		(x.qadmin = db_quote_ident(c, x.admin.name, err)) == NULL ||
@@ -727,6 +754,9 @@ roles_setup_evaluate(DbConn *c, const Target *t, DbRes *const *res,
 	for (int k = 1; k <= 2; k++)
 		if (check_login_role(&x, k, err) != 0)
 			goto done;
+	if (x.role[1].ri.exists && x.role[2].ri.exists &&
+		parity_check(c, t, x.active, x.parity, l, err) != 0)
+		goto done;
 	rc = 0;
 done:
 	free(x.init_fix);
@@ -739,7 +769,8 @@ done:
 }
 
 int
-roles_check_setup(DbConn *c, const Target *t, CheckList *l, char **err)
+roles_check_setup(DbConn *c, const Target *t, const char *active,
+				  CheckList *l, char **err)
 {
 	SetupQueries sq;
 	DbRes	   *res[ROLES_SETUP_NQUERIES];
@@ -749,7 +780,7 @@ roles_check_setup(DbConn *c, const Target *t, CheckList *l, char **err)
 	if (db_batch_send(c, sq.q, ROLES_SETUP_NQUERIES, err) != 0 ||
 		db_batch_collect(c, sq.q, ROLES_SETUP_NQUERIES, res, err) != 0)
 		return -1;
-	rc = roles_setup_evaluate(c, t, res, l, err);
+	rc = roles_setup_evaluate(c, t, active, res, l, err);
 	for (int i = 0; i < ROLES_SETUP_NQUERIES; i++)
 		db_res_free(res[i]);
 	return rc;

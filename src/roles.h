@@ -33,13 +33,16 @@ int			roles_get(DbConn *c, const char *role, RoleInfo *info, char **err);
  * is NOLOGIN, both login roles exist, are members of the group (with
  * INHERIT and SET on PostgreSQL 16+), have "role" set to the group (in
  * pg_db_role_setting, for all databases), are not SUPERUSER, REPLICATION
- * or BYPASSRLS; objects owned by the login roles (WARN, count per
- * database, in this database). A missing role FAILs with
- * "run pgrotate init TARGET". Returns -1 only when the checks themselves
- * could not run (with *err).
+ * or BYPASSRLS; objects owned by the login roles (count per database;
+ * FAIL when the active one owns objects in this database, unless
+ * allow_owned_objects, else WARN); and that the two login roles are
+ * interchangeable (roles_parity.h). active: the active login role, or NULL
+ * when unknown (both are then treated as possibly active). A missing role
+ * FAILs with "run pgrotate init TARGET". Returns -1 only when the checks
+ * themselves could not run (with *err).
  */
-int			roles_check_setup(DbConn *c, const Target *t, CheckList *l,
-							  char **err);
+int			roles_check_setup(DbConn *c, const Target *t, const char *active,
+							  CheckList *l, char **err);
 
 /*
  * roles_check_setup in two halves, for a caller that works while the
@@ -47,7 +50,7 @@ int			roles_check_setup(DbConn *c, const Target *t, CheckList *l,
  * with db_batch_send, possibly followed by others; sq must outlive the
  * send), roles_setup_evaluate appends the items from their results.
  */
-#define ROLES_SETUP_NQUERIES 2
+#define ROLES_SETUP_NQUERIES 3
 typedef struct SetupQueries
 {
 	const char *params[3];
@@ -55,8 +58,8 @@ typedef struct SetupQueries
 } SetupQueries;
 
 void		roles_setup_queries(DbConn *c, const Target *t, SetupQueries *sq);
-int			roles_setup_evaluate(DbConn *c, const Target *t, DbRes *const *res,
-								 CheckList *l, char **err);
+int			roles_setup_evaluate(DbConn *c, const Target *t, const char *active,
+								 DbRes *const *res, CheckList *l, char **err);
 
 /*
  * Whether the admin may manage role (CREATEROLE, and on PG16+ ADMIN OPTION

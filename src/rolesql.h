@@ -27,6 +27,17 @@ int			rolesql_provision(DbConn *c, const char *role, const char *verifier,
 int			rolesql_set_verifier(DbConn *c, const char *role, const char *verifier,
 								 char **err);
 
+/*
+ * "ALTER ROLE role [IN DATABASE db] SET name TO value" (value NULL: RESET
+ * name; db NULL: all databases), with value as stored in
+ * pg_db_role_setting, so that the statement stores it back byte for byte:
+ * one literal, or for the parameters whose list elements SET quotes as
+ * identifiers (search_path, temp_tablespaces, *_preload_libraries) one
+ * literal per element. malloc'd, or NULL with *err.
+ */
+char	   *rolesql_setting(DbConn *c, const char *role, const char *db,
+							const char *name, const char *value, char **err);
+
 /* ALTER ROLE role NOLOGIN PASSWORD NULL (run unless sql is not NULL). */
 int			rolesql_revoke(DbConn *c, const char *role, char **sql, char **err);
 

@@ -254,6 +254,7 @@ check_default_settings(const Settings *s, const char *who)
 	is_int(s->password_length, 32, "%s: password_length 32", who);
 	is_int(s->password_expiry_ms, 0, "%s: password_expiry off", who);
 	is_str(s->verify_query, "SELECT 1", "%s: verify_query", who);
+	ok(!s->allow_owned_objects, "%s: allow_owned_objects false", who);
 }
 
 static void
@@ -347,6 +348,7 @@ check_full_defaults(const Settings *s, const char *who)
 	is_int(s->password_length, 40, "%s: password_length", who);
 	is_int(s->password_expiry_ms, 90 * DAY, "%s: password_expiry", who);
 	is_str(s->verify_query, "SELECT count(*) FROM pg_class", "%s: verify_query", who);
+	ok(!s->allow_owned_objects, "%s: allow_owned_objects default false", who);
 }
 
 static void
@@ -363,6 +365,7 @@ check_full_reports(const Target *r)
 	is_int(r->s.password_length, 64, "full reports: password_length override");
 	is_int(r->s.password_expiry_ms, 0, "full reports: password_expiry \"\" is off");
 	is_str(r->s.verify_query, "SELECT 2", "full reports: verify_query override");
+	ok(r->s.allow_owned_objects, "full reports: allow_owned_objects override");
 	/* inherited from defaults */
 	is_int(r->s.rotation_interval_ms, 14 * DAY, "full reports: rotation_interval inherited");
 	is_int(r->s.poll_interval_ms, 500, "full reports: poll_interval inherited");

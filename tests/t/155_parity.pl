@@ -1,0 +1,219 @@
+# The two login roles are interchangeable (issue 10): per-role settings are
+# copied from the active role to the standby at provision (in the same
+# transaction as its new password, recorded in the history, shown by
+# --dry-run); memberships, attributes, direct privileges and owned objects
+# that differ refuse the cycle with nothing changed, and the printed fix,
+# once run, lets it pass. Hostile role and database names throughout.
+use strict;
+use warnings;
+use Test::More;
+use PgRotateTest;
+use PgRotateSetup;
+
+my $group = q{App "Grp"};
+my ($ra, $rb) = (q{user "a"}, q{user 'b' x});
+my ($qg, $qa, $qb) = map { PgRotateTest::quote_ident($_) } $group, $ra, $rb;
+my %cfg = (group_role => $group, roles => [ $ra, $rb ], sink_format => 'json');
+my $t = setup_target(config_opts => \%cfg);
+my $node = $t->{node};
+my $otherdb = q{other "db"};
+$node->create_database($otherdb);
+my $qodb = PgRotateTest::quote_ident($otherdb);
+
+sub cycle { return pgr($t, [ 'cycle', 'appdb', @_ ]); }
+
+# (role, password) published in the JSON sink.
+sub cred
+{
+	require JSON::PP;
+	my $d = JSON::PP::decode_json(slurp_file($t->{sink}));
+	return ($d->{role}, $d->{password});
+}
+sub check { return pgr($t, 'check', 'appdb'); }
+sub sql { return $node->safe_psql($_[0], dbname => $_[1] // 'appdb'); }
+
+# Every setting of a role, sorted: "database|name=value" lines.
+sub settings_of
+{
+	my ($role) = @_;
+	return sql('SELECT coalesce(d.datname, \'*\') || \'|\' || c FROM pg_db_role_setting s'
+		  . ' LEFT JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) c'
+		  . ' WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = '
+		  . PgRotateTest::quote_literal($role) . ') ORDER BY 1');
+}
+
+# What a cycle must leave unchanged when it refuses.
+sub snapshot
+{
+	return sql('SELECT phase || generation || active_role FROM pgrotate.state')
+	  . sql('SELECT count(*) FROM pgrotate.history WHERE event <> \'failed\'')
+	  . role_row($node, $ra) . role_row($node, $rb) . settings_of($ra) . settings_of($rb);
+}
+
+# The fix lines printed by "check" under the item whose line matches $re.
+sub fix_of
+{
+	my ($r, $re) = @_;
+	my @lines = split /\n/, $r->{stdout};
+	my @fix;
+	for my $i (0 .. $#lines)
+	{
+		next unless $lines[$i] =~ /^  (?:FAIL|WARN)  .*$re/;
+		for my $j ($i + 1 .. $#lines)
+		{
+			last unless $lines[$j] =~ /^        fix: (.*)$/;
+			push @fix, $1;
+		}
+		last;
+	}
+	return join "\n", @fix;
+}
+
+# A refused cycle: exit 1, the item named, nothing changed.
+sub refused
+{
+	my ($what, $re) = @_;
+	my $before = snapshot();
+	my $r = cycle();
+	is($r->{exit}, 1, "$what: the cycle refuses") or diag($r->{stderr});
+	like($r->{stderr}, $re, "$what: the refusal names it");
+	is(snapshot(), $before, "$what: nothing changed");
+	return $r;
+}
+
+note('PostgreSQL ' . sql('SHOW server_version'));
+my $r = pgr($t, 'init', 'appdb');
+is($r->{exit}, 0, 'init') or BAIL_OUT($r->{stderr});
+my ($active) = cred();
+is($active, $ra, 'A is active after init');
+
+# ---- settings: copied from the active role to the standby ----
+sql(<<"SQL");
+CREATE SCHEMA "my schema";
+GRANT USAGE ON SCHEMA "my schema" TO $qg;
+ALTER ROLE $qa SET statement_timeout = '5s';
+ALTER ROLE $qa SET search_path TO "my schema", public, "we""ird, s";
+ALTER ROLE $qa SET datestyle = 'ISO, DMY';
+ALTER ROLE $qa IN DATABASE appdb SET idle_in_transaction_session_timeout = '1min';
+ALTER ROLE $qa IN DATABASE $qodb SET work_mem = '7MB';
+ALTER ROLE $qb SET work_mem = '8MB';
+ALTER ROLE $qb SET lock_timeout = '3s';
+SQL
+my $want = settings_of($ra);
+like($want, qr/^\*\|search_path="my schema", public, "we""ird, s"$/m, 'the list setting is stored quoted');
+$r = check();
+is($r->{exit}, 0, 'check: different settings only warn') or diag($r->{stdout});
+like($r->{stdout}, qr/^  WARN  login roles \Q$qa\E and \Q$qb\E have the same settings: 7 settings of \Q$qb\E differ from \Q$qa\E's: provision copies them/m,
+	'check: the settings item names both roles');
+like(fix_of($r, qr/same settings/), qr/^ALTER ROLE \Q$qb\E RESET "work_mem";$/m, 'check: RESET of the standby-only setting');
+
+$r = cycle('--dry-run');
+is($r->{exit}, 0, 'dry run') or diag($r->{stderr});
+like($r->{stdout}, qr/^   ALTER ROLE \Q$qb\E SET "statement_timeout" TO '5s';$/m, 'dry run shows the ALTER ROLE ... SET');
+like($r->{stdout}, qr/^   ALTER ROLE \Q$qb\E SET "search_path" TO 'my schema', 'public', 'we"ird, s';$/m,
+	'dry run: a list setting as its elements');
+like($r->{stdout}, qr/^   ALTER ROLE \Q$qb\E IN DATABASE \Q$qodb\E SET "work_mem" TO '7MB';$/m,
+	'dry run: a per-database setting, quoted database');
+like($r->{stdout}, qr/^   ALTER ROLE \Q$qb\E RESET "lock_timeout";$/m, 'dry run: RESET');
+isnt(settings_of($rb), $want, 'the dry run changed nothing');
+
+$r = cycle();
+is($r->{exit}, 0, 'cycle with different settings') or diag($r->{stderr});
+my ($u, $p) = cred();
+is($u, $rb, 'B is active');
+is(settings_of($rb), $want, 'B has exactly the settings of A, byte for byte');
+is($node->safe_psql(q{SELECT current_setting('statement_timeout') || '|' || current_setting('search_path')
+	|| '|' || current_setting('work_mem') || '|' || current_setting('lock_timeout') || '|'
+	|| current_setting('DateStyle') || '|' || current_setting('idle_in_transaction_session_timeout')},
+	user => $u, password => $p, dbname => 'appdb'),
+	'5s|"my schema", public, "we""ird, s"|4MB|0|ISO, DMY|1min', 'a session with the new credential sees the old settings');
+my $hist = sql("SELECT detail FROM pgrotate.history WHERE event = 'provisioned' ORDER BY id DESC LIMIT 1");
+like($hist, qr/^settings copied from \Q$ra\E: /, 'the history records the copy');
+like($hist, qr/ALTER ROLE \Q$qb\E RESET "lock_timeout"/, 'with its statements');
+like($r->{stderr}, qr/copied the per-role settings of \Q$ra\E to \Q$rb\E/, 'the copy is logged');
+
+# RESET on the active role reaches the standby at the next provision.
+sql("ALTER ROLE $qb RESET statement_timeout");
+$r = cycle();
+is($r->{exit}, 0, 'cycle after a RESET on the active role') or diag($r->{stderr});
+is(settings_of($ra), settings_of($rb), 'A has the settings of B again');
+unlike(settings_of($ra), qr/statement_timeout/, 'the RESET was copied');
+$r = cycle();
+is($r->{exit}, 0, 'cycle with equal settings') or diag($r->{stderr});
+unlike(sql("SELECT detail FROM pgrotate.history WHERE event = 'provisioned' ORDER BY id DESC LIMIT 1"),
+	qr/settings copied/, 'nothing to copy, nothing recorded');
+($active) = cred();
+is($active, $rb, 'B is active');
+
+# ---- a superuser-only parameter: refused with the superuser's statement ----
+sql("ALTER ROLE $qb SET log_statement = 'all'");
+$r = refused('superuser-only setting', qr/log_statement/);
+$r = check();
+is($r->{exit}, 1, 'check fails on the superuser-only setting');
+my $fix = fix_of($r, qr/same settings/);
+is($fix, qq{ALTER ROLE $qa SET "log_statement" TO 'all';  -- as a superuser}, 'the fix is the statement a superuser runs');
+sql($fix);
+$r = cycle();
+is($r->{exit}, 0, 'after the fix the cycle passes') or diag($r->{stderr});
+sql("ALTER ROLE $qa RESET log_statement; ALTER ROLE $qb RESET log_statement");
+($active) = cred();
+my ($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
+
+# ---- a membership of one login role: refused, the fix moves it to the group ----
+sql("GRANT pg_read_all_data TO $qact");
+refused('membership', qr/is a member of "pg_read_all_data"/);
+$r = check();
+$fix = fix_of($r, qr/same memberships/);
+# from PostgreSQL 16 the grant to the group keeps the membership's options
+my $opts = sql('SHOW server_version_num') >= 160000 ? ' WITH ADMIN false, INHERIT true, SET true' : '';
+is($fix, qq{GRANT "pg_read_all_data" TO $qg$opts;\nREVOKE "pg_read_all_data" FROM $qact;}, 'membership fix: to the group');
+sql($fix);
+$r = cycle();
+is($r->{exit}, 0, 'after the membership fix the cycle passes') or diag($r->{stderr});
+($u, $p) = cred();
+is($node->safe_psql("SELECT pg_has_role(current_user, 'pg_read_all_data', 'USAGE')",
+		user => $u, password => $p, dbname => 'appdb'), 't', 'the new role reads all data through the group');
+($active) = cred();
+($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
+
+# ---- a privilege granted to the login role itself ----
+sql("CREATE TABLE \"odd \"\"t\" (i int); GRANT SELECT, INSERT ON \"odd \"\"t\" TO $qact");
+refused('direct privilege', qr/has SELECT on TABLE public\."odd ""t"/);
+$r = check();
+$fix = fix_of($r, qr/same direct privileges/);
+like($fix, qr/^GRANT SELECT ON TABLE public\."odd ""t" TO \Q$qg\E;\nREVOKE SELECT ON TABLE public\."odd ""t" FROM \Q$qact\E;$/m,
+	'privilege fix: to the group');
+sql($fix);
+$r = check();
+like($r->{stdout}, qr/^  ok    login roles .* have the same direct privileges$/m, 'after the fix the privileges match');
+is(sql(q{SELECT string_agg(x.privilege_type, ',' ORDER BY 1) FROM pg_class c, aclexplode(c.relacl) x
+	WHERE c.relname = 'odd "t' AND x.grantee = (SELECT oid FROM pg_roles WHERE rolname = }
+	  . PgRotateTest::quote_literal($group) . ')'), 'INSERT,SELECT', 'the group holds both privileges');
+
+# ---- a CONNECTION LIMIT on one role ----
+sql("ALTER ROLE $qsb CONNECTION LIMIT 5");
+refused('connection limit', qr/\Q$qact\E has CONNECTION LIMIT -1, \Q$qsb\E has CONNECTION LIMIT 5/);
+$r = check();
+$fix = fix_of($r, qr/same attributes/);
+is($fix, "ALTER ROLE $qsb CONNECTION LIMIT -1;", 'attribute fix: as the active role');
+sql($fix);
+$r = cycle();
+is($r->{exit}, 0, 'after the attribute fix the cycle passes') or diag($r->{stderr});
+($active) = cred();
+($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
+
+# ---- objects owned by the active role ----
+sql("CREATE TABLE owned_t (i int); ALTER TABLE owned_t OWNER TO $qact");
+$r = refused('owned table', qr/\Q$qact\E owns no objects: 1 object in database "appdb"/);
+like($r->{stderr}, qr/REASSIGN OWNED BY \Q$qact\E TO \Q$qg\E;/, 'the refusal gives REASSIGN OWNED');
+like($r->{stderr}, qr/ALTER TABLE public\.owned_t OWNER TO \Q$qg\E;/, 'and the ALTER TABLE ... OWNER');
+write_config($t->{conf}, target_config(node => $node, sink_path => $t->{sink}, %cfg,
+		keys => { allow_owned_objects => \'true' }));
+$r = cycle();
+is($r->{exit}, 0, 'allow_owned_objects = true lets it through') or diag($r->{stderr});
+like($r->{stderr}, qr/\Q$qact\E owns no objects.*allowed by allow_owned_objects/,
+	'with a warning');
+$r = cycle();
+is($r->{exit}, 0, 'the role that owns objects is the standby now: cycle passes') or diag($r->{stderr});
+
+done_testing();
