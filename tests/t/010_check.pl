@@ -221,7 +221,7 @@ exit_is($r, 0, 'owned objects only in another database');
 has_lines($r, 'only a warning',
 	'  WARN  login role "app_user_a" owns no objects: 1 object in database "postgres" (after a switch they belong to a role the applications no longer use, which they cannot alter)',
 	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";');
-has_lines($r, 'summary with the warning', 'appdb: 22 ok, 1 warnings, 0 failed');
+has_lines($r, 'summary with the warning', 'appdb: 27 ok, 1 warning, 0 failed');
 $node->safe_psql('DROP TABLE other_t');
 
 # ---- admin without CREATEROLE: the exact ALTER ROLE, which then works ----
