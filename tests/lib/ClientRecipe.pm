@@ -21,7 +21,7 @@ use PgRotateTest qw(:DEFAULT srcdir);
 use PgRotateSetup;
 
 our @EXPORT = qw(recipe_defaults recipe_dir start_app cycles_under_load
-  stop_app app_backends node_modules_dir);
+  stop_app finish_app app_backends node_modules_dir);
 
 # Settings of every recipe test: min_overlap just above the examples'
 # re-read interval (RELOAD_MS 500), a drain that fails rather than
@@ -125,34 +125,38 @@ sub cycles_under_load
 	return $done;
 }
 
-# stop_app($app, roles => N): SIGTERM, wait, parse its summary; asserts it
-# exited 0 and failed no query.  Returns { queries, failures, users => {} }.
-sub stop_app
+# finish_app($app): SIGTERM, wait, parse its summary line.  Returns
+# { exit, queries, failures (-1 without a summary), users => {role => N} }.
+sub finish_app
 {
-	my ($app, %o) = @_;
+	my ($app) = @_;
 	my $h = $app->{h};
 	$h->signal('TERM');
-	my $t = IPC::Run::timer(30);
-	my $ok = eval { local $SIG{PIPE} = 'IGNORE'; $h->finish($t); 1 };
-	unless ($ok)
-	{
-		eval { $h->kill_kill(grace => 2) };
-	}
-	my $rc = $ok ? $h->result(0) : -1;
-	my %s = (queries => 0, failures => -1, users => {});
+	my $ok = eval { local $SIG{PIPE} = 'IGNORE'; $h->finish(IPC::Run::timer(30)); 1 };
+	eval { $h->kill_kill(grace => 2) } unless $ok;
+	my %s = (exit => $ok ? $h->result(0) : -1, queries => 0, failures => -1, users => {});
 	if ($app->{out} =~ /^queries=(\d+) failures=(\d+) users=(\S*)$/m)
 	{
 		@s{qw(queries failures)} = ($1, $2);
 		$s{users} = { map { split /:/ } split /,/, $3 };
 	}
-	is($rc, 0, "$app->{name} stopped cleanly") or diag("stdout:\n$app->{out}\nstderr:\n$app->{err}");
-	cmp_ok($s{queries}, '>', 0, "$app->{name} ran queries ($s{queries})");
-	is($s{failures}, 0, "$app->{name}: 0 failed queries") or diag($app->{err});
-	cmp_ok(scalar keys %{ $s{users} }, '>=', $o{roles} // 2,
-		"$app->{name} ran queries as both login roles (" . join(', ', sort keys %{ $s{users} }) . ')');
-	my $secs = sprintf('%.0f', time - $app->{t0});
-	note("RESULT $app->{name}: queries $s{queries}, failures $s{failures} in ${secs}s");
+	$s{secs} = sprintf('%.0f', time - $app->{t0});
+	note("RESULT $app->{name}: queries $s{queries}, failures $s{failures} in $s{secs}s");
 	return \%s;
+}
+
+# stop_app($app, roles => N): finish_app, asserting a clean exit, queries
+# run, none failed, and queries run as N (2) roles.
+sub stop_app
+{
+	my ($app, %o) = @_;
+	my $s = finish_app($app);
+	is($s->{exit}, 0, "$app->{name} stopped cleanly") or diag("stdout:\n$app->{out}\nstderr:\n$app->{err}");
+	cmp_ok($s->{queries}, '>', 0, "$app->{name} ran queries ($s->{queries})");
+	is($s->{failures}, 0, "$app->{name}: 0 failed queries") or diag($app->{err});
+	cmp_ok(scalar keys %{ $s->{users} }, '>=', $o{roles} // 2,
+		"$app->{name} ran queries as both login roles (" . join(', ', sort keys %{ $s->{users} }) . ')');
+	return $s;
 }
 
 1;

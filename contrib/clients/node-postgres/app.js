@@ -17,7 +17,7 @@ const CRED_FILE = process.env.DB_CREDENTIALS || '/etc/app/db.env';
 const RELOAD_MS = Number(process.env.RELOAD_MS || 500);
 
 function newPool(cred) {
-  return new Pool({
+  const p = new Pool({
     user: cred.user,
     password: cred.password,
     max: 4,
@@ -25,6 +25,9 @@ function newPool(cred) {
     // a backstop only: the pool swap below retires old-role clients at once
     maxLifetimeSeconds: 300,
   });
+  // an idle client whose backend ends is dropped; without a handler, exit
+  p.on('error', (err) => console.error(`idle client: ${err.message}`));
+  return p;
 }
 
 let cred = readCredentials(CRED_FILE);

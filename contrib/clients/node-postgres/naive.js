@@ -11,5 +11,6 @@ const load = require('./load');
 const cred = readCredentials(process.env.DB_CREDENTIALS || '/etc/app/db.env');
 const pool = new Pool({ user: cred.user, password: cred.password, max: 4,
   application_name: process.env.APP_NAME || 'node-postgres-naive' });
+pool.on('error', (err) => console.error(`idle client: ${err.message}`));
 
 load.run((sql) => pool.query(sql), () => pool.end());
