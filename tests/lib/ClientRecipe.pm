@@ -90,11 +90,25 @@ sub app_backends
 		  . " AND usename = '$role'", dbname => 'postgres');
 }
 
-# cycles_under_load($t, cycles => 10, apps => [ [$app, $appname], ... ],
+# The server log after byte $pos.
+sub _log_after
+{
+	my ($node, $pos) = @_;
+	open my $fh, '<', $node->log_file or return '';
+	seek $fh, $pos, 0;
+	local $/;
+	my $text = <$fh>;
+	close $fh;
+	return $text // '';
+}
+
+# cycles_under_load($t, cycles => 10, apps => [ [$app, $appname, $check], ... ],
 #   run => sub { pgrotate cycle result }, sink => env sink path):
 # pgrotate cycle, cycles times; each must exit 0 and revoke the old role
-# (pg_authid: NOLOGIN, no password), and every application must then run
-# queries as the new role.  Returns the number of cycles that completed.
+# (pg_authid: NOLOGIN, no password), and every application must then open
+# a connection as the new role: the server log's "connection authorized:
+# user=NEW ... application_name=APPNAME" after the cycle started, or
+# $check->($new) when given.  Returns the number of cycles that completed.
 sub cycles_under_load
 {
 	my ($t, %o) = @_;
@@ -104,6 +118,7 @@ sub cycles_under_load
 	for my $i (1 .. $o{cycles})
 	{
 		my ($old) = read_env_sink($sink);
+		my $pos = $node->log_position;
 		my $t0 = time;
 		my $r = $o{run} ? $o{run}->() : pgr($t, [ 'cycle', 'appdb' ], timeout => 90);
 		my $secs = sprintf('%.1f', time - $t0);
@@ -113,10 +128,14 @@ sub cycles_under_load
 		$ok &&= is(role_row($node, $old), 'f|f', "cycle $i: the old role $old is revoked (pg_authid)");
 		for my $a (@{ $o{apps} })
 		{
-			my ($app, $appname) = @$a;
+			my ($app, $appname, $check) = @$a;
+			$check //= sub {
+				_log_after($node, $pos)
+				  =~ /connection authorized: user=\Q$_[0]\E database=\S+ application_name=\Q$appname\E\b/;
+			};
 			_pump($app);
-			$ok &&= poll_until(sub { app_backends($o{node} // $node, $appname, $new) > 0 }, timeout => 20,
-				what => "cycle $i: $app->{name} to run queries as $new");
+			$ok &&= poll_until(sub { $check->($new) }, timeout => 20,
+				what => "cycle $i: $app->{name} to connect as $new");
 		}
 		$done++ if $ok;
 		last unless $ok;
