@@ -29,6 +29,7 @@ db_query()
 	case $mode in
 	env)
 		# a subshell: the variables reach psql, not the rest of the script
+		# shellcheck source=/dev/null
 		(set -a && . "$file" && exec psql -w -X -q -At -v ON_ERROR_STOP=1 -c "$1")
 		;;
 	pgpass)
