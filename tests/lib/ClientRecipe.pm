@@ -21,7 +21,7 @@ use PgRotateTest qw(:DEFAULT srcdir);
 use PgRotateSetup;
 
 our @EXPORT = qw(recipe_defaults recipe_dir start_app cycles_under_load
-  stop_app finish_app app_backends node_modules_dir);
+  stop_app finish_app app_backends node_modules_dir find_program);
 
 # Settings of every recipe test: min_overlap just above the examples'
 # re-read interval (RELOAD_MS 500), a drain that fails rather than
@@ -43,6 +43,19 @@ sub recipe_dir
 {
 	my ($name) = @_;
 	return srcdir() . "/contrib/clients/$name";
+}
+
+# The path of program $name (or of $ENV{$var} when set) in PATH, or undef.
+sub find_program
+{
+	my ($name, $var) = @_;
+	my $p = defined $var && defined $ENV{$var} ? $ENV{$var} : $name;
+	return -x $p ? $p : undef if $p =~ m{/};
+	for my $d (split /:/, $ENV{PATH} // '')
+	{
+		return "$d/$p" if -x "$d/$p" && !-d "$d/$p";
+	}
+	return undef;
 }
 
 # node_modules with pg, installed by "npm ci" from the committed lockfile

@@ -11,7 +11,8 @@ use PgRotateTest;
 use PgRotateSetup;
 use ClientRecipe;
 
-plan skip_all => 'node is not installed' unless grep { -x "$_/node" } split /:/, $ENV{PATH};
+my $nodejs = find_program('node', 'PGROTATE_NODE');
+plan skip_all => 'node is not installed (Debian nodejs, see .ci/install-deps)' unless $nodejs;
 my $modules = node_modules_dir();
 plan skip_all => 'the npm package pg is not installed (npm ci, see .ci/install-deps)' unless $modules;
 
@@ -20,7 +21,7 @@ my $node = $t->{node};
 my $r = pgr($t, 'init', 'appdb');
 is($r->{exit}, 0, 'init') or BAIL_OUT($r->{stderr});
 
-my $app = start_app(name => 'node-postgres', cmd => [ 'node', recipe_dir('node-postgres') . '/app.js' ],
+my $app = start_app(name => 'node-postgres', cmd => [ $nodejs, recipe_dir('node-postgres') . '/app.js' ],
 	env => { NODE_PATH => $modules, DB_CREDENTIALS => $t->{sink}, RELOAD_MS => 500,
 		PGHOST => $node->host, PGPORT => $node->port, PGDATABASE => 'appdb', APP_NAME => 'node-recipe' });
 poll_until(sub { app_backends($node, 'node-recipe', 'app_user_a') > 0 }, timeout => 30,

@@ -13,9 +13,11 @@ use PgRotateTest;
 use PgRotateSetup;
 use ClientRecipe;
 
-my $java = $ENV{PGROTATE_JAVA} // 'java';
+my $java = find_program('java', 'PGROTATE_JAVA');
 my $jars = $ENV{PGROTATE_JAVA_JARS} // '/usr/share/java';
-plan skip_all => 'java is not installed' unless grep { -x "$_/$java" } split /:/, $ENV{PATH};
+plan skip_all => 'java is not installed (Debian default-jdk-headless, see .ci/install-deps)' unless $java;
+# java runs a source file with the JDK's compiler (a JRE alone cannot)
+plan skip_all => 'no JDK: javac is not installed (Debian default-jdk-headless)' unless find_program('javac');
 my @cp = map { "$jars/$_" } qw(HikariCP.jar postgresql.jar slf4j-api.jar slf4j-nop.jar);
 for my $j (@cp)
 {

@@ -14,7 +14,8 @@ use ClientRecipe;
 
 plan skip_all => 'pgbouncer is not installed (' . PgBouncerTest::binary() . ')'
   unless -x PgBouncerTest::binary();
-plan skip_all => 'node is not installed' unless grep { -x "$_/node" } split /:/, $ENV{PATH};
+my $nodejs = find_program('node', 'PGROTATE_NODE');
+plan skip_all => 'node is not installed (Debian nodejs, see .ci/install-deps)' unless $nodejs;
 my $modules = node_modules_dir();
 plan skip_all => 'the npm package pg is not installed (npm ci, see .ci/install-deps)' unless $modules;
 
@@ -57,7 +58,7 @@ my @apps;
 for my $db (sort keys %apps)
 {
 	my $app = start_app(name => "node-postgres via PgBouncer ($apps{$db})",
-		cmd => [ 'node', recipe_dir('node-postgres') . '/app.js' ],
+		cmd => [ $nodejs, recipe_dir('node-postgres') . '/app.js' ],
 		env => { %env, PGDATABASE => $db, APP_NAME => "pgb-$db" });
 	my $check = sub { scalar @{ $pgb->clients_of($_[0], $db) } };
 	poll_until(sub { $check->('app_user_a') }, timeout => 30,

@@ -12,7 +12,8 @@ use PgRotateTest;
 use PgRotateSetup;
 use ClientRecipe;
 
-plan skip_all => 'node is not installed' unless grep { -x "$_/node" } split /:/, $ENV{PATH};
+my $nodejs = find_program('node', 'PGROTATE_NODE');
+plan skip_all => 'node is not installed (Debian nodejs, see .ci/install-deps)' unless $nodejs;
 my $modules = node_modules_dir();
 plan skip_all => 'the npm package pg is not installed (npm ci, see .ci/install-deps)' unless $modules;
 
@@ -21,7 +22,7 @@ my $node = $t->{node};
 my $r = pgr($t, 'init', 'appdb');
 is($r->{exit}, 0, 'init') or BAIL_OUT($r->{stderr});
 
-my $app = start_app(name => 'node-postgres naive', cmd => [ 'node', recipe_dir('node-postgres') . '/naive.js' ],
+my $app = start_app(name => 'node-postgres naive', cmd => [ $nodejs, recipe_dir('node-postgres') . '/naive.js' ],
 	env => { NODE_PATH => $modules, DB_CREDENTIALS => $t->{sink},
 		PGHOST => $node->host, PGPORT => $node->port, PGDATABASE => 'appdb', APP_NAME => 'node-naive' });
 poll_until(sub { app_backends($node, 'node-naive', 'app_user_a') > 0 }, timeout => 30,

@@ -8,7 +8,7 @@
 // thread reads the file every RELOAD_MS; when it changed, it sets the new
 // user and password and soft-evicts the pool: idle connections close now,
 // the others when they are returned.  pgrotate's drain then sees no session
-// of the old role.  maxLifetime is only a backstop (HikariCP's floor is 30 s).
+// of the old role.  maxLifetime is only a backstop (HikariCP ignores one under 30 s).
 //
 // Run (Java 11+ runs a single source file):
 //   java -cp /usr/share/java/HikariCP.jar:/usr/share/java/postgresql.jar:\
