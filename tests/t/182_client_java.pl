@@ -38,6 +38,10 @@ my $app = start_app(name => 'pgjdbc + HikariCP',
 poll_until(sub { app_backends($node, 'hikaricp-recipe', 'app_user_a') > 0 }, timeout => 60,
 	what => 'the application to connect as app_user_a', on_timeout => 'die');
 
-cycles_under_load($t, cycles => 10, apps => [ [ $app, 'hikaricp-recipe' ] ]);
+# pgjdbc sets application_name after the login (unless
+# assumeMinServerVersion), so the server log's "connection authorized" line
+# does not name it: look for the pool's sessions of the new role instead.
+cycles_under_load($t, cycles => 10,
+	apps => [ [ $app, 'hikaricp-recipe', sub { app_backends($node, 'hikaricp-recipe', $_[0]) > 0 } ] ]);
 stop_app($app);
 done_testing();
