@@ -59,6 +59,12 @@ for my $s ('NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'COMMANDS', 'THE CYCLE'
 }
 $section{$_} //= '' for qw(SYNOPSIS OPTIONS COMMANDS ENVIRONMENT), 'EXIT STATUS';
 
+# APPLICATIONS names every recipe folder of contrib/clients.
+for my $d (map { m{/([^/]+)/\z} ? $1 : () } glob("$src/contrib/clients/*/"))
+{
+	like($section{APPLICATIONS} // '', qr{^\.It .*\bTa Pa \Q$d\E/$}m, "APPLICATIONS lists contrib/clients/$d/");
+}
+
 # The commands and global options of "pgrotate --help".
 my ($rc, $help) = cmd($bin, '--help');
 is($rc, 0, 'pgrotate --help exits 0');

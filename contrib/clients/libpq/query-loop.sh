@@ -1,0 +1,62 @@
+#!/bin/sh
+# libpq applications and shell scripts following pgrotate's credential
+# file (see README): read it each time a connection is opened, so there is
+# no pool to retire and the next connection after a rotation uses the new
+# role.
+#
+#   query-loop.sh env FILE      FILE is an "env" sink (PGUSER=, PGPASSWORD=)
+#   query-loop.sh pgpass FILE   FILE is a "pgpass" sink: libpq reads the
+#                               password itself; the user is its 4th field
+#                               (two reads: if the file changed in between,
+#                               libpq finds no password; so retry once)
+#
+# Runs "SELECT session_user" until SIGTERM, then prints one line:
+# queries=N failures=N users=role:N,...  PGHOST, PGPORT, PGDATABASE and
+# PGAPPNAME say where; THINK_MS (5) is the pause between queries.
+set -u
+mode=$1 file=$2
+
+# libpq reads the password of the user given from the pgpass file.
+pgpass_psql()
+{
+	PGPASSFILE=$file PGUSER=$(cut -d: -f4 "$file" | head -n 1) \
+		psql -w -X -q -At -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# One query on a new connection, with the credential of the file as it is now.
+db_query()
+{
+	case $mode in
+	env)
+		# a subshell: the variables reach psql, not the rest of the script
+		# shellcheck source=/dev/null
+		(set -a && . "$file" && exec psql -w -X -q -At -v ON_ERROR_STOP=1 -c "$1")
+		;;
+	pgpass)
+		pgpass_psql "$1" 2>/dev/null
+		rc=$?
+		# 2: no connection (a rotation between the two reads); once more
+		[ $rc -eq 2 ] && { pgpass_psql "$1"; rc=$?; }
+		return $rc
+		;;
+	esac
+}
+
+seen=$(mktemp) || exit 1
+trap 'rm -f "$seen"' EXIT
+stop=
+trap 'stop=1' TERM INT
+queries=0 failures=0
+think=$(awk "BEGIN { print ${THINK_MS:-5} / 1000 }")
+while [ -z "$stop" ]; do
+	queries=$((queries + 1))
+	if u=$(db_query 'SELECT session_user'); then
+		echo "$u" >>"$seen"
+	else
+		failures=$((failures + 1))
+		echo "query failed" >&2
+	fi
+	sleep "$think"
+done
+users=$(sort "$seen" | uniq -c | awk '{ printf "%s%s:%s", n++ ? "," : "", $2, $1 }')
+echo "queries=$queries failures=$failures users=$users"
