@@ -368,6 +368,18 @@ load_state(TargetStatus *ts, DbConn *c)
 	return true;
 }
 
+/*
+ * What to do about a cycle in progress: run pgrotate cycle, unless a run
+ * holds the target's lock now (it is the one doing it). malloc'd.
+ */
+static char *
+next_step(const TargetStatus *ts, const char *what)
+{
+	if (ts->lock_holder)
+		return xstrdup("a run holds the target's lock and is at it: wait for it to end");
+	return xasprintf("run \"pgrotate cycle %s\" to %s", ts->t->name, what);
+}
+
 /* Phase, stuck cycles, failures. */
 static void
 judge_phase(TargetStatus *ts)
@@ -396,14 +408,24 @@ judge_phase(TargetStatus *ts)
 					ts->last_error.step, ts->last_error.msg);
 	}
 	if (st->phase == PHASE_PROVISIONED || st->phase == PHASE_VERIFIED)
+	{
+		char	   *todo = next_step(ts, "resume it");
+
 		add_problem(ts, late ? STATUS_CRITICAL : STATUS_WARNING,
-					late ? "cycle stuck in phase %s for %s (longer than drain_timeout %s): run \"pgrotate cycle %s\" to resume it"
+					late ? "cycle stuck in phase %s for %s (longer than drain_timeout %s): %s"
 					: "cycle in progress: phase %s for %s (drain_timeout %s)%s",
-					st->phase_text, a, d, late ? ts->t->name : "");
+					st->phase_text, a, d, late ? todo : "");
+		free(todo);
+	}
 	else if (st->phase == PHASE_DRAINING)
+	{
+		char	   *todo = next_step(ts, "finish");
+
 		add_problem(ts, late ? STATUS_CRITICAL : STATUS_WARNING,
-					"draining for %s%s: old role %s stays valid until its sessions end; run \"pgrotate cycle %s\" to finish",
-					a, late ? " (longer than drain_timeout)" : "", st->standby_role, ts->t->name);
+					"draining for %s%s: old role %s stays valid until its sessions end; %s",
+					a, late ? " (longer than drain_timeout)" : "", st->standby_role, todo);
+		free(todo);
+	}
 	else if (st->phase == PHASE_UNKNOWN)
 		add_problem(ts, STATUS_CRITICAL, "unknown phase \"%s\" in pgrotate.state",
 					st->phase_text);

@@ -202,6 +202,9 @@ sub set_rotated_at
 	my $res = status(undef);
 	is($res->{exit}, 1, 'draining: WARNING, exit 1') or diag($res->{stdout});
 	like($res->{stdout}, qr/^  lock: +held by host \S+, pgrotate pid $pid, since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(database role pgrotate_admin, client local socket, backend pid \d+ started \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)$/m, 'the lock holder is named');
+	like($res->{stdout}, qr/draining for .*; a run holds the target's lock and is at it: wait for it to end/,
+		'while a run holds the lock, status does not advise another cycle');
+	unlike($res->{stdout}, qr/run "pgrotate cycle appdb"/, '(no "run pgrotate cycle" advice)');
 	like($res->{stdout}, qr/^  phase: +draining for /m, 'phase draining');
 	like($res->{stdout}, qr/WARNING: +draining for \S+: old role app_user_a stays valid/, 'the warning names the old role');
 	like($res->{stdout}, qr/sessions: +primary: app_user_a 1, app_user_b 0/, 'the straggler is counted');
