@@ -174,8 +174,10 @@ cycle_step_drain_revoke(CycleRun *run)
 		rc = rolesql_revoke(run->admin, old, NULL, &err);
 	if (rc == 0)
 	{
-		StateEvent	ev = {"revoked", old, run->st.active_role, run->st.generation,
-		run->o->reason, NULL};
+		/* a role that could not log in was not revoked: say what happened */
+		StateEvent	ev = {info.canlogin ? "revoked" : "completed", old,
+			run->st.active_role, run->st.generation, run->o->reason,
+		info.canlogin ? NULL : "the old role could not log in: nothing to drain or revoke"};
 
 		rc = state_cycle_done(run->admin, run->t->name, &ev, &run->next, &err);
 	}
@@ -190,7 +192,7 @@ cycle_step_drain_revoke(CycleRun *run)
 				 "revoked role %s (NOLOGIN, no password); active role is %s, generation %lld",
 				 old, run->st.active_role, (long long) run->st.generation);
 	else
-		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
+		log_emit(LOG_LEVEL_INFO, "completed", NULL, NULL,
 				 "role %s could not log in, nothing to drain; it is the standby now; active role is %s, generation %lld",
 				 old, run->st.active_role, (long long) run->st.generation);
 	report_stragglers(run, &w, old);

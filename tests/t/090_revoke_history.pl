@@ -47,7 +47,7 @@ push @secrets, $pa;
 $r = run('history', 'appdb');
 is($r->{exit}, 0, 'history exits 0') or diag($r->{stderr});
 my @lines = split /\n/, $r->{stdout};
-is_deeply([ map { (split ' ', $_)[1] } @lines ], [qw(initialised provisioned verified published revoked)],
+is_deeply([ map { (split ' ', $_)[1] } @lines ], [qw(initialised provisioned verified published completed)],
 	'text: one line per event (a multi-line detail too), oldest first');
 like($lines[3], qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  published +gen 1 app_user_b -> app_user_a  by \S+@\S+ pid \d+ as pgrotate_admin$/,
 	'text: time, event, generation, roles, actor@host, pid, database user');
@@ -64,7 +64,7 @@ is($h->[3]{generation}, 1, 'json: generation is a number');
 is($h->[3]{reason}, undef, 'json: no reason is null');
 $r = run('history', 'appdb', '--limit', '2', '--format=json');
 $h = JSON::PP->new->decode($r->{stdout});
-is_deeply([ map { $_->{event} } @$h ], [qw(published revoked)], '--limit 2: the newest two, oldest first');
+is_deeply([ map { $_->{event} } @$h ], [qw(published completed)], '--limit 2: the newest two, oldest first');
 
 # 2. The active role is refused; nothing changes.
 {
