@@ -26,12 +26,11 @@ static const char RIGHTS_SQL[] =
 	" EXISTS (SELECT 1 FROM t WHERE relname = 'state'),"
 	" coalesce(pg_catalog.has_schema_privilege((SELECT oid FROM pg_catalog.pg_namespace"
 	"   WHERE nspname = 'pgrotate'), 'USAGE'), false)"
-	"  AND coalesce((SELECT pg_catalog.has_table_privilege(oid, 'SELECT, INSERT, UPDATE')"
-	"    FROM t WHERE relname = 'state'), false)"
-	"  AND coalesce((SELECT pg_catalog.has_table_privilege(oid, 'SELECT, INSERT')"
-	"    FROM t WHERE relname = 'history'), false)"
-	"  AND coalesce((SELECT pg_catalog.has_table_privilege(oid, 'SELECT')"
-	"    FROM t WHERE relname = 'schema_version'), false)"
+	/* one privilege per call: with a list, has_*_privilege wants any one */
+	"  AND coalesce((SELECT bool_and(pg_catalog.has_table_privilege(t.oid, p))"
+	"    FROM t, unnest(CASE t.relname WHEN 'state' THEN '{SELECT,INSERT,UPDATE}'::text[]"
+	"      WHEN 'history' THEN '{SELECT,INSERT}' WHEN 'schema_version' THEN '{SELECT}' END) p"
+	"    WHERE t.relname IN ('state', 'history', 'schema_version')), false)"
 	"  AND coalesce((SELECT pg_catalog.has_sequence_privilege(oid, 'USAGE')"
 	"    FROM t WHERE relname = 'history_id_seq'), false)";
 

@@ -67,4 +67,22 @@ is($r->{exit}, 0, 'after the GRANT, cycle --emergency runs') or diag($r->{stderr
 $r = run_pgrotate(args => [ 'check', 'appdb' ], config => $tconf, env => $t->{env});
 like($r->{stdout}, qr/^  ok    admin may terminate sessions \(pg_signal_backend\)$/m, 'and check passes the item');
 
+# 3. The rights on the state schema (an admin whose UPDATE on the state
+#    table was revoked, as by a second admin's setup gone wrong).
+$node->safe_psql('REVOKE UPDATE ON pgrotate.state FROM pgrotate_admin', dbname => 'appdb');
+$r = pgr($t, 'check', 'appdb');
+is($r->{exit}, 1, 'check fails without the schema rights');
+like($r->{stdout}, qr/^  FAIL  admin may read and write the state schema: .*\n        fix: as the schema's owner: GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin; GRANT SELECT, INSERT, UPDATE ON pgrotate.state TO pgrotate_admin;/m,
+	'it names the GRANTs');
+$before = roles() . ' ' . $state->();
+$r = pgr($t, 'cycle', 'appdb');
+is($r->{exit}, 1, 'a cycle fails');
+like($r->{stderr}, qr/permission denied for table state/, 'on the lock, with the server\'s error');
+is(roles() . ' ' . $state->(), $before, 'before anything changed');
+$node->safe_psql('GRANT UPDATE ON pgrotate.state TO pgrotate_admin', dbname => 'appdb');
+$r = pgr($t, 'check', 'appdb');
+like($r->{stdout}, qr/^  ok    admin may read and write the state schema$/m, 'the GRANT fixes it');
+$r = pgr($t, 'cycle', 'appdb');
+is($r->{exit}, 0, 'and the cycle runs') or diag($r->{stderr});
+
 done_testing();
