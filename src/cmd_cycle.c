@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "commands.h"
 #include "cycle.h"
 #include "db.h"
@@ -46,12 +47,14 @@ worst(int a, int b)
 	return severity(b) > severity(a) ? b : a;
 }
 
+/* Wait for a child; *done is its target's index. Its exit code. */
 static int
-wait_one(pid_t *pids, int n, int *running)
+wait_one(pid_t *pids, int n, int *running, int *done)
 {
 	int			status;
 	pid_t		pid;
 
+	*done = -1;
 	for (;;)
 	{
 		pid = waitpid(-1, &status, 0);
@@ -66,11 +69,24 @@ wait_one(pid_t *pids, int n, int *running)
 	}
 	for (int i = 0; i < n; i++)
 		if (pids[i] == pid)
+		{
 			pids[i] = 0;
+			*done = i;
+		}
 	(*running)--;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return PGR_EXIT_FAIL;
+}
+
+/* The first target not started yet whose servers have room, or -1. */
+static int
+next_startable(const Budget *b, const bool *started, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!started[i] && budget_fits(b, i))
+			return i;
+	return -1;
 }
 
 static int
@@ -78,16 +94,34 @@ run_many(const Config *cfg, const Target **targets, int n, int jobs,
 		 const CycleOpts *o)
 {
 	pid_t	   *pids = xcalloc(n, sizeof(pid_t));
+	bool	   *started = xcalloc(n, sizeof(bool));
+	Budget	   *budget = budget_new(targets, n);
 	int			running = 0;
+	int			left = n;
 	int			rc = PGR_EXIT_OK;
+	int			i,
+				done;
 
 	fflush(NULL);
-	for (int i = 0; i < n; i++)
+	while (left > 0 && !cmd_stop_requested)
 	{
-		while (running >= jobs)
-			rc = worst(rc, wait_one(pids, n, &running));
-		if (cmd_stop_requested)
+		i = running < jobs ? next_startable(budget, started, n) : -1;
+		if (i < 0 && running == 0)
+		{
+			log_error("no target fits max_node_connections");	/* cannot happen: >= 2 */
+			rc = worst(rc, PGR_EXIT_FAIL);
 			break;
+		}
+		if (i < 0)
+		{
+			/* --jobs or a server's max_node_connections is reached */
+			rc = worst(rc, wait_one(pids, n, &running, &done));
+			if (done >= 0)
+				budget_give(budget, done);
+			continue;
+		}
+		started[i] = true;
+		left--;
 		pids[i] = fork();
 		if (pids[i] < 0)
 		{
@@ -98,10 +132,17 @@ run_many(const Config *cfg, const Target **targets, int n, int jobs,
 		}
 		if (pids[i] == 0)
 			_exit(cycle_run(cfg, targets[i], o));
+		budget_take(budget, i);
 		running++;
 	}
 	while (running > 0)
-		rc = worst(rc, wait_one(pids, n, &running));
+	{
+		rc = worst(rc, wait_one(pids, n, &running, &done));
+		if (done >= 0)
+			budget_give(budget, done);
+	}
+	budget_free(budget);
+	free(started);
 	free(pids);
 	return rc;
 }

@@ -64,6 +64,8 @@ static const struct
 	{"password_length", offsetof(Settings, password_length)},
 	{"password_expiry", offsetof(Settings, password_expiry_ms)},
 	{"verify_query", offsetof(Settings, verify_query)},
+	{"rotation_jitter", offsetof(Settings, rotation_jitter_ms)},
+	{"max_node_connections", offsetof(Settings, max_node_connections)},
 	{"allow_insecure_transport", offsetof(Settings, allow_insecure_transport)},
 	{"allow_owned_objects", offsetof(Settings, allow_owned_objects)},
 };
@@ -909,6 +911,7 @@ check_settings(Loader *ld, const Settings *st, config_setting_t **seen,
 	static const char *const warn[] = {"warn_before", "rotation_interval", NULL};
 	static const char *const poll[] = {"poll_interval", "drain_timeout", NULL};
 	static const char *const expiry[] = {"password_expiry", "rotation_interval", "drain_timeout", NULL};
+	static const char *const jitter[] = {"rotation_jitter", "rotation_interval", NULL};
 	char		a[32],
 				b[32];
 
@@ -923,11 +926,15 @@ check_settings(Loader *ld, const Settings *st, config_setting_t **seen,
 	duration_format(st->rotation_interval_ms, b, sizeof(b));
 	if (st->warn_before_ms >= st->rotation_interval_ms)
 		settings_conflict(ld, seen, gpath, warn, "warn_before (%s) is not less than rotation_interval (%s): status would always warn (make warn_before < rotation_interval)", a, b);
+	duration_format(st->rotation_jitter_ms, a, sizeof(a));
+	duration_format(st->rotation_interval_ms, b, sizeof(b));
+	if (st->rotation_jitter_ms >= st->rotation_interval_ms)
+		settings_conflict(ld, seen, gpath, jitter, "rotation_jitter (%s) is not less than rotation_interval (%s): a target could wait a whole interval more (make rotation_jitter < rotation_interval)", a, b);
 	duration_format(st->password_expiry_ms, a, sizeof(a));
-	duration_format(st->rotation_interval_ms + st->drain_timeout_ms, b, sizeof(b));
+	duration_format(st->rotation_interval_ms + st->rotation_jitter_ms + st->drain_timeout_ms, b, sizeof(b));
 	if (st->password_expiry_ms != 0 &&
-		st->password_expiry_ms <= st->rotation_interval_ms + st->drain_timeout_ms)
-		settings_conflict(ld, seen, gpath, expiry, "password_expiry (%s) must exceed rotation_interval + drain_timeout (%s), or the active password could expire before the next cycle replaces it (or use \"\" for off)", a, b);
+		st->password_expiry_ms <= st->rotation_interval_ms + st->rotation_jitter_ms + st->drain_timeout_ms)
+		settings_conflict(ld, seen, gpath, expiry, "password_expiry (%s) must exceed rotation_interval + rotation_jitter + drain_timeout (%s), or the active password could expire before the next cycle replaces it (or use \"\" for off)", a, b);
 }
 
 /* ---- targets ---- */
@@ -1647,4 +1654,19 @@ cfg_format_name(SinkFormat f)
 	if ((int) f < 0 || (size_t) f >= sizeof(format_names) / sizeof(format_names[0]))
 		return "unknown";
 	return format_names[f];
+}
+
+int64_t
+cfg_due_offset_ms(const Target *t)
+{
+	uint64_t	h = UINT64_C(14695981039346656037);	/* FNV-1a, 64 bits */
+
+	if (t->s.rotation_jitter_ms <= 0)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *) t->name; *p; p++)
+	{
+		h ^= *p;
+		h *= UINT64_C(1099511628211);
+	}
+	return (int64_t) (h % (uint64_t) t->s.rotation_jitter_ms);
 }

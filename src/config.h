@@ -66,6 +66,8 @@ typedef struct Settings
 	int			password_length;		/* default 32, 16..128 */
 	int64_t		password_expiry_ms;		/* default 0 = off */
 	char	   *verify_query;			/* default "SELECT 1" */
+	int64_t		rotation_jitter_ms;		/* default 0, < rotation_interval */
+	int			max_node_connections;	/* default 10, 2..10000 */
 	bool		allow_insecure_transport;	/* default false (transport.h) */
 	bool		allow_owned_objects;	/* default false: refuse (issue 10) */
 } Settings;
@@ -154,5 +156,12 @@ typedef struct CfgKey
 
 extern const CfgKey cfg_keys[];
 extern const int cfg_nkeys;
+
+/*
+ * How much later than rotated_at + rotation_interval target t is due: a
+ * stable offset in [0, rotation_jitter) derived from its name (the same on
+ * every host and run), 0 without jitter. In ms.
+ */
+int64_t		cfg_due_offset_ms(const Target *t);
 
 #endif

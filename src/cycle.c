@@ -524,7 +524,8 @@ is_due(const CycleRun *run)
 {
 	if (run->st.generation == 0 || run->st.rotated_at == 0)
 		return true;
-	return run->st.server_now_ms >= (run->st.rotated_at * 1000 + run->t->s.rotation_interval_ms);
+	return run->st.server_now_ms >= (run->st.rotated_at * 1000 + run->t->s.rotation_interval_ms +
+									 cfg_due_offset_ms(run->t));
 }
 
 /*

@@ -511,7 +511,7 @@ status_collect(const Target *t, TargetStatus *ts)
 	ts->up = true;
 	/* rounded, as the epochs of state_load are */
 	ts->now = (ts->st.server_now_ms + 500) / 1000;
-	ts->next_due = ts->st.rotated_at + t->s.rotation_interval_ms / 1000;
+	ts->next_due = ts->st.rotated_at + (t->s.rotation_interval_ms + cfg_due_offset_ms(t)) / 1000;
 	judge_config(ts);
 	judge_phase(ts);
 	judge_due(ts);

@@ -812,6 +812,37 @@ test_default_path(void)
 	unsetenv("PGROTATE_CONFIG");
 }
 
+/* rotation_jitter: a stable offset per name, in [0, jitter), spread out. */
+static void
+test_due_offset(void)
+{
+	Target		t;
+	char		name[32];
+	int64_t		lo = INT64_MAX,
+				hi = -1;
+	bool		in_range = true;
+
+	memset(&t, 0, sizeof(t));
+	t.name = (char *) "appdb";
+	is_int((int) cfg_due_offset_ms(&t), 0, "no jitter: no offset");
+	t.s.rotation_jitter_ms = 86400000;	/* 1d */
+	is_int((int) (cfg_due_offset_ms(&t) == cfg_due_offset_ms(&t)), 1, "the offset of a name is stable");
+	for (int i = 0; i < 1000; i++)
+	{
+		int64_t		o;
+
+		snprintf(name, sizeof(name), "tenant%04d", i);
+		t.name = name;
+		o = cfg_due_offset_ms(&t);
+		in_range = in_range && o >= 0 && o < t.s.rotation_jitter_ms;
+		lo = o < lo ? o : lo;
+		hi = o > hi ? o : hi;
+	}
+	ok(in_range, "1000 names: every offset in [0, 1d)");
+	ok(lo < 86400000 / 20 && hi > 86400000 - 86400000 / 20,
+	   "1000 names spread over the whole day (min %lld, max %lld ms)", (long long) lo, (long long) hi);
+}
+
 int
 main(void)
 {
@@ -837,6 +868,7 @@ main(void)
 		ok(true, "# SKIP files of another user: not running as root");
 	test_file_kinds();
 	test_errs_appended();
+	test_due_offset();
 	rmdir(tmpdir);
 	return done_testing();
 }
