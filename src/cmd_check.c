@@ -649,21 +649,32 @@ print_config_failed(const GlobalOpts *g, int n, char **names)
 int
 cmd_check(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option long_opts[] = {{NULL, 0, NULL, 0}};
+	static const struct option long_opts[] = {
+		{"all", no_argument, NULL, 'a'},
+		{NULL, 0, NULL, 0}
+	};
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
 	int			ntargets = 0;
 	bool		failed = false;
+	bool		all = false;
 	int			rc;
 	int			c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1)
 	{
+		if (c == 'a')
+		{
+			all = true;			/* the default without targets, said out loud */
+			continue;
+		}
 		if (optopt != 0)
 			return cmd_usage_error("check", "invalid option \"-%c\"", optopt);
 		return cmd_usage_error("check", "unknown option \"%s\"", argv[optind - 1]);
 	}
+	if (all && argc - optind > 0)
+		return cmd_usage_error("check", "name targets or --all, not both");
 	rc = cmd_load_config(g, &cfg);
 	if (rc != PGR_EXIT_OK)
 	{

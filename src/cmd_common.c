@@ -123,3 +123,29 @@ cmd_resolve_targets(const Config *cfg, int n, char **names,
 	*nout = n;
 	return PGR_EXIT_OK;
 }
+
+/* Order exit codes by how bad they are: a usage error beats a failure ... */
+static int
+severity(int rc)
+{
+	switch (rc)
+	{
+		case PGR_EXIT_OK:
+			return 0;
+		case PGR_EXIT_DRAIN_TIMEOUT:
+			return 1;
+		case PGR_EXIT_LOCKED:
+			return 2;
+		case PGR_EXIT_FAIL:
+			return 3;
+		default:
+			return 4;
+	}
+}
+
+int
+cmd_worst_exit(int a, int b)
+{
+	return severity(b) > severity(a) ? b : a;
+}
+

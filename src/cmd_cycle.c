@@ -22,31 +22,6 @@
 
 #define DEFAULT_JOBS 16
 
-/* Order exit codes by how bad they are: a usage error beats a failure ... */
-static int
-severity(int rc)
-{
-	switch (rc)
-	{
-		case PGR_EXIT_OK:
-			return 0;
-		case PGR_EXIT_DRAIN_TIMEOUT:
-			return 1;
-		case PGR_EXIT_LOCKED:
-			return 2;
-		case PGR_EXIT_FAIL:
-			return 3;
-		default:
-			return 4;
-	}
-}
-
-static int
-worst(int a, int b)
-{
-	return severity(b) > severity(a) ? b : a;
-}
-
 /* Wait for a child; *done is its target's index. Its exit code. */
 static int
 wait_one(pid_t *pids, int n, int *running, int *done)
@@ -109,13 +84,13 @@ run_many(const Config *cfg, const Target **targets, int n, int jobs,
 		if (i < 0 && running == 0)
 		{
 			log_error("no target fits max_node_connections");	/* cannot happen: >= 2 */
-			rc = worst(rc, PGR_EXIT_FAIL);
+			rc = cmd_worst_exit(rc, PGR_EXIT_FAIL);
 			break;
 		}
 		if (i < 0)
 		{
 			/* --jobs or a server's max_node_connections is reached */
-			rc = worst(rc, wait_one(pids, n, &running, &done));
+			rc = cmd_worst_exit(rc, wait_one(pids, n, &running, &done));
 			if (done >= 0)
 				budget_give(budget, done);
 			continue;
@@ -126,7 +101,7 @@ run_many(const Config *cfg, const Target **targets, int n, int jobs,
 		if (pids[i] < 0)
 		{
 			log_error("cannot start a process for target %s: %s", targets[i]->name, strerror(errno));
-			rc = worst(rc, PGR_EXIT_FAIL);
+			rc = cmd_worst_exit(rc, PGR_EXIT_FAIL);
 			pids[i] = 0;
 			continue;
 		}
@@ -137,7 +112,7 @@ run_many(const Config *cfg, const Target **targets, int n, int jobs,
 	}
 	while (running > 0)
 	{
-		rc = worst(rc, wait_one(pids, n, &running, &done));
+		rc = cmd_worst_exit(rc, wait_one(pids, n, &running, &done));
 		if (done >= 0)
 			budget_give(budget, done);
 	}

@@ -345,22 +345,41 @@ init_target(CycleRun *run, CycleOpts *o, bool print, bool adopt)
 	return rc;
 }
 
+/* Initialise one target (each with its own options: a run may change them). */
+static int
+init_one(const Config *cfg, const Target *t, bool print, bool adopt)
+{
+	CycleOpts	o = {0};
+	CycleRun	run;
+	int			rc;
+
+	o.stop = &cmd_stop_requested;
+	log_clear_last_error();
+	rc = cycle_open(&run, cfg, t, &o);
+	if (rc == PGR_EXIT_OK)
+		rc = init_target(&run, &o, print, adopt);
+	if (!print)
+		rc = cycle_record_outcome(&run, rc);
+	cycle_close(&run);
+	return rc;
+}
+
 int
 cmd_init(int argc, char **argv, const GlobalOpts *g)
 {
 	static const struct option opts[] = {
 		{"print-sql", no_argument, NULL, 'p'},
 		{"adopt-group", no_argument, NULL, 'A'},
+		{"all", no_argument, NULL, 'a'},
 		{NULL, 0, NULL, 0}
 	};
 	bool		print = false,
-				adopt = false;
-	CycleOpts	o = {0};
+				adopt = false,
+				all = false;
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
-	CycleRun	run;
 	int			c,
-				n,
+				n = 0,
 				rc;
 
 	opterr = 0;
@@ -370,24 +389,23 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 			print = true;
 		else if (c == 'A')
 			adopt = true;
+		else if (c == 'a')
+			all = true;
 		else
 			return cmd_usage_error("init", "invalid option \"%s\"", argv[optind - 1]);
 	}
-	if (argc - optind != 1)
-		return cmd_usage_error("init", "name exactly one target");
+	if (all == (argc - optind > 0))
+		return cmd_usage_error("init", all ? "name targets or --all, not both" :
+							   "name a target (or several), or --all");
 	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
 		return rc;
-	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
+	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
+		/* one target after the other: one connection per server at a time */
 		cmd_catch_stop_signals();
-		o.stop = &cmd_stop_requested;
-		rc = cycle_open(&run, cfg, targets[0], &o);
-		if (rc == PGR_EXIT_OK)
-			rc = init_target(&run, &o, print, adopt);
-		if (!print)
-			rc = cycle_record_outcome(&run, rc);
-		cycle_close(&run);
+		for (int i = 0; i < n && !cmd_stop_requested; i++)
+			rc = cmd_worst_exit(rc, init_one(cfg, targets[i], print, adopt));
 	}
 	free(targets);
 	cfg_free(cfg);

@@ -32,6 +32,9 @@ int			cmd_history(int argc, char **argv, const GlobalOpts *g);
  * PGR_EXIT_USAGE (the caller returns it).
  */
 int			cmd_load_config(const GlobalOpts *g, Config **cfg);
+
+/* The worse of two exit codes of targets (a usage error beats a failure ...). */
+int			cmd_worst_exit(int a, int b);
 int			cmd_resolve_targets(const Config *cfg, int n, char **names,
 								const Target ***out, int *nout);
 /*

@@ -26,8 +26,9 @@ typedef struct Command
 } Command;
 
 static const Command commands[] = {
-	{"init", cmd_init, true, "TARGET [--print-sql] [--adopt-group]",
+	{"init", cmd_init, true, "TARGET... | --all [--print-sql] [--adopt-group]",
 		"create the roles and state schema, publish the first credential",
+		"      --all           every target in the configuration, one after the other\n"
 		"      --print-sql     print the DDL instead of running it (no secrets)\n"
 		"      --adopt-group   migrate an application that logs in as the group role\n"},
 	{"cycle", cmd_cycle, true,
@@ -47,9 +48,9 @@ static const Command commands[] = {
 	{"status", cmd_status, true, "[TARGET...] [--format=text|json|prometheus]",
 		"per-target state for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
 		"      --format=FMT    text (default), json or prometheus\n"},
-	{"check", cmd_check, true, "[TARGET...]",
+	{"check", cmd_check, true, "[TARGET... | --all]",
 		"preflight checklist: config, connection, privileges, roles, schema, sinks, replicas",
-		""},
+		"      --all           every target in the configuration (the default)\n"},
 	{"revoke", cmd_revoke, true, "TARGET ROLE [--terminate] [--reason TEXT]",
 		"revoke a role that is not active, now",
 		"      --terminate     terminate the role's sessions too\n"

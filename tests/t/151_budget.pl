@@ -27,11 +27,13 @@ sub conf_with
 }
 my $small = conf_with('small.conf', max_node_connections => \'4');
 my $wide = conf_with('wide.conf');
-for my $tg (@names)
-{
-	my $r = run_pgrotate(args => [ 'init', $tg ], config => $wide, env => $t->{env});
-	is($r->{exit}, 0, "init $tg") or diag($r->{stderr});
-}
+my $r0 = run_pgrotate(args => [ 'init', '--all' ], config => $wide, env => $t->{env});
+is($r0->{exit}, 0, "init --all initialises the $n targets") or diag($r0->{stderr});
+$r0 = run_pgrotate(args => [ 'check', '--all' ], config => $wide, env => $t->{env});
+is($r0->{exit}, 0, 'check --all passes') or diag($r0->{stdout});
+is(scalar(() = $r0->{stdout} =~ /^target t\d\d:$/mg), $n, "check --all checked the $n targets");
+$r0 = run_pgrotate(args => [ 'init', $names[0], '--all' ], config => $wide, env => $t->{env});
+is($r0->{exit}, 2, 'init with targets and --all: usage error');
 
 # Run cycle --all on $conf, sampling the server's sessions of the admin and
 # of the login roles (pgrotate's admin and verify connections) until it
