@@ -30,10 +30,8 @@ struct Budget
 };
 
 static int
-server_index(Budget *b, const char *conninfo)
+node_index(Budget *b, char *name)
 {
-	char	   *name = db_conninfo_node(conninfo);
-
 	for (int i = 0; i < b->nservers; i++)
 		if (strcmp(b->names[i], name) == 0)
 		{
@@ -45,6 +43,13 @@ server_index(Budget *b, const char *conninfo)
 	b->names[b->nservers] = name;
 	b->held[b->nservers] = 0;
 	return b->nservers++;
+}
+
+/* The index of conninfo's server (added if new). */
+static int
+server_index(Budget *b, const char *conninfo)
+{
+	return node_index(b, db_conninfo_node(conninfo));
 }
 
 /* Add conninfo's server to ts unless it is there already. */
@@ -93,6 +98,12 @@ budget_free(Budget *b)
 	free(b->held);
 	free(b->t);
 	free(b);
+}
+
+void
+budget_hold(Budget *b, const char *node)
+{
+	b->held[node_index(b, xstrdup(node))]++;
 }
 
 bool

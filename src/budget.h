@@ -19,6 +19,9 @@ typedef struct Budget Budget;
 Budget	   *budget_new(const Target *const *targets, int n);
 void		budget_free(Budget *b);
 
+/* Count one connection held all along on server node ("host:port"). */
+void		budget_hold(Budget *b, const char *node);
+
 /* Would target i's run fit now? */
 bool		budget_fits(const Budget *b, int i);
 /* Count target i's connections as held / given back. */

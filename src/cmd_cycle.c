@@ -18,6 +18,7 @@
 #include "cycle.h"
 #include "db.h"
 #include "exitcode.h"
+#include "fleet.h"
 #include "log.h"
 
 #define DEFAULT_JOBS 16
@@ -197,7 +198,12 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 	{
 		cmd_catch_stop_signals();
 		o.stop = &cmd_stop_requested;
-		rc = n == 1 ? cycle_run(cfg, targets[0], &o) : run_many(cfg, targets, n, jobs, &o);
+		if (n == 1)
+			rc = cycle_run(cfg, targets[0], &o);
+		else if (o.dry_run || o.no_wait)	/* nothing to drain */
+			rc = run_many(cfg, targets, n, jobs, &o);
+		else
+			rc = fleet_run(cfg, targets, n, jobs, &o);
 	}
 	free(targets);
 	cfg_free(cfg);

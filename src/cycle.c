@@ -7,6 +7,7 @@
  * publishing is in cycle_publish.c, draining and revoking in
  * cycle_drain.c.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,8 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 	if (o->dry_run)
 		rc = state_lock_holder(run->admin, t->name, &holder, &err) != 0 ? -1 :
 			holder != NULL ? 1 : 2;
+	else if (o->lock_pid > 0)	/* a fleet worker: the claim is the hub's */
+		rc = state_lock_as(run->admin, t->name, o->lock_pid, o->lock_start, &holder, &err);
 	else
 		rc = state_lock(run->admin, t->name, &holder, &err);
 	if ((rc = lock_verdict(run, rc, holder, err)) != PGR_EXIT_OK)
@@ -126,12 +129,18 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 DbConn *
 cycle_connect_admin(const Target *t, char **err)
 {
+	return cycle_connect_admin_conninfo(t->admin, err);
+}
+
+DbConn *
+cycle_connect_admin_conninfo(const char *conninfo, char **err)
+{
 	char		app[64];
 	const char *over[] = {"application_name", app, NULL};
 
 	/* names this run in pg_stat_activity (informational only) */
 	snprintf(app, sizeof(app), "pgrotate:%d@%s", (int) getpid(), host_name());
-	return db_connect(t->admin, "primary", over, err);
+	return db_connect(conninfo, "primary", over, err);
 }
 
 void
@@ -611,6 +620,29 @@ next_state(CycleRun *run)
 	return PGR_EXIT_OK;
 }
 
+/*
+ * A fleet worker stops at the drain and tells the coordinator what to wait
+ * for: "<target> <old role> <ms of min_overlap left>\n" (one write, shorter
+ * than PIPE_BUF, so lines of several workers never mix).
+ */
+static int
+report_draining(CycleRun *run)
+{
+	int64_t		left = run->st.publish_started_ms + run->t->s.min_overlap_ms -
+		run->st.server_now_ms;
+	char	   *line = xasprintf("%s %s %lld\n", run->t->name, run->st.standby_role,
+								 (long long) (left > 0 ? left : 0));
+	ssize_t		w = write(run->o->report_fd, line, strlen(line));
+
+	free(line);
+	if (w < 0)
+	{
+		log_error("cannot report the drain to the fleet run: %s", strerror(errno));
+		return PGR_EXIT_FAIL;
+	}
+	return PGR_EXIT_OK;
+}
+
 int
 cycle_execute(CycleRun *run)
 {
@@ -638,6 +670,8 @@ cycle_execute(CycleRun *run)
 	{
 		if (run->o->stop && *run->o->stop)
 			return cycle_interrupted(run);
+		if (run->st.phase == PHASE_DRAINING && run->o->report_fd > 0)
+			return report_draining(run);
 		if (run->st.phase == PHASE_DRAINING && run->o->no_wait)
 		{
 			log_info("--no-wait: stopping in phase draining; run pgrotate cycle %s later to finish",

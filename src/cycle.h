@@ -20,6 +20,11 @@ typedef struct CycleOpts
 	bool		due_only;		/* skip an idle target that is not due */
 	const char *reason;
 	volatile int *stop;			/* set by SIGINT/SIGTERM */
+	/* a worker of a fleet run (fleet.c); all zero otherwise */
+	int			report_fd;		/* > 0: report "draining" here and stop */
+	int64_t		drain_left_ms;	/* > 0: drain at most this long */
+	int			lock_pid;		/* > 0: claim for this backend ... */
+	const char *lock_start;		/* ... started then (the fleet's hub) */
 } CycleOpts;
 
 /* A connected, locked run on one target. */
@@ -63,6 +68,7 @@ int			cycle_load(CycleRun *run);
 
 /* The admin connection of t, named "pgrotate:PID@HOST" (informational). */
 DbConn	   *cycle_connect_admin(const Target *t, char **err);
+DbConn	   *cycle_connect_admin_conninfo(const char *conninfo, char **err);
 
 /* Claim the target's lock now (after init made the state row). */
 int			cycle_claim(CycleRun *run);

@@ -78,6 +78,9 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 
 	if (run->o->emergency)
 		spec.timeout_ms = s->emergency_grace_ms;
+	/* a fleet's coordinator waited already: only what is left of it */
+	if (run->o->drain_left_ms > 0 && run->o->drain_left_ms < spec.timeout_ms)
+		spec.timeout_ms = run->o->drain_left_ms;
 	else
 		spec.overlap_left_ms = run->st.publish_started_ms + s->min_overlap_ms - run->st.server_now_ms;
 	res = drain_wait(&spec, &left, &err);

@@ -150,6 +150,15 @@ int			state_history(DbConn *c, const char *target, const char *event,
 int			state_lock(DbConn *c, const char *target, char **holder,
 					   char **err);
 
+/*
+ * state_lock on behalf of another live session of the same role (the
+ * backend pid, started at start as pg_stat_activity shows it): a fleet
+ * run's hub holds the claims of all its targets on a server, and the claim
+ * ends with that session. Same results as state_lock.
+ */
+int			state_lock_as(DbConn *c, const char *target, int pid,
+						  const char *start, char **holder, char **err);
+
 /* Give up c's claim of target now (best effort; errors ignored). */
 void		state_unlock(DbConn *c, const char *target);
 

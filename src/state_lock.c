@@ -42,6 +42,25 @@ static const char CLAIM_SQL[] =
 	" RETURNING 1";
 
 /*
+ * The same for another session ($4 pid, $5 backend_start), which must be
+ * alive and of the same role: a run cannot claim in a stranger's name.
+ */
+static const char CLAIM_AS_SQL[] =
+	"UPDATE pgrotate.state s SET lock_backend_pid = $4::pg_catalog.int4,"
+	" lock_backend_start = $5::pg_catalog.timestamptz,"
+	" lock_host = $2, lock_pid = $3::pg_catalog.int4, lock_since = pg_catalog.now()"
+	" WHERE s.target = $1"
+	" AND EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity h"
+	"   WHERE h.pid = $4::pg_catalog.int4 AND h.backend_start = $5::pg_catalog.timestamptz"
+	"   AND h.usesysid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))"
+	" AND (s.lock_backend_pid IS NULL"
+	"  OR (s.lock_backend_pid = $4::pg_catalog.int4"
+	"      AND s.lock_backend_start = $5::pg_catalog.timestamptz)"
+	"  OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a"
+	"      WHERE a.pid = s.lock_backend_pid AND a.backend_start = s.lock_backend_start))"
+	" RETURNING 1";
+
+/*
  * The live holder of target's claim, from the server: the host and
  * pgrotate pid its run recorded (only the admin can write them), the
  * database role, client address and backend start of its session.
@@ -97,14 +116,14 @@ read_holder(DbConn *c, const char *target, char **holder, bool *row_found,
 	return 0;
 }
 
-int
-state_lock(DbConn *c, const char *target, char **holder, char **err)
+/* Claim with sql and n parameters p (p[0] the target); see state_lock. */
+static int
+claim(DbConn *c, const char *sql, int n, const char *const *p, char **holder,
+	  char **err)
 {
-	char		pid[32];
-	const char *p[3] = {target, host_name(), pid};
+	const char *target = p[0];
 
 	*holder = NULL;
-	snprintf(pid, sizeof(pid), "%d", (int) getpid());
 	/* a holder that ends between the claim and the look is retried */
 	for (int attempt = 0; attempt < 3; attempt++)
 	{
@@ -112,7 +131,7 @@ state_lock(DbConn *c, const char *target, char **holder, char **err)
 		bool		claimed,
 					found;
 
-		if (db_exec(c, CLAIM_SQL, 3, p, 1, &r, err) != 0)
+		if (db_exec(c, sql, n, p, 1, &r, err) != 0)
 		{
 			if (!schema_lacks_lock(c))
 				return -1;
@@ -133,6 +152,29 @@ state_lock(DbConn *c, const char *target, char **holder, char **err)
 	}
 	*holder = xstrdup("sessions that keep ending as they are looked at (try again)");
 	return 1;
+}
+
+int
+state_lock(DbConn *c, const char *target, char **holder, char **err)
+{
+	char		pid[32];
+	const char *p[3] = {target, host_name(), pid};
+
+	snprintf(pid, sizeof(pid), "%d", (int) getpid());
+	return claim(c, CLAIM_SQL, 3, p, holder, err);
+}
+
+int
+state_lock_as(DbConn *c, const char *target, int pid, const char *start,
+			  char **holder, char **err)
+{
+	char		mypid[32],
+				hub[32];
+	const char *p[5] = {target, host_name(), mypid, hub, start};
+
+	snprintf(mypid, sizeof(mypid), "%d", (int) getppid());	/* the fleet run */
+	snprintf(hub, sizeof(hub), "%d", pid);
+	return claim(c, CLAIM_AS_SQL, 5, p, holder, err);
 }
 
 void
