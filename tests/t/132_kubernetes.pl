@@ -100,7 +100,8 @@ ok(!($cfgvol->{configMap}{defaultMode} & 0002), 'the config is not writable by o
 my $cfgmount = $mount{ $cfgvol->{name} };
 ok($cfgmount->{readOnly}, 'the config is mounted read-only');
 my ($cfgkey) = keys %{ $cm->{data} };
-is($env{PGROTATE_CONFIG}, "$cfgmount->{mountPath}/$cfgkey", 'PGROTATE_CONFIG is the mounted ConfigMap key');
+is($cfgmount->{subPath}, $cfgkey, 'the ConfigMap key is mounted by subPath: a plain file, not the volume\'s symbolic links, which pgrotate refuses');
+is($env{PGROTATE_CONFIG}, $cfgmount->{mountPath}, 'PGROTATE_CONFIG is the mounted ConfigMap key');
 
 # the admin's pgpass: a Secret volume with mode 0600
 my ($secvol) = grep { $_->{secret} } values %vol;
