@@ -4,7 +4,8 @@
  * server (host and port) at once, whatever the number of targets and
  * --jobs. A target's run holds up to two connections (admin and verify) to
  * its primary and to each of its replicas; it starts only when all of them
- * have room.
+ * have room. max_node_connections is at least 3, so that one worker always
+ * fits beside a fleet run's hub.
  */
 #ifndef PGR_BUDGET_H
 #define PGR_BUDGET_H
