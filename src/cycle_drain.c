@@ -95,6 +95,17 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 		spec.servers_only = true;
 		res = drain_wait(&spec, &left, &err);
 		sessionlist_free(&left);
+		/*
+		 * Sessions that are back (a pool reconnecting with the old password,
+		 * or whoever holds a leaked one) would win every round: revoke now,
+		 * then end them (report_stragglers), when they can no longer return.
+		 */
+		if (res == DRAIN_TIMEOUT)
+		{
+			log_warning("role %s logged in again after its sessions were terminated: revoking it now, then ending its sessions",
+						old);
+			res = DRAIN_DONE;
+		}
 	}
 	switch (res)
 	{

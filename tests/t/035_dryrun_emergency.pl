@@ -3,6 +3,7 @@
 use strict;
 use warnings;
 use Test::More;
+use IPC::Run;
 use PgRotateTest;
 use PgRotateSetup;
 
@@ -52,5 +53,29 @@ is($u2, 'app_user_b', 'the new role is published');
 ok(login_works($node, $u2, $p2), 'and logs in');
 is($node->safe_psql("SELECT count(*) FROM pgrotate.history WHERE generation = 2 AND reason = 'leaked in a paste'",
 		dbname => 'appdb') > 0 ? 1 : 0, 1, 'the reason is in the history');
+
+# --emergency against a client that logs in again as soon as its session is
+# terminated (a pool, or whoever holds the leaked password): the old role is
+# revoked all the same, and the client then cannot come back.
+{
+	my ($lu, $lp) = read_env_sink($t->{sink});
+	my $loop = "while :; do psql -X -q -c 'SELECT pg_sleep(60)' 2>>" . test_dir() . "/loop.err; done";
+	my $h = IPC::Run::start([ 'sh', '-c', $loop ], '<', \'', '>', '/dev/null',
+		init => sub {
+			PgRotateTest::_apply_env({ PGPASSWORD => $lp, PGUSER => $lu, PGHOST => $node->host,
+					PGPORT => $node->port, PGDATABASE => 'appdb', PGAPPNAME => 'relogin',
+					PATH => PgRotateTest::pg_client_bindir() . ":$ENV{PATH}" });
+		});
+	poll_until(sub { $node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'relogin'") eq '1' },
+		what => 'the reconnecting client to log in', on_timeout => 'die');
+	$r = pgr($t, [ 'cycle', 'appdb', '--emergency', '--reason', 'leaked again' ], timeout => 90);
+	is($r->{exit}, 0, '--emergency against a client that logs in again exits 0') or diag($r->{stderr});
+	is(role_row($node, $lu), 'f|f', 'the old role is revoked');
+	ok(poll_until(sub { $node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'relogin'") eq '0' },
+			what => 'the client gone for good'), 'and the client cannot log in again');
+	$h->kill_kill;
+	like(slurp_file(test_dir() . '/loop.err'), qr/not permitted to log in|password authentication failed/,
+		'its attempts after the revoke are refused');
+}
 
 done_testing();
