@@ -42,6 +42,7 @@
 #include "util.h"
 
 #define FLEET_PROGRESS_MS 10000	/* a log line at least this often */
+#define FLEET_LIVE_MS 1000		/* the live line on a terminal */
 #define FLEET_MIN_TICK_MS 50
 
 typedef enum FState
@@ -453,13 +454,43 @@ poll_every(const Fleet *f)
 	return ms < FLEET_MIN_TICK_MS ? FLEET_MIN_TICK_MS : ms;
 }
 
+static const char *const fstate_names[] = {
+	"waiting", "running", "draining", "revoking", "done"
+};
+
+/* --log-format=json: one line per target with its state and sessions. */
 static void
-show_progress(Fleet *f, bool final)
+progress_per_target(const Fleet *f)
+{
+	for (int i = 0; i < f->n; i++)
+	{
+		const FTarget *ft = &f->ft[i];
+		char		detail[128] = "";
+
+		if (ft->st == F_DRAINING && ft->sessions >= 0)
+			snprintf(detail, sizeof(detail), "%lld session%s of role %s left",
+					 (long long) ft->sessions, ft->sessions == 1 ? "" : "s", ft->old);
+		log_set_target(ft->t->name);
+		log_emit(LOG_LEVEL_INFO, "fleet_target", detail[0] ? detail : NULL, NULL,
+				 "%s%s", fstate_names[ft->st == F_READY ? F_READY : ft->st],
+				 ft->st == F_DONE && ft->rc != PGR_EXIT_OK ? " (failed)" : "");
+	}
+	log_set_target(NULL);
+}
+
+/*
+ * Counts of the targets by state, and the draining target with the most
+ * sessions left: a live line on a terminal, else a log line (and with
+ * --log-format=json one line per target as well).
+ */
+static void
+show_progress(Fleet *f, bool final, bool live)
 {
 	int			count[F_DONE + 1] = {0};
 	int			failed = 0;
 	const FTarget *slow = NULL;
 	char		detail[256] = "";
+	char	   *msg;
 
 	for (int i = 0; i < f->n; i++)
 	{
@@ -473,10 +504,18 @@ show_progress(Fleet *f, bool final)
 	if (slow && slow->sessions > 0)
 		snprintf(detail, sizeof(detail), "; most sessions left: %s (%lld of role %s)",
 				 slow->t->name, (long long) slow->sessions, slow->old);
-	log_emit(LOG_LEVEL_INFO, final ? "fleet_done" : "fleet_progress", NULL, NULL,
-			 "%d target%s: %d done (%d failed), %d draining, %d running, %d waiting for a job slot%s",
-			 f->n, f->n == 1 ? "" : "s", count[F_DONE], failed, count[F_DRAINING],
-			 count[F_ACTIVE], count[F_PENDING] + count[F_READY], detail);
+	msg = xasprintf("%d target%s: %d done (%d failed), %d draining, %d running, %d waiting for a job slot%s",
+					f->n, f->n == 1 ? "" : "s", count[F_DONE], failed, count[F_DRAINING],
+					count[F_ACTIVE], count[F_PENDING] + count[F_READY], detail);
+	if (live && !final)
+		log_live("%s", msg);
+	else
+	{
+		if (log_is_json())
+			progress_per_target(f);
+		log_emit(LOG_LEVEL_INFO, final ? "fleet_done" : "fleet_progress", NULL, NULL, "%s", msg);
+	}
+	free(msg);
 }
 
 static bool
@@ -501,8 +540,9 @@ static void
 coordinate(Fleet *f)
 {
 	int64_t		now;
+	bool		live = isatty(STDERR_FILENO) && !log_is_json() && log_enabled(LOG_LEVEL_INFO);
 
-	f->next_progress = clock_mono_ms() + FLEET_PROGRESS_MS;
+	f->next_progress = clock_mono_ms() + (live ? FLEET_LIVE_MS : FLEET_PROGRESS_MS);
 	while (!all_done(f) && !cmd_stop_requested)
 	{
 		read_reports(f);
@@ -517,8 +557,8 @@ coordinate(Fleet *f)
 		}
 		if (now >= f->next_progress)
 		{
-			show_progress(f, false);
-			f->next_progress = now + FLEET_PROGRESS_MS;
+			show_progress(f, false, live);
+			f->next_progress = now + (live ? FLEET_LIVE_MS : FLEET_PROGRESS_MS);
 		}
 		if (!all_done(f))
 			wait_a_little(f, f->next_poll - now);
@@ -614,7 +654,7 @@ fleet_run(const Config *cfg, const Target **targets, int n, int jobs,
 		coordinate(&f);
 		if (cmd_stop_requested)
 			stop_all(&f);
-		show_progress(&f, true);
+		show_progress(&f, true, false);
 		for (int i = 0; i < n; i++)
 			rc = cmd_worst_exit(rc, f.ft[i].rc);
 	}

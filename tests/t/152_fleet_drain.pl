@@ -101,4 +101,14 @@ sub hold
 	is(gens(), join(',', (4) x $n), 'every target rotated exactly once');
 }
 
+# 4. --log-format=json: the closing progress carries every target.
+{
+	my $r = run_pgrotate(args => [ '--log-format=json', 'cycle', '--all' ], config => $conf, env => $t->{env},
+		timeout => 120);
+	is($r->{exit}, 0, 'a json-logged fleet run') or diag($r->{stderr});
+	my %done = map { $_ => 1 } $r->{stderr} =~ /"target":"(f\d\d)","event":"fleet_target","msg":"done"/g;
+	is(scalar(keys %done), $n, "one fleet_target line per target, each done ($n)");
+	like($r->{stderr}, qr/"event":"fleet_done","msg":"$n targets: $n done \(0 failed\)/, 'and the totals');
+}
+
 done_testing();
