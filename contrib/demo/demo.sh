@@ -10,6 +10,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/pgrotate-demo.XXXXXX)
 build="$work/build"
+pg="$work/pg"
 pgbin=$(pg_config --bindir 2>/dev/null || true)
 pgpid=""
 
@@ -19,8 +20,8 @@ as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; 
 cleanup() {
 	set +e
 	[ -n "${app_pid:-}" ] && kill "$app_pid" 2>/dev/null
-	if [ -f "$work/data/postmaster.pid" ]; then
-		as_pg "$pgbin/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null 2>&1
+	if [ -f "$pg/data/postmaster.pid" ]; then
+		as_pg "$pgbin/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null 2>&1
 	fi
 	rm -rf "$work"
 }
@@ -42,17 +43,21 @@ else
 	pgrotate="$build/src/pgrotate"
 fi
 
-say "starting a throwaway PostgreSQL cluster in $work"
-sock="$work/sock"
+say "starting a throwaway PostgreSQL cluster in $pg"
+# The cluster's folder belongs to postgres; pgrotate's configuration,
+# state and sink stay in folders of our own ($work/etc, $work/state): it
+# refuses a configuration that another user could replace.
+sock="$pg/sock"
 mkdir -p "$sock" "$work/etc" "$work/state"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work" "$sock"
+chmod 755 "$work"
+[ "$(id -u)" -eq 0 ] && chown postgres "$pg" "$sock"
 su_pw=$(head -c 18 /dev/urandom | base64 | tr -dc A-Za-z0-9)
-printf '%s\n' "$su_pw" > "$work/pw" && chmod 600 "$work/pw"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work/pw"
-as_pg "$pgbin/initdb" -D "$work/data" -U postgres --pwfile="$work/pw" -A scram-sha-256 >/dev/null
-rm -f "$work/pw"
+printf '%s\n' "$su_pw" > "$pg/pw" && chmod 600 "$pg/pw"
+[ "$(id -u)" -eq 0 ] && chown postgres "$pg/pw"
+as_pg "$pgbin/initdb" -D "$pg/data" -U postgres --pwfile="$pg/pw" -A scram-sha-256 >/dev/null
+rm -f "$pg/pw"
 port=$(( 20000 + RANDOM % 20000 ))
-as_pg "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
+as_pg "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w \
 	-o "-c listen_addresses='' -c unix_socket_directories='$sock' -c port=$port -c log_statement=all" start >/dev/null
 export PGHOST="$sock" PGPORT="$port"
 export PGPASSFILE="$work/pgpass"
@@ -128,6 +133,6 @@ say "pgrotate history appdb"
 
 say "no password in the server log (log_statement would show it):"
 pw=$(sed -n 's/^PGPASSWORD=//p' "$work/etc/db.env")
-if grep -qF "$pw" "$work/server.log"; then echo "FOUND (bug)"; exit 1; else echo "none found"; fi
+if grep -qF "$pw" "$pg/server.log"; then echo "FOUND (bug)"; exit 1; else echo "none found"; fi
 
 say "done; cleaning up"
