@@ -32,6 +32,7 @@
 #include "db.h"
 #include "exitcode.h"
 #include "log.h"
+#include "parallel.h"
 #include "pooler.h"
 #include "safefile.h"
 #include "roles.h"
@@ -646,6 +647,17 @@ print_config_failed(const GlobalOpts *g, int n, char **names)
 	free(detail);
 }
 
+/* The checklist of the i-th target, after a blank line but for the first. */
+static int
+check_one(const Config *cfg, const Target *t, int i, void *arg)
+{
+	(void) cfg;
+	(void) arg;
+	if (i > 0)
+		putchar('\n');
+	return check_target(t) ? PGR_EXIT_FAIL : PGR_EXIT_OK;
+}
+
 int
 cmd_check(int argc, char **argv, const GlobalOpts *g)
 {
@@ -656,7 +668,6 @@ cmd_check(int argc, char **argv, const GlobalOpts *g)
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
 	int			ntargets = 0;
-	bool		failed = false;
 	bool		all = false;
 	int			rc;
 	int			c;
@@ -685,14 +696,13 @@ cmd_check(int argc, char **argv, const GlobalOpts *g)
 							 &ntargets);
 	if (rc != PGR_EXIT_OK)
 		goto done;
-	for (int i = 0; i < ntargets; i++)
+	if (ntargets == 1)
+		rc = check_one(cfg, targets[0], 0, NULL);
+	else
 	{
-		if (i > 0)
-			putchar('\n');
-		if (check_target(targets[i]))
-			failed = true;
+		cmd_catch_stop_signals();
+		rc = parallel_run(cfg, targets, ntargets, PARALLEL_DEFAULT_JOBS, check_one, NULL);
 	}
-	rc = failed ? PGR_EXIT_FAIL : PGR_EXIT_OK;
 done:
 	free(targets);
 	cfg_free(cfg);

@@ -1,126 +1,28 @@
 /*
  * cmd_cycle.c: "pgrotate cycle TARGET... | --all [--due] [--jobs N] ...".
- * One target runs in this process; several run in child processes, at
- * most --jobs at a time, each isolated from the others; the exit code is
- * the worst of theirs.
+ * One target runs in this process; several are a fleet run (fleet.c), or
+ * without drains (--dry-run, --no-wait) a parallel run (parallel.c); the
+ * exit code is the worst of theirs.
  */
-#include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "budget.h"
 #include "commands.h"
 #include "cycle.h"
 #include "db.h"
 #include "exitcode.h"
 #include "fleet.h"
 #include "log.h"
+#include "parallel.h"
 
-#define DEFAULT_JOBS 16
-
-/* Wait for a child; *done is its target's index. Its exit code. */
+/* One target of a run without drains (--dry-run, --no-wait). */
 static int
-wait_one(pid_t *pids, int n, int *running, int *done)
+cycle_one(const Config *cfg, const Target *t, int i, void *arg)
 {
-	int			status;
-	pid_t		pid;
-
-	*done = -1;
-	for (;;)
-	{
-		pid = waitpid(-1, &status, 0);
-		if (pid > 0)
-			break;
-		if (errno != EINTR)
-			return PGR_EXIT_FAIL;
-		if (cmd_stop_requested)		/* pass SIGINT/SIGTERM on to every child */
-			for (int i = 0; i < n; i++)
-				if (pids[i] > 0)
-					kill(pids[i], SIGTERM);
-	}
-	for (int i = 0; i < n; i++)
-		if (pids[i] == pid)
-		{
-			pids[i] = 0;
-			*done = i;
-		}
-	(*running)--;
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return PGR_EXIT_FAIL;
-}
-
-/* The first target not started yet whose servers have room, or -1. */
-static int
-next_startable(const Budget *b, const bool *started, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (!started[i] && budget_fits(b, i))
-			return i;
-	return -1;
-}
-
-static int
-run_many(const Config *cfg, const Target **targets, int n, int jobs,
-		 const CycleOpts *o)
-{
-	pid_t	   *pids = xcalloc(n, sizeof(pid_t));
-	bool	   *started = xcalloc(n, sizeof(bool));
-	Budget	   *budget = budget_new(targets, n);
-	int			running = 0;
-	int			left = n;
-	int			rc = PGR_EXIT_OK;
-	int			i,
-				done;
-
-	fflush(NULL);
-	while (left > 0 && !cmd_stop_requested)
-	{
-		i = running < jobs ? next_startable(budget, started, n) : -1;
-		if (i < 0 && running == 0)
-		{
-			log_error("no target fits max_node_connections");	/* cannot happen: >= 2 */
-			rc = cmd_worst_exit(rc, PGR_EXIT_FAIL);
-			break;
-		}
-		if (i < 0)
-		{
-			/* --jobs or a server's max_node_connections is reached */
-			rc = cmd_worst_exit(rc, wait_one(pids, n, &running, &done));
-			if (done >= 0)
-				budget_give(budget, done);
-			continue;
-		}
-		started[i] = true;
-		left--;
-		pids[i] = fork();
-		if (pids[i] < 0)
-		{
-			log_error("cannot start a process for target %s: %s", targets[i]->name, strerror(errno));
-			rc = cmd_worst_exit(rc, PGR_EXIT_FAIL);
-			pids[i] = 0;
-			continue;
-		}
-		if (pids[i] == 0)
-			_exit(cycle_run(cfg, targets[i], o));
-		budget_take(budget, i);
-		running++;
-	}
-	while (running > 0)
-	{
-		rc = cmd_worst_exit(rc, wait_one(pids, n, &running, &done));
-		if (done >= 0)
-			budget_give(budget, done);
-	}
-	budget_free(budget);
-	free(started);
-	free(pids);
-	return rc;
+	(void) i;
+	return cycle_run(cfg, t, arg);
 }
 
 static int
@@ -150,7 +52,7 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 	};
 	CycleOpts	o = {0};
 	bool		all = false;
-	int			jobs = DEFAULT_JOBS;
+	int			jobs = PARALLEL_DEFAULT_JOBS;
 	int			c,
 				rc,
 				n = 0;
@@ -201,7 +103,7 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 		if (n == 1)
 			rc = cycle_run(cfg, targets[0], &o);
 		else if (o.dry_run || o.no_wait)	/* nothing to drain */
-			rc = run_many(cfg, targets, n, jobs, &o);
+			rc = parallel_run(cfg, targets, n, jobs, cycle_one, &o);
 		else
 			rc = fleet_run(cfg, targets, n, jobs, &o);
 	}

@@ -18,6 +18,7 @@
 #include "cycle.h"
 #include "exitcode.h"
 #include "log.h"
+#include "parallel.h"
 #include "roles.h"
 #include "rolesql.h"
 #include "state.h"
@@ -364,6 +365,72 @@ init_one(const Config *cfg, const Target *t, bool print, bool adopt)
 	return rc;
 }
 
+typedef struct InitArgs
+{
+	bool		print;
+	bool		adopt;
+} InitArgs;
+
+static int
+init_fn(const Config *cfg, const Target *t, int i, void *arg)
+{
+	const InitArgs *a = arg;
+
+	(void) i;
+	return init_one(cfg, t, a->print, a->adopt);
+}
+
+/* "host:port dbname" of t's admin conninfo: where its state schema is. */
+static char *
+database_key(const Target *t)
+{
+	char	   *node = db_conninfo_node(t->admin);
+	char	   *db = NULL;
+	char	   *err = NULL;
+	char	   *key;
+
+	if (db_conninfo_get(t->admin, "dbname", &db, &err) != 0 ||
+		(db == NULL && db_conninfo_get(t->admin, "user", &db, &err) != 0))
+		free(err);
+	key = xasprintf("%s %s", node, db ? db : "");
+	free(db);
+	free(node);
+	return key;
+}
+
+/*
+ * Several targets, in parallel within --jobs' default and the connection
+ * budget: first one target of each database (it may create the state
+ * schema there), then all the others.
+ */
+static int
+init_many(const Config *cfg, const Target **targets, int n, InitArgs *a)
+{
+	char	  **keys = xcalloc(n, sizeof(char *));
+	const Target **wave[2] = {xcalloc(n, sizeof(Target *)), xcalloc(n, sizeof(Target *))};
+	int			nw[2] = {0, 0};
+	int			rc;
+
+	for (int i = 0; i < n; i++)
+	{
+		int			w = 0;
+
+		keys[i] = database_key(targets[i]);
+		for (int k = 0; k < i && w == 0; k++)
+			w = strcmp(keys[k], keys[i]) == 0;
+		wave[w][nw[w]++] = targets[i];
+	}
+	rc = parallel_run(cfg, wave[0], nw[0], PARALLEL_DEFAULT_JOBS, init_fn, a);
+	if (nw[1] > 0 && !cmd_stop_requested)
+		rc = cmd_worst_exit(rc, parallel_run(cfg, wave[1], nw[1], PARALLEL_DEFAULT_JOBS, init_fn, a));
+	for (int i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	free(wave[0]);
+	free(wave[1]);
+	return rc;
+}
+
 int
 cmd_init(int argc, char **argv, const GlobalOpts *g)
 {
@@ -402,10 +469,14 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
-		/* one target after the other: one connection per server at a time */
+		InitArgs	a = {print, adopt};
+
 		cmd_catch_stop_signals();
-		for (int i = 0; i < n && !cmd_stop_requested; i++)
-			rc = cmd_worst_exit(rc, init_one(cfg, targets[i], print, adopt));
+		if (n > 1 && !print)
+			rc = init_many(cfg, targets, n, &a);
+		else					/* --print-sql: the DDL in the targets' order */
+			for (int i = 0; i < n && !cmd_stop_requested; i++)
+				rc = cmd_worst_exit(rc, init_one(cfg, targets[i], print, adopt));
 	}
 	free(targets);
 	cfg_free(cfg);

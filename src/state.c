@@ -82,6 +82,15 @@ state_install(DbConn *c, const char *group_role, bool *changed, char **err)
 	*changed = false;
 	if (state_schema_version(c, &version, err) != 0)
 		return -1;
+	/*
+	 * Concurrent inits (init --all) each GRANT on the one schema and
+	 * function: one at a time, or "tuple concurrently updated". Readers
+	 * (ACCESS SHARE) are not held up, and only the schema's owner or a
+	 * superuser can take this lock (state_trust), not the applications.
+	 */
+	if (version > 0 &&
+		db_cmd(c, "LOCK TABLE pgrotate.schema_version IN EXCLUSIVE MODE", err) != 0)
+		return -1;
 	for (int i = version; i < pgr_sql_nscripts; i++)
 	{
 		if (db_cmd(c, pgr_sql_scripts[i].sql, err) != 0)
