@@ -10,6 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
+static pid_t kill_also;
+
+void
+fault_kill_also(pid_t pid)
+{
+	kill_also = pid;
+}
+
 void
 fault_point(const char *name)
 {
@@ -17,8 +25,11 @@ fault_point(const char *name)
 
 	if (want == NULL || strcmp(want, name) != 0)
 		return;
-	fprintf(stderr, "pgrotate: fault point \"%s\": killing myself\n", name);
+	fprintf(stderr, "pgrotate: fault point \"%s\": killing %s\n", name,
+			kill_also > 0 ? "the whole run" : "myself");
 	fflush(stderr);
+	if (kill_also > 0)
+		kill(kill_also, SIGKILL);
 	kill(getpid(), SIGKILL);
 }
 #else

@@ -36,6 +36,7 @@
 #include "budget.h"
 #include "commands.h"
 #include "exitcode.h"
+#include "fault.h"
 #include "fleet.h"
 #include "log.h"
 #include "transport.h"
@@ -191,6 +192,7 @@ worker(Fleet *f, int i, bool revoke)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* never outlive the coordinator */
 	if (getppid() == 1)
 		_exit(PGR_EXIT_FAIL);
+	FAULT_KILL_ALSO(getppid());
 	close(f->report[0]);
 	o.lock_pid = h->pid;
 	o.lock_start = h->start;
