@@ -8,6 +8,7 @@
  * cycle_drain.c.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,9 @@
 #include "transport.h"
 #include "util.h"
 #include "verify.h"
+
+/* How long a fleet worker waits for the coordinator's RELOAD. */
+#define FLEET_ANSWER_MS 120000
 
 /* Log err (and free it) as an error with a hint; return PGR_EXIT_FAIL. */
 int
@@ -622,7 +626,7 @@ next_state(CycleRun *run)
 
 /*
  * A fleet worker stops at the drain and tells the coordinator what to wait
- * for: "<target> <old role> <ms of min_overlap left>\n" (one write, shorter
+ * for: "drain <target> <old role> <ms of min_overlap left>\n" (one write, shorter
  * than PIPE_BUF, so lines of several workers never mix).
  */
 static int
@@ -630,7 +634,7 @@ report_draining(CycleRun *run)
 {
 	int64_t		left = run->st.publish_started_ms + run->t->s.min_overlap_ms -
 		run->st.server_now_ms;
-	char	   *line = xasprintf("%s %s %lld\n", run->t->name, run->st.standby_role,
+	char	   *line = xasprintf("drain %s %s %lld\n", run->t->name, run->st.standby_role,
 								 (long long) (left > 0 ? left : 0));
 	ssize_t		w = write(run->o->report_fd, line, strlen(line));
 
@@ -641,6 +645,56 @@ report_draining(CycleRun *run)
 		return PGR_EXIT_FAIL;
 	}
 	return PGR_EXIT_OK;
+}
+
+/* The coordinator's answer on fd: "ok", or the error. 0 or -1 + *err. */
+static int
+read_answer(int fd, volatile int *stop, char **err)
+{
+	StrBuf		sb;
+	char		c;
+	int64_t		deadline = clock_mono_ms() + FLEET_ANSWER_MS;
+
+	sb_init(&sb);
+	for (;;)
+	{
+		struct pollfd pfd = {fd, POLLIN, 0};
+
+		if ((stop && *stop) || clock_mono_ms() > deadline)
+			break;
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		if (read(fd, &c, 1) <= 0 || c == '\n')
+			break;
+		sb_appendc(&sb, c);
+	}
+	if (strcmp(sb.data, "ok") == 0)
+	{
+		sb_free(&sb);
+		return 0;
+	}
+	*err = sb.len ? sb_steal(&sb) : xstrdup("the fleet run did not answer the RELOAD");
+	sb_free(&sb);
+	return -1;
+}
+
+int
+cycle_reload_poolers(CycleRun *run, char **err)
+{
+	char	   *line;
+	ssize_t		w;
+
+	if (run->o->reply_fd <= 0)
+		return pooler_reload_all(run->t, err);
+	line = xasprintf("reload %s\n", run->t->name);
+	w = write(run->o->report_fd, line, strlen(line));
+	free(line);
+	if (w < 0)
+	{
+		*err = xasprintf("cannot ask the fleet run to RELOAD the poolers: %s", strerror(errno));
+		return -1;
+	}
+	return read_answer(run->o->reply_fd, run->o->stop, err);
 }
 
 int

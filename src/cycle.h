@@ -22,6 +22,9 @@ typedef struct CycleOpts
 	volatile int *stop;			/* set by SIGINT/SIGTERM */
 	/* a worker of a fleet run (fleet.c); all zero otherwise */
 	int			report_fd;		/* > 0: report "draining" here and stop */
+	int			reply_fd;		/* > 0: the poolers' RELOAD is asked on
+								 * report_fd, answered here */
+	bool		poolers_polled; /* the coordinator saw them drained */
 	int64_t		drain_left_ms;	/* > 0: drain at most this long */
 	int			lock_pid;		/* > 0: claim for this backend ... */
 	const char *lock_start;		/* ... started then (the fleet's hub) */

@@ -167,6 +167,8 @@ int
 cycle_step_drain_revoke(CycleRun *run)
 {
 	const char *old = run->st.standby_role;
+	const Target *t = run->t;
+	Target		without_poolers;
 	DrainNodes	w = {0};
 	RoleInfo	info;
 	char	   *err = NULL;
@@ -174,8 +176,19 @@ cycle_step_drain_revoke(CycleRun *run)
 
 	if (roles_get(run->admin, old, &info, &err) != 0)
 		return cycle_fail(err, NULL, "cannot look up the old role");
+	/*
+	 * A fleet run's coordinator polled the poolers on its own consoles and
+	 * saw them drained: this worker opens none (one console connection per
+	 * pooler and run).
+	 */
+	if (run->o->poolers_polled && t->poolers.n > 0)
+	{
+		without_poolers = *t;
+		without_poolers.poolers.n = 0;
+		t = &without_poolers;
+	}
 	/* A role that never could log in has nothing to drain (first init). */
-	if (drain_nodes_open(run->t, run->admin, info.exists && info.canlogin, &w, &err) != 0)
+	if (drain_nodes_open(t, run->admin, info.exists && info.canlogin, &w, &err) != 0)
 		return cycle_fail(err, "start that node, or remove it from the target's replicas or poolers, and run pgrotate cycle again; nothing was revoked",
 						  "cannot reach every node to drain");
 	if (info.exists && info.canlogin && (rc = wait_drained(run, &w, old)) != PGR_EXIT_OK)

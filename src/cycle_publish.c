@@ -94,7 +94,7 @@ reload_poolers(CycleRun *run, const Credential *cred)
 					run->t->name);
 		return 0;
 	}
-	if (pooler_reload_all(run->t, &err) != 0)
+	if (cycle_reload_poolers(run, &err) != 0)
 		return publish_failed(run, cred, "the poolers", err);
 	return 0;
 }

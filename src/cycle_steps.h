@@ -38,6 +38,13 @@ int			cycle_commit_or_rollback(CycleRun *run, int rc, char **err);
  */
 int			cycle_load_pending(CycleRun *run);
 
+/*
+ * RELOAD the target's poolers: through the fleet run's coordinator (which
+ * holds the consoles) in a fleet worker, else by connecting to each. 0 or
+ * -1 with *err.
+ */
+int			cycle_reload_poolers(CycleRun *run, char **err);
+
 /* Back to idle: the unpublished standby loses LOGIN and its password. */
 int			cycle_step_rollback(CycleRun *run, const char *why);
 

@@ -19,8 +19,14 @@
  * (PR_SET_PDEATHSIG), so a run killed anywhere leaves no lock behind and
  * the next run resumes every target.
  *
- * Targets with PgBouncer poolers: the coordinator does not poll the
- * poolers; the revoking worker waits for their clients itself.
+ * PgBouncer poolers: the coordinator holds one console connection per
+ * pooler for the whole run. It counts the old roles' clients and server
+ * connections there with one SHOW CLIENTS and one SHOW SERVERS per poll
+ * (and sends RECONNECT as a single cycle does), and it runs the RELOAD a
+ * worker asks for after writing a pgbouncer auth_file ("reload <target>" on
+ * the report pipe, "ok" or the error on the worker's reply pipe). A worker
+ * opens a console itself only to end a timed-out target's clients
+ * (on_drain_timeout = "terminate", --emergency).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +45,7 @@
 #include "fault.h"
 #include "fleet.h"
 #include "log.h"
+#include "pooler.h"
 #include "transport.h"
 #include "util.h"
 
@@ -64,6 +71,12 @@ typedef struct Hub
 	char	   *start;
 } Hub;
 
+typedef struct Console
+{
+	const char *conninfo;		/* the target's pooler entry */
+	Pooler	   *p;
+} Console;
+
 typedef struct FTarget
 {
 	const Target *t;
@@ -78,6 +91,8 @@ typedef struct FTarget
 	int64_t		sessions;		/* of the old role, last poll */
 	int		   *hubs;			/* primary and replicas */
 	int			nhubs;
+	int		   *consoles;		/* its poolers */
+	int			reply_fd;		/* its first worker's reply pipe, or -1 */
 } FTarget;
 
 typedef struct Fleet
@@ -89,6 +104,8 @@ typedef struct Fleet
 	int			n;
 	Hub		   *hubs;
 	int			nhubs;
+	Console    *consoles;
+	int			nconsoles;
 	Budget	   *budget;
 	int			running;
 	int			report[2];		/* the workers' pipe */
@@ -145,6 +162,46 @@ hub_for(Fleet *f, const char *conninfo, char **err)
 	return f->nhubs++;
 }
 
+/* The console of pooler conninfo (opened on first use), or -1 with *err. */
+static int
+console_for(Fleet *f, const char *conninfo, char **err)
+{
+	Pooler	   *p;
+
+	for (int k = 0; k < f->nconsoles; k++)
+		if (strcmp(f->consoles[k].conninfo, conninfo) == 0)
+			return k;
+	if ((p = pooler_open(conninfo, err)) == NULL)
+		return -1;
+	f->consoles = xrealloc(f->consoles, sizeof(Console) * (f->nconsoles + 1));
+	f->consoles[f->nconsoles].conninfo = conninfo;
+	f->consoles[f->nconsoles].p = p;
+	return f->nconsoles++;
+}
+
+/* The consoles of target ft's poolers. 0 or -1 (logged). */
+static int
+open_consoles(Fleet *f, FTarget *ft)
+{
+	const Target *t = ft->t;
+
+	ft->consoles = xcalloc(t->poolers.n + 1, sizeof(int));
+	for (int k = 0; k < t->poolers.n; k++)
+	{
+		char	   *err = NULL;
+
+		if ((ft->consoles[k] = console_for(f, t->poolers.items[k], &err)) < 0)
+		{
+			log_emit(LOG_LEVEL_ERROR, "failed", NULL,
+					 "start that pooler, or remove it from the target's poolers; nothing was changed",
+					 "cannot open the fleet's console connection for target %s: %s", t->name, err);
+			free(err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Open the hubs of every target (its primary and replicas). 0 or -1. */
 static int
 open_hubs(Fleet *f)
@@ -177,13 +234,23 @@ open_hubs(Fleet *f)
 			}
 			ft->hubs[ft->nhubs++] = h;
 		}
+		if (open_consoles(f, ft) != 0)
+			return -1;
 	}
 	return 0;
 }
 
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 /* The worker of target i: a cycle up to the drain, or the revoke. */
 static void
-worker(Fleet *f, int i, bool revoke)
+worker(Fleet *f, int i, bool revoke, int reply_fd)
 {
 	FTarget    *ft = &f->ft[i];
 	CycleOpts	o = *f->o;
@@ -201,9 +268,14 @@ worker(Fleet *f, int i, bool revoke)
 		int64_t		left = ft->deadline - clock_mono_ms();
 
 		o.drain_left_ms = left > 1 ? left : 1;
+		/* drained on its poolers too: the worker need not open them */
+		o.poolers_polled = ft->sessions == 0;
 	}
 	else
+	{
 		o.report_fd = f->report[1];
+		o.reply_fd = reply_fd;
+	}
 	/* the hubs' sockets are the coordinator's: never touched here */
 	_exit(cycle_run(f->cfg, ft->t, &o));
 }
@@ -213,19 +285,28 @@ start_worker(Fleet *f, int i)
 {
 	FTarget    *ft = &f->ft[i];
 	bool		revoke = ft->st == F_READY;
-	pid_t		pid;
+	int			reply[2] = {-1, -1};
+	pid_t		pid = -1;
 
 	fflush(NULL);
-	pid = fork();
+	if (revoke || ft->t->poolers.n == 0 || pipe(reply) == 0)
+		pid = fork();
 	if (pid < 0)
 	{
 		log_error("cannot start a process for target %s: %s", ft->t->name, strerror(errno));
+		close_fd(&reply[0]);
+		close_fd(&reply[1]);
 		ft->st = F_DONE;
 		ft->rc = PGR_EXIT_FAIL;
 		return;
 	}
 	if (pid == 0)
-		worker(f, i, revoke);
+	{
+		close_fd(&reply[1]);
+		worker(f, i, revoke, reply[0]);
+	}
+	close_fd(&reply[0]);
+	ft->reply_fd = reply[1];
 	ft->pid = pid;
 	ft->revoking = revoke;
 	ft->st = F_ACTIVE;
@@ -255,20 +336,92 @@ find_target(const Fleet *f, const char *name)
 	return -1;
 }
 
-/* One report line "<target> <old role> <overlap ms>": start its drain. */
+/* Console k, reopened if an earlier command lost it. NULL with *err. */
+static Pooler *
+console_get(Fleet *f, int k, char **err)
+{
+	Console    *cs = &f->consoles[k];
+
+	if (cs->p == NULL)
+		cs->p = pooler_open(cs->conninfo, err);
+	return cs->p;
+}
+
+/* Close console k after an error: the next use opens a new one. */
+static void
+console_lost(Fleet *f, int k)
+{
+	pooler_close(f->consoles[k].p);
+	f->consoles[k].p = NULL;
+}
+
+/* RELOAD every pooler of target i on its console; the answer to its worker. */
+static void
+reload_for(Fleet *f, int i)
+{
+	FTarget    *ft = &f->ft[i];
+	char	   *err = NULL;
+	char	   *reply;
+
+	for (int k = 0; k < ft->t->poolers.n && err == NULL; k++)
+	{
+		int			c = ft->consoles[k];
+		Pooler	   *p = console_get(f, c, &err);
+
+		if (p && pooler_reload(p, &err) != 0)
+		{
+			/* a pooler restarted since: a new console, once */
+			free(err);
+			err = NULL;
+			console_lost(f, c);
+			if ((p = console_get(f, c, &err)) != NULL && pooler_reload(p, &err) != 0)
+				console_lost(f, c);
+		}
+		if (err)
+			break;
+		log_set_target(ft->t->name);
+		log_info("%s reloaded its auth_file", pooler_label(p));
+		log_set_target(NULL);
+	}
+	reply = err ? xasprintf("%s\n", err) : xstrdup("ok\n");
+	for (char *c = reply; *c && c[1]; c++)
+		if (*c == '\n')
+			*c = ' ';
+	if (ft->reply_fd < 0 || write(ft->reply_fd, reply, strlen(reply)) < 0)
+		log_warning("cannot answer the worker of target %s", ft->t->name);
+	free(reply);
+	free(err);
+}
+
+/*
+ * One report line of a worker: "drain <target> <old role> <overlap ms>"
+ * (start its drain) or "reload <target>" (RELOAD its poolers).
+ */
 static void
 take_report(Fleet *f, char *line)
 {
-	char	   *sp1 = strchr(line, ' ');
-	char	   *sp2 = sp1 ? strrchr(line, ' ') : NULL;
+	char	   *name = strchr(line, ' ');
+	char	   *sp1,
+			   *sp2;
 	int			i;
 	FTarget    *ft;
 	int64_t		now = clock_mono_ms();
 
-	if (sp1 == NULL || sp2 == sp1)
+	if (name == NULL)
+		return;
+	*name++ = '\0';
+	if (strcmp(line, "reload") == 0)
+	{
+		if ((i = find_target(f, name)) >= 0)
+			reload_for(f, i);
+		return;
+	}
+	sp1 = strchr(name, ' ');
+	sp2 = sp1 ? strrchr(name, ' ') : NULL;
+	if (strcmp(line, "drain") != 0 || sp1 == NULL || sp2 == sp1)
 		return;
 	*sp1 = *sp2 = '\0';
-	if ((i = find_target(f, line)) < 0)
+	if ((i = find_target(f, name)) < 0)
 		return;
 	ft = &f->ft[i];
 	free(ft->old);
@@ -315,6 +468,7 @@ finished(Fleet *f, pid_t pid, int status)
 		if (ft->pid != pid)
 			continue;
 		ft->pid = 0;
+		close_fd(&ft->reply_fd);
 		f->running--;
 		budget_give(f->budget, i);
 		read_reports(f);		/* its report came before its exit */
@@ -406,6 +560,54 @@ poll_hub(Fleet *f, int h, char **err)
 	return 0;
 }
 
+static bool
+uses_console(const FTarget *ft, int k)
+{
+	for (int j = 0; j < ft->t->poolers.n; j++)
+		if (ft->consoles[j] == k)
+			return true;
+	return false;
+}
+
+/*
+ * Add the clients and server connections on console k to the draining
+ * targets behind it: one SHOW CLIENTS and one SHOW SERVERS for all of them.
+ */
+static int
+poll_console(Fleet *f, int k, char **err)
+{
+	const char **roles = xcalloc(f->n + 1, sizeof(char *));
+	bool	   *reconnect = xcalloc(f->n + 1, sizeof(bool));
+	int64_t    *counts = xcalloc(f->n + 1, sizeof(int64_t));
+	int		   *who = xcalloc(f->n + 1, sizeof(int));
+	int64_t		now = clock_mono_ms();
+	int			n = 0;
+	int			rc = 0;
+
+	for (int i = 0; i < f->n; i++)
+		if (f->ft[i].st == F_DRAINING && uses_console(&f->ft[i], k))
+		{
+			who[n] = i;
+			reconnect[n] = now >= f->ft[i].overlap_at;
+			roles[n++] = f->ft[i].old;
+		}
+	if (n > 0)
+	{
+		Pooler	   *p = console_get(f, k, err);
+
+		rc = p ? pooler_count(p, roles, reconnect, n, counts, err) : -1;
+		if (p && rc != 0)
+			console_lost(f, k);
+	}
+	for (int j = 0; rc == 0 && j < n; j++)
+		f->ft[who[j]].sessions += counts[j];
+	free(roles);
+	free(reconnect);
+	free(counts);
+	free(who);
+	return rc;
+}
+
 /*
  * One poll of every draining target: one query per hub. A drained target
  * whose min_overlap is over, or one past its drain_timeout, is ready for
@@ -419,14 +621,15 @@ poll_drains(Fleet *f)
 	for (int i = 0; i < f->n; i++)
 		if (f->ft[i].st == F_DRAINING)
 			f->ft[i].sessions = 0;
-	for (int h = 0; h < f->nhubs; h++)
+	for (int h = 0; h < f->nhubs + f->nconsoles; h++)
 	{
 		char	   *err = NULL;
 
-		if (poll_hub(f, h, &err) != 0)
+		if ((h < f->nhubs ? poll_hub(f, h, &err) : poll_console(f, h - f->nhubs, &err)) != 0)
 		{
 			/* the revoking workers will poll (and report) for themselves */
-			log_warning("cannot count the sessions on %s: %s", f->hubs[h].key, err);
+			log_warning("cannot count the sessions on %s: %s",
+						h < f->nhubs ? f->hubs[h].key : "a pooler's console", err);
 			free(err);
 			for (int i = 0; i < f->n; i++)
 				if (f->ft[i].st == F_DRAINING)
@@ -613,7 +816,12 @@ fleet_free(Fleet *f)
 	{
 		free(f->ft[i].old);
 		free(f->ft[i].hubs);
+		free(f->ft[i].consoles);
+		close_fd(&f->ft[i].reply_fd);
 	}
+	for (int k = 0; k < f->nconsoles; k++)
+		pooler_close(f->consoles[k].p);
+	free(f->consoles);
 	free(f->hubs);
 	free(f->ft);
 	budget_free(f->budget);
@@ -640,7 +848,10 @@ fleet_run(const Config *cfg, const Target **targets, int n, int jobs,
 	sb_init(&f.partial);
 	f.ft = xcalloc(n, sizeof(FTarget));
 	for (int i = 0; i < n; i++)
+	{
 		f.ft[i].t = targets[i];
+		f.ft[i].reply_fd = -1;
+	}
 	f.budget = budget_new(targets, n);
 	if (pipe(f.report) != 0 || fcntl(f.report[0], F_SETFL, O_NONBLOCK) != 0)
 	{

@@ -317,6 +317,98 @@ pooler_poll(Pooler *p, const char *role, bool reconnect, bool servers_only,
 	return rc;
 }
 
+static int
+role_index(const char *const *roles, int n, const char *user)
+{
+	for (int k = 0; user && k < n; k++)
+		if (strcmp(roles[k], user) == 0)
+			return k;
+	return -1;
+}
+
+/* The databases of the clients of role, from "role\ndb" pairs. */
+static void
+dbs_of(const StrList *pairs, const char *role, StrList *out)
+{
+	size_t		len = strlen(role);
+
+	for (int i = 0; i < pairs->n; i++)
+		if (strncmp(pairs->items[i], role, len) == 0 && pairs->items[i][len] == '\n')
+			strlist_add(out, pairs->items[i] + len + 1);
+}
+
+/* SHOW SERVERS: count, and note what to RECONNECT ("role\ndb" pairs). */
+static int
+count_servers(Pooler *p, const char *const *roles, const bool *reconnect,
+			  int n, int64_t *counts, StrList *todo, char **err)
+{
+	DbRes	   *r = NULL;
+
+	if (show(p, "SHOW SERVERS", &r, err) != 0)
+		return -1;
+	for (int i = 0; i < db_nrows(r); i++)
+	{
+		int			k = role_index(roles, n, col(r, i, "user"));
+		const char *db = col(r, i, "database");
+		const char *close_needed = col(r, i, "close_needed");
+		char	   *pair;
+
+		if (k < 0)
+			continue;
+		counts[k]++;
+		if (!reconnect[k] || db == NULL || (close_needed && strcmp(close_needed, "1") == 0))
+			continue;
+		pair = xasprintf("%s\n%s", roles[k], db);
+		if (!strlist_contains(todo, pair))
+			strlist_add(todo, pair);
+		free(pair);
+	}
+	db_res_free(r);
+	return 0;
+}
+
+int
+pooler_count(Pooler *p, const char *const *roles, const bool *reconnect, int n,
+			 int64_t *counts, char **err)
+{
+	DbRes	   *r = NULL;
+	StrList		clients = {0};
+	StrList		todo = {0};
+	int			rc;
+
+	if (show(p, "SHOW CLIENTS", &r, err) != 0)
+		return -1;
+	for (int i = 0; i < db_nrows(r); i++)
+	{
+		int			k = role_index(roles, n, col(r, i, "user"));
+		const char *db = col(r, i, "database");
+		char	   *pair;
+
+		if (k < 0)
+			continue;
+		counts[k]++;
+		pair = xasprintf("%s\n%s", roles[k], db ? db : "");
+		if (!strlist_contains(&clients, pair))
+			strlist_add(&clients, pair);
+		free(pair);
+	}
+	db_res_free(r);
+	rc = count_servers(p, roles, reconnect, n, counts, &todo, err);
+	for (int i = 0; rc == 0 && i < todo.n; i++)
+	{
+		char	   *nl = strchr(todo.items[i], '\n');
+		StrList		dbs = {0};
+
+		*nl = '\0';
+		dbs_of(&clients, todo.items[i], &dbs);
+		reconnect_db(p, nl + 1, todo.items[i], &dbs);
+		strlist_free(&dbs);
+	}
+	strlist_free(&todo);
+	strlist_free(&clients);
+	return rc;
+}
+
 /* KILL_CLIENT id: 1 done, 0 already gone, -1 with *err. */
 static int
 kill_one(Pooler *p, const char *id, char **err)

@@ -9,6 +9,7 @@
 #define PGR_POOLER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "drain.h"
@@ -49,6 +50,15 @@ int			pooler_reload_all(const Target *t, char **err);
  */
 int			pooler_poll(Pooler *p, const char *role, bool reconnect,
 						bool servers_only, SessionList *out, char **err);
+
+/*
+ * A fleet run's poll: add to counts[k] the clients and server connections
+ * of roles[k], for the n roles, with one SHOW CLIENTS and one SHOW SERVERS;
+ * RECONNECT as pooler_poll does for the roles with reconnect[k]. 0 or -1
+ * + *err.
+ */
+int			pooler_count(Pooler *p, const char *const *roles, const bool *reconnect,
+						 int n, int64_t *counts, char **err);
 
 /*
  * Disconnect every client of role with KILL_CLIENT. Returns 1 when this
