@@ -53,6 +53,15 @@ lock_verdict(CycleRun *run, int rc, char *holder, char *err)
 {
 	if (rc < 0)
 		return cycle_fail(err, NULL, "cannot take the target's lock");
+	if (rc == 1 && run->o->due_only)
+	{
+		/* redundant runners (doc/fleet.md): the holder rotates it */
+		log_emit(LOG_LEVEL_INFO, "locked_elsewhere", NULL, NULL,
+				 "skipped: another pgrotate run holds target %s (%s); with --due that run rotates it",
+				 run->t->name, holder);
+		free(holder);
+		return PGR_EXIT_LOCKED;
+	}
 	if (rc == 1)
 	{
 		log_emit(LOG_LEVEL_ERROR, "locked", NULL,
@@ -870,6 +879,11 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 
 	log_clear_last_error();
 	rc = cycle_open(&run, cfg, t, o);
+	if (rc == PGR_EXIT_LOCKED && o->due_only)
+	{
+		cycle_close(&run);
+		return PGR_EXIT_OK;
+	}
 	run.step = "setup";
 	if (rc == PGR_EXIT_OK)
 		rc = cycle_load(&run);
