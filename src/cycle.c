@@ -163,10 +163,16 @@ cycle_close(CycleRun *run)
 	free(run->verifier);
 	run->password = run->verifier = NULL;
 	log_forget_secrets();		/* the redaction list's copies, wiped */
+	/*
+	 * A fleet worker's claim is its hub's: it stays while the target drains
+	 * between the two workers, and is given back once the target is idle.
+	 */
+	if (run->locked && run->o->lock_pid > 0 && run->have_state && run->st.phase == PHASE_IDLE)
+		state_unlock_as(run->admin, run->t->name, run->o->lock_pid);
+	else if (run->locked && run->o->lock_pid <= 0)
+		state_unlock(run->admin, run->t->name);
 	state_row_free(&run->st);
 	state_row_free(&run->next);
-	if (run->locked)
-		state_unlock(run->admin, run->t->name);
 	db_close(run->admin);
 	run->admin = NULL;
 }

@@ -161,6 +161,8 @@ int			state_lock_as(DbConn *c, const char *target, int pid,
 
 /* Give up c's claim of target now (best effort; errors ignored). */
 void		state_unlock(DbConn *c, const char *target);
+/* Release a claim made for backend_pid (a fleet run's hub) with state_lock_as. */
+void		state_unlock_as(DbConn *c, const char *target, int backend_pid);
 
 /*
  * Who holds target's lock now, without claiming it: 0 with *holder

@@ -194,6 +194,25 @@ state_unlock(DbConn *c, const char *target)
 		free(err);				/* the claim ends with the session anyway */
 }
 
+void
+state_unlock_as(DbConn *c, const char *target, int backend_pid)
+{
+	char		pid[16];
+	const char *p[2] = {target, pid};
+	char	   *err = NULL;
+
+	if (c == NULL || !db_is_ok(c))
+		return;
+	if (db_in_transaction(c))
+		db_rollback(c);
+	snprintf(pid, sizeof(pid), "%d", backend_pid);
+	if (db_exec(c, "UPDATE pgrotate.state SET lock_backend_pid = NULL,"
+				" lock_backend_start = NULL WHERE target = $1"
+				" AND lock_backend_pid = $2::pg_catalog.int4",
+				2, p, -1, NULL, &err) != 0)
+		free(err);				/* the claim ends with the hub anyway */
+}
+
 int
 state_lock_holder(DbConn *c, const char *target, char **holder, char **err)
 {
