@@ -143,7 +143,9 @@ hub_for(Fleet *f, const char *conninfo, char **err)
 	memset(h, 0, sizeof(*h));
 	h->key = key;
 	h->node = node;
+	/* the claims live as long as the hub: a server's idle_session_timeout must not end it */
 	if ((h->c = cycle_connect_admin_conninfo(conninfo, err)) == NULL ||
+		db_cmd(h->c, "SET idle_session_timeout = 0", err) != 0 ||
 		db_exec(h->c, "SELECT a.pid, a.backend_start::text FROM pg_catalog.pg_stat_activity a"
 				" WHERE a.pid = pg_catalog.pg_backend_pid()", 0, NULL, 2, &r, err) != 0 ||
 		db_nrows(r) != 1)
@@ -393,6 +395,13 @@ reload_for(Fleet *f, int i)
 	free(err);
 }
 
+/* How long target ft may drain: its drain_timeout, or emergency_grace. */
+static int64_t
+drain_limit(const Fleet *f, const FTarget *ft)
+{
+	return f->o->emergency ? ft->t->s.emergency_grace_ms : ft->t->s.drain_timeout_ms;
+}
+
 /*
  * One report line of a worker: "drain <target> <old role> <overlap ms>"
  * (start its drain) or "reload <target>" (RELOAD its poolers).
@@ -428,8 +437,7 @@ take_report(Fleet *f, char *line)
 	ft->old = xstrdup(sp1 + 1);
 	ft->reported = true;
 	ft->overlap_at = now + strtoll(sp2 + 1, NULL, 10);
-	ft->deadline = now + (f->o->emergency ? ft->t->s.emergency_grace_ms :
-						  ft->t->s.drain_timeout_ms);
+	ft->deadline = now + drain_limit(f, ft);
 	ft->sessions = -1;
 }
 
@@ -684,6 +692,46 @@ progress_per_target(const Fleet *f)
 }
 
 /*
+ * "; slowest drains: t1 (2 sessions of role t1_a, 41 s), ..." for at most
+ * max draining targets with sessions left, the longest draining first
+ * (their drains began when they published). "" when none.
+ */
+static char *
+slowest_drains(const Fleet *f, int max)
+{
+	StrBuf		sb;
+	bool	   *shown = xcalloc(f->n + 1, sizeof(bool));
+	int64_t		now = clock_mono_ms();
+
+	sb_init(&sb);
+	for (int k = 0; k < max; k++)
+	{
+		const FTarget *slow = NULL;
+		int			at = -1;
+
+		for (int i = 0; i < f->n; i++)
+		{
+			const FTarget *ft = &f->ft[i];
+
+			if (!shown[i] && ft->st == F_DRAINING && ft->sessions > 0 &&
+				(slow == NULL || ft->deadline < slow->deadline))
+			{
+				slow = ft;
+				at = i;
+			}
+		}
+		if (slow == NULL)
+			break;
+		shown[at] = true;
+		sb_appendf(&sb, "%s%s (%lld session%s of role %s, %lld s)", k ? ", " : "; slowest drains: ",
+				   slow->t->name, (long long) slow->sessions, slow->sessions == 1 ? "" : "s", slow->old,
+				   (long long) ((now - (slow->deadline - drain_limit(f, slow))) / 1000));
+	}
+	free(shown);
+	return sb_steal(&sb);
+}
+
+/*
  * Counts of the targets by state, and the draining target with the most
  * sessions left: a live line on a terminal, else a log line (and with
  * --log-format=json one line per target as well).
@@ -693,8 +741,7 @@ show_progress(Fleet *f, bool final, bool live)
 {
 	int			count[F_DONE + 1] = {0};
 	int			failed = 0;
-	const FTarget *slow = NULL;
-	char		detail[256] = "";
+	char	   *slow = slowest_drains(f, 3);
 	char	   *msg;
 
 	for (int i = 0; i < f->n; i++)
@@ -703,15 +750,11 @@ show_progress(Fleet *f, bool final, bool live)
 
 		count[ft->st]++;
 		failed += ft->st == F_DONE && ft->rc != PGR_EXIT_OK;
-		if (ft->st == F_DRAINING && (slow == NULL || ft->sessions > slow->sessions))
-			slow = ft;
 	}
-	if (slow && slow->sessions > 0)
-		snprintf(detail, sizeof(detail), "; most sessions left: %s (%lld of role %s)",
-				 slow->t->name, (long long) slow->sessions, slow->old);
 	msg = xasprintf("%d target%s: %d done (%d failed), %d draining, %d running, %d waiting for a job slot%s",
 					f->n, f->n == 1 ? "" : "s", count[F_DONE], failed, count[F_DRAINING],
-					count[F_ACTIVE], count[F_PENDING] + count[F_READY], detail);
+					count[F_ACTIVE], count[F_PENDING] + count[F_READY], slow);
+	free(slow);
 	if (live && !final)
 		log_live("%s", msg);
 	else

@@ -58,6 +58,8 @@ sub hold
 	ok($peak_draining > 2, "more targets draining at once ($peak_draining) than --jobs (2): a drain holds no job slot");
 	ok($peak_conns <= 6, "at most max_node_connections (6) connections to the server (peak $peak_conns)");
 	is(phase_of($names[0]) . ' ' . phase_of($names[1]), 'draining draining', 'the two with stragglers still drain');
+	like(pgr($t, 'status', $names[5])->{stdout}, qr/lock: +free/, 'a finished target\'s lock is free while the run goes on');
+	like(pgr($t, 'status', $names[0])->{stdout}, qr/lock: +held by /, 'a draining target\'s lock is held');
 	$held{ $names[0] }->quit;
 	ok(poll_until(sub { phase_of($names[0]) eq 'idle' }, what => "$names[0] revoked", timeout => 30),
 		"$names[0] is revoked once its own session ended");
@@ -110,6 +112,27 @@ sub hold
 	my %done = map { $_ => 1 } $r->{stderr} =~ /"target":"(f\d\d)","event":"fleet_target","msg":"done"/g;
 	is(scalar(keys %done), $n, "one fleet_target line per target, each done ($n)");
 	like($r->{stderr}, qr/"event":"fleet_done","msg":"$n targets: $n done \(0 failed\)/, 'and the totals');
+}
+
+# 5. A target held by a running fleet run: another run with --due skips it
+#    (exit 0, naming the holder); without --due it is exit 4. The progress
+#    line names the slowest drain.
+{
+	my $s = hold($names[3]);
+	my $bg = start_pgrotate(args => [ 'cycle', '--all' ], config => $conf, env => $t->{env}, timeout => 120);
+	ok(poll_until(sub { phase_of($names[3]) eq 'draining' }, what => "$names[3] draining", timeout => 60),
+		"$names[3] drains in a fleet run");
+	my $r = pgr($t, 'cycle', $names[3], '--due');
+	is($r->{exit}, 0, 'cycle --due of a target another run holds: exit 0');
+	like($r->{stderr}, qr/skipped: another pgrotate run holds target $names[3] \(.*pid \d+/,
+		'it says so, naming the holder');
+	$r = pgr($t, 'cycle', $names[3]);
+	is($r->{exit}, 4, 'without --due: exit 4');
+	ok($bg->wait_for(qr/\d+ targets: \d+ done \(0 failed\), 1 draining, 0 running, 0 waiting for a job slot;/
+				. qr/ slowest drains: $names[3] \(1 session of role ${names[3]}_[ab], \d+ s\)/, stream => 'stderr', timeout => 30),
+		'the progress line (every 10 s) names the slowest drain and its session');
+	$s->quit;
+	is($bg->finish->{exit}, 0, 'the fleet run finishes');
 }
 
 done_testing();
