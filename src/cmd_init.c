@@ -62,26 +62,6 @@ is_linked(DbConn *c, const char *login, const char *group, bool *linked, char **
 	return 0;
 }
 
-/* Another target of this database that uses one of our role names. */
-static int
-roles_taken(DbConn *c, const Target *t, char **other, char **err)
-{
-	const char *p[4] = {t->name, t->roles[0], t->roles[1], t->group_role};
-	DbRes	   *r = NULL;
-
-	*other = NULL;
-	if (db_exec(c,
-				"SELECT target FROM pgrotate.state WHERE target <> $1 AND"
-				" (active_role IN ($2, $3, $4) OR standby_role IN ($2, $3, $4)"
-				"  OR group_role IN ($2, $3))",
-				4, p, 1, &r, err) != 0)
-		return -1;
-	if (db_nrows(r) > 0)
-		*other = xstrdup(db_val(r, 0, 0));
-	db_res_free(r);
-	return 0;
-}
-
 static int
 survey(CycleRun *run, InitPlan *plan)
 {
@@ -168,7 +148,9 @@ refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
 				 t->roles[0], t->roles[1]);
 		return PGR_EXIT_FAIL;
 	}
-	if (plan->schema_version > 0 && roles_taken(run->admin, t, &other, &err) != 0)
+	if (plan->schema_version > 0 &&
+		state_roles_used_elsewhere(run->admin, t->name, t->group_role, t->roles[0],
+								   t->roles[1], &other, &err) != 0)
 		return init_fail(err, "cannot read the state");
 	if (other)
 	{

@@ -439,6 +439,76 @@ state_history(DbConn *c, const char *target, const char *event,
 }
 
 int
+state_roles_used_elsewhere(DbConn *c, const char *target, const char *group,
+						   const char *role_a, const char *role_b,
+						   char **other, char **err)
+{
+	const char *p[4] = {target, role_a, role_b, group};
+	DbRes	   *r = NULL;
+
+	*other = NULL;
+	if (db_exec(c,
+				"SELECT target FROM pgrotate.state WHERE target <> $1 AND"
+				" (active_role IN ($2, $3, $4) OR standby_role IN ($2, $3, $4)"
+				"  OR group_role IN ($2, $3))",
+				4, p, 1, &r, err) != 0)
+		return -1;
+	if (db_nrows(r) > 0)
+		*other = xstrdup(db_val(r, 0, 0));
+	db_res_free(r);
+	return 0;
+}
+
+int
+state_adopt_pending(DbConn *c, const char *target, bool *pending, char **err)
+{
+	const char *p[1] = {target};
+	DbRes	   *r = NULL;
+
+	*pending = false;
+	if (db_exec(c,
+				"SELECT coalesce(max(h.id) FILTER (WHERE h.event = 'adopt_started'), 0)"
+				" > coalesce(max(h.id) FILTER (WHERE h.event = 'adopted'), 0)"
+				" FROM pgrotate.history h WHERE h.target = $1",
+				1, p, 1, &r, err) != 0)
+		return -1;
+	*pending = db_bool(r, 0, 0);
+	db_res_free(r);
+	return 0;
+}
+
+int
+state_adopt_overlap_left(DbConn *c, const char *target, int64_t min_overlap_ms,
+						 int64_t *ms, char **err)
+{
+	char		overlap[32];
+	const char *p[2] = {target, overlap};
+	DbRes	   *r = NULL;
+
+	snprintf(overlap, sizeof(overlap), "%lld", (long long) min_overlap_ms);
+	if (db_exec(c,
+				"SELECT GREATEST(0, $2::bigint - (extract(epoch FROM"
+				" pg_catalog.clock_timestamp() - coalesce("
+				"  (SELECT min(h.at) FROM pgrotate.history h WHERE h.target = $1"
+				"   AND h.event = 'published' AND h.id > coalesce((SELECT max(a.id)"
+				"    FROM pgrotate.history a WHERE a.target = $1"
+				"    AND a.event = 'adopt_started'), 0)),"
+				"  s.rotated_at, pg_catalog.clock_timestamp())) * 1000)::bigint)"
+				" FROM pgrotate.state s WHERE s.target = $1",
+				2, p, 1, &r, err) != 0)
+		return -1;
+	if (db_nrows(r) != 1)
+	{
+		db_res_free(r);
+		*err = xasprintf("the state row of target \"%s\" is gone", target);
+		return -1;
+	}
+	*ms = db_int(r, 0, 0);
+	db_res_free(r);
+	return 0;
+}
+
+int
 state_last_error(DbConn *c, const char *target, LastError *le, char **err)
 {
 	const char *p[1] = {target};

@@ -181,6 +181,32 @@ int			state_schema_trust(DbConn *c, char **problem, char **fix,
 /* state_schema_trust as 0 (usable or absent) or -1 with *err saying why. */
 int			state_schema_trusted(DbConn *c, char **err);
 
+/*
+ * Another target of this database whose state uses one of the roles given
+ * (group, role_a, role_b): 0 with *other (malloc'd, its name) or NULL when
+ * none; -1 with *err.
+ */
+int			state_roles_used_elsewhere(DbConn *c, const char *target,
+									   const char *group, const char *role_a,
+									   const char *role_b, char **other,
+									   char **err);
+
+/*
+ * Is an adoption of target's group role under way (an adopt_started event
+ * in the history newer than the last adopted one)? 0 or -1 with *err.
+ */
+int			state_adopt_pending(DbConn *c, const char *target, bool *pending,
+								char **err);
+
+/*
+ * What is left of min_overlap_ms, counted by the server's clock from the
+ * first publish since target's adoption started (else from rotated_at):
+ * 0 with *ms (>= 0), or -1 with *err (also when the state row is gone).
+ */
+int			state_adopt_overlap_left(DbConn *c, const char *target,
+									 int64_t min_overlap_ms, int64_t *ms,
+									 char **err);
+
 /* The last error a run of target recorded. */
 typedef struct LastError
 {
