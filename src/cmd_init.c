@@ -39,29 +39,6 @@ init_fail(char *err, const char *what)
 	return PGR_EXIT_FAIL;
 }
 
-/* Is login a member of group with "role" set to it? */
-static int
-is_linked(DbConn *c, const char *login, const char *group, bool *linked, char **err)
-{
-	const char *p[2] = {login, group};
-	DbRes	   *r = NULL;
-
-	if (db_exec(c,
-				"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m"
-				"  JOIN pg_catalog.pg_roles g ON g.oid = m.roleid"
-				"  JOIN pg_catalog.pg_roles u ON u.oid = m.member"
-				"  WHERE g.rolname = $2 AND u.rolname = $1)"
-				" AND EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s"
-				"  JOIN pg_catalog.pg_roles u ON u.oid = s.setrole"
-				"  WHERE u.rolname = $1 AND s.setdatabase = 0"
-				"  AND ('role=' || $2) = ANY (s.setconfig))",
-				2, p, 1, &r, err) != 0)
-		return -1;
-	*linked = db_bool(r, 0, 0);
-	db_res_free(r);
-	return 0;
-}
-
 static int
 survey(CycleRun *run, InitPlan *plan)
 {
@@ -78,7 +55,8 @@ survey(CycleRun *run, InitPlan *plan)
 		if (roles_get(run->admin, t->roles[i], &plan->login[i], &err) != 0)
 			return init_fail(err, "cannot inspect the login roles");
 		if (plan->login[i].exists && plan->group.exists &&
-			is_linked(run->admin, t->roles[i], t->group_role, &plan->linked[i], &err) != 0)
+			roles_login_linked(run->admin, t->roles[i], t->group_role, &plan->linked[i],
+							   &err) != 0)
 			return init_fail(err, "cannot inspect the role memberships");
 	}
 	if (plan->schema_version > 0 &&
