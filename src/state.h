@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "db.h"
 
 typedef enum Phase
@@ -168,6 +169,48 @@ void		state_unlock(DbConn *c, const char *target);
  */
 int			state_lock_holder(DbConn *c, const char *target, char **holder,
 							  char **err);
+
+/*
+ * Connect to a control database as this run, named "pgrotate:PID@HOST" in
+ * pg_stat_activity (informational): the connection, or NULL with *err.
+ */
+DbConn	   *state_connect(const char *conninfo, char **err);
+
+/* How state_open_locked takes the lock. */
+typedef enum StateLockMode
+{
+	STATE_LOCK_CLAIM,			/* state_lock */
+	STATE_LOCK_LOOK,			/* take nothing: 1 when held (*holder), else 2 */
+	STATE_LOCK_AS				/* state_lock_as(as_pid, as_start) */
+} StateLockMode;
+
+/* The step at which state_open_locked failed. */
+typedef enum StateOpenFail
+{
+	STATE_OPEN_TRANSPORT,		/* transport_enforce refused the admin conninfo */
+	STATE_OPEN_CONNECT,
+	STATE_OPEN_TRUST,			/* state_schema_trusted refused the schema */
+	STATE_OPEN_LOCK				/* the lock could not be taken or read */
+} StateOpenFail;
+
+typedef struct StateOpen
+{
+	StateLockMode mode;
+	int			as_pid;			/* STATE_LOCK_AS: the session to claim for */
+	const char *as_start;
+	DbConn	   *c;				/* out: the connection, NULL if none */
+	char	   *holder;			/* out: with 1, malloc'd */
+	StateOpenFail failed;		/* out: with -1 */
+} StateOpen;
+
+/*
+ * Open t's control database for a run: enforce the transport rule,
+ * connect (state_connect), refuse a schema state_schema_trusted refuses,
+ * and take t's lock as so->mode says. Returns what state_lock does (0, 1
+ * with so->holder, 2), or -1 with *err and so->failed. so->c is left for
+ * the caller to close (db_close), whatever the result.
+ */
+int			state_open_locked(const Target *t, StateOpen *so, char **err);
 
 /*
  * Is the pgrotate schema of c's database one pgrotate may use
