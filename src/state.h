@@ -125,6 +125,18 @@ int			state_cycle_done(DbConn *c, const char *target,
 int			state_rolled_back(DbConn *c, const char *target,
 							  const StateEvent *ev, StateRow *row, char **err);
 /*
+ * The statement state_provisioned / state_cycle_done would run now, with
+ * its parameters as literals, every line after the first prefixed with
+ * indent (for --dry-run): malloc'd, or NULL with *err.
+ */
+char	   *state_provisioned_sql(DbConn *c, const char *target, const char *role,
+								  int64_t generation, const char *fingerprint,
+								  const StateEvent *ev, const char *indent,
+								  char **err);
+char	   *state_cycle_done_sql(DbConn *c, const char *target,
+								 const StateEvent *ev, const char *indent,
+								 char **err);
+/*
  * Record a failed run: its message, the step it failed in and now as the
  * state's last error (until a later cycle publishes or completes), and,
  * with ev, a history row in the same statement.
