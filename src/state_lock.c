@@ -236,8 +236,6 @@ open_lock(const Target *t, StateOpen *so, char **err)
 int
 state_open_locked(const Target *t, StateOpen *so, char **err)
 {
-	int			rc;
-
 	so->c = NULL;
 	so->holder = NULL;
 	so->failed = STATE_OPEN_TRANSPORT;
@@ -250,6 +248,5 @@ state_open_locked(const Target *t, StateOpen *so, char **err)
 	if (state_schema_trusted(so->c, err) != 0)
 		return -1;
 	so->failed = STATE_OPEN_LOCK;
-	rc = open_lock(t, so, err);
-	return rc;
+	return open_lock(t, so, err);
 }
