@@ -124,61 +124,17 @@ adopt_check_setup(CycleRun *run)
 	return PGR_EXIT_OK;
 }
 
-/*
- * What is left of min_overlap, counted from the first publish since the
- * adoption started (by the server's clock).
- */
-static int
-overlap_left(CycleRun *run, int64_t *ms, char **err)
-{
-	char		overlap[32];
-	const char *p[2] = {run->t->name, overlap};
-	DbRes	   *r = NULL;
-
-	snprintf(overlap, sizeof(overlap), "%lld", (long long) run->t->s.min_overlap_ms);
-	if (db_exec(run->admin,
-				"SELECT GREATEST(0, $2::bigint - (extract(epoch FROM"
-				" pg_catalog.clock_timestamp() - coalesce("
-				"  (SELECT min(h.at) FROM pgrotate.history h WHERE h.target = $1"
-				"   AND h.event = 'published' AND h.id > coalesce((SELECT max(a.id)"
-				"    FROM pgrotate.history a WHERE a.target = $1"
-				"    AND a.event = 'adopt_started'), 0)),"
-				"  s.rotated_at, pg_catalog.clock_timestamp())) * 1000)::bigint)"
-				" FROM pgrotate.state s WHERE s.target = $1",
-				2, p, 1, &r, err) != 0)
-		return -1;
-	if (db_nrows(r) != 1)
-	{
-		db_res_free(r);
-		*err = xasprintf("the state row of target \"%s\" is gone", run->t->name);
-		return -1;
-	}
-	*ms = db_int(r, 0, 0);
-	db_res_free(r);
-	return 0;
-}
-
 int
 adopt_in_progress(CycleRun *run, bool *pending, char **err)
 {
-	const char *p[1] = {run->t->name};
 	RoleInfo	group;
-	DbRes	   *r = NULL;
 
 	*pending = false;
 	if (roles_get(run->admin, run->t->group_role, &group, err) != 0)
 		return -1;
 	if (!group.exists || !group.canlogin)
 		return 0;
-	if (db_exec(run->admin,
-				"SELECT coalesce(max(h.id) FILTER (WHERE h.event = 'adopt_started'), 0)"
-				" > coalesce(max(h.id) FILTER (WHERE h.event = 'adopted'), 0)"
-				" FROM pgrotate.history h WHERE h.target = $1",
-				1, p, 1, &r, err) != 0)
-		return -1;
-	*pending = db_bool(r, 0, 0);
-	db_res_free(r);
-	return 0;
+	return state_adopt_pending(run->admin, run->t->name, pending, err);
 }
 
 /* Only with a published login role that can log in may the group go. */
@@ -342,7 +298,8 @@ adopt_finish(CycleRun *run)
 		return PGR_EXIT_OK;
 	if ((rc = published(run)) != PGR_EXIT_OK)
 		return rc;
-	if (overlap_left(run, &overlap_ms, &err) != 0)
+	if (state_adopt_overlap_left(run->admin, run->t->name, run->t->s.min_overlap_ms,
+								 &overlap_ms, &err) != 0)
 		return cycle_fail(err, NULL, "cannot compute the overlap");
 	log_emit(LOG_LEVEL_INFO, "adopt_draining", NULL, NULL,
 			 "group role %s stays valid until its own sessions have ended%s",

@@ -159,7 +159,7 @@ static void
 check_stats_visible(DbConn *c, CheckList *l)
 {
 	const char *name = "pg_stat_activity of other roles visible";
-	DbRes	   *res = NULL;
+	char	   *admin = NULL;
 	char	   *err = NULL;
 	char	   *qadmin = NULL;
 	char	   *detail = NULL;
@@ -167,8 +167,8 @@ check_stats_visible(DbConn *c, CheckList *l)
 	bool		has = false;
 
 	if (roles_admin_has_privs_of(c, "pg_read_all_stats", &has, &err) != 0 ||
-		db_exec(c, "SELECT current_user", 0, NULL, 1, &res, &err) != 0 ||
-		(qadmin = db_quote_ident(c, db_val(res, 0, 0), &err)) == NULL)
+		(admin = roles_admin_name(c, &err)) == NULL ||
+		(qadmin = db_quote_ident(c, admin, &err)) == NULL)
 	{
 		checklist_add(l, CHECK_FAIL, name, err, NULL);
 		goto done;
@@ -184,7 +184,7 @@ check_stats_visible(DbConn *c, CheckList *l)
 	fix = xasprintf("GRANT pg_read_all_stats TO %s;", qadmin);
 	checklist_add(l, CHECK_WARN, name, detail, fix);
 done:
-	db_res_free(res);
+	free(admin);
 	free(err);
 	free(qadmin);
 	free(detail);

@@ -40,49 +40,6 @@ init_fail(char *err, const char *what)
 	return PGR_EXIT_FAIL;
 }
 
-/* Is login a member of group with "role" set to it? */
-static int
-is_linked(DbConn *c, const char *login, const char *group, bool *linked, char **err)
-{
-	const char *p[2] = {login, group};
-	DbRes	   *r = NULL;
-
-	if (db_exec(c,
-				"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m"
-				"  JOIN pg_catalog.pg_roles g ON g.oid = m.roleid"
-				"  JOIN pg_catalog.pg_roles u ON u.oid = m.member"
-				"  WHERE g.rolname = $2 AND u.rolname = $1)"
-				" AND EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s"
-				"  JOIN pg_catalog.pg_roles u ON u.oid = s.setrole"
-				"  WHERE u.rolname = $1 AND s.setdatabase = 0"
-				"  AND ('role=' || $2) = ANY (s.setconfig))",
-				2, p, 1, &r, err) != 0)
-		return -1;
-	*linked = db_bool(r, 0, 0);
-	db_res_free(r);
-	return 0;
-}
-
-/* Another target of this database that uses one of our role names. */
-static int
-roles_taken(DbConn *c, const Target *t, char **other, char **err)
-{
-	const char *p[4] = {t->name, t->roles[0], t->roles[1], t->group_role};
-	DbRes	   *r = NULL;
-
-	*other = NULL;
-	if (db_exec(c,
-				"SELECT target FROM pgrotate.state WHERE target <> $1 AND"
-				" (active_role IN ($2, $3, $4) OR standby_role IN ($2, $3, $4)"
-				"  OR group_role IN ($2, $3))",
-				4, p, 1, &r, err) != 0)
-		return -1;
-	if (db_nrows(r) > 0)
-		*other = xstrdup(db_val(r, 0, 0));
-	db_res_free(r);
-	return 0;
-}
-
 static int
 survey(CycleRun *run, InitPlan *plan)
 {
@@ -99,7 +56,8 @@ survey(CycleRun *run, InitPlan *plan)
 		if (roles_get(run->admin, t->roles[i], &plan->login[i], &err) != 0)
 			return init_fail(err, "cannot inspect the login roles");
 		if (plan->login[i].exists && plan->group.exists &&
-			is_linked(run->admin, t->roles[i], t->group_role, &plan->linked[i], &err) != 0)
+			roles_login_linked(run->admin, t->roles[i], t->group_role, &plan->linked[i],
+							   &err) != 0)
 			return init_fail(err, "cannot inspect the role memberships");
 	}
 	if (plan->schema_version > 0 &&
@@ -169,7 +127,9 @@ refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
 				 t->roles[0], t->roles[1]);
 		return PGR_EXIT_FAIL;
 	}
-	if (plan->schema_version > 0 && roles_taken(run->admin, t, &other, &err) != 0)
+	if (plan->schema_version > 0 &&
+		state_roles_used_elsewhere(run->admin, t->name, t->group_role, t->roles[0],
+								   t->roles[1], &other, &err) != 0)
 		return init_fail(err, "cannot read the state");
 	if (other)
 	{

@@ -24,7 +24,6 @@
 #include "secret.h"
 #include "sink.h"
 #include "state.h"
-#include "transport.h"
 #include "util.h"
 
 #define TERMINATE_WAIT_MS 5000	/* for terminated backends to go away */
@@ -45,28 +44,27 @@ typedef struct Revoke
 
 /*
  * Connect to the control database, refuse a schema that is not the
- * admin's own, and take the target's lock.
+ * admin's own, and take the target's lock (state_open_locked); a failure
+ * is logged.
  */
 static int
 open_locked(Revoke *rv)
 {
+	StateOpen	so = {0};
 	char	   *err = NULL;
-	char	   *holder = NULL;
-	int			rc = -1;
+	int			rc;
 
-	if (transport_enforce(rv->t, &err) != 0)
-	{
-		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "%s; nothing was revoked", err);
-		free(err);
-		return PGR_EXIT_FAIL;
-	}
-	rv->admin = cycle_connect_admin(rv->t, &err);
-	if (rv->admin != NULL && state_schema_trusted(rv->admin, &err) == 0)
-		rc = state_lock(rv->admin, rv->t->name, &holder, &err);
+	so.mode = STATE_LOCK_CLAIM;
+	rc = state_open_locked(rv->t, &so, &err);
+	rv->admin = so.c;
 	if (rc < 0)
 	{
-		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL,
-				 "cannot take the lock of target %s: %s; nothing was revoked", rv->t->name, err);
+		if (so.failed == STATE_OPEN_TRANSPORT)
+			log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "%s; nothing was revoked", err);
+		else
+			log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL,
+					 "cannot take the lock of target %s: %s; nothing was revoked",
+					 rv->t->name, err);
 		free(err);
 		return PGR_EXIT_FAIL;
 	}
@@ -82,8 +80,8 @@ open_locked(Revoke *rv)
 		log_emit(LOG_LEVEL_ERROR, "locked", NULL,
 				 "wait for that run to finish, then revoke again",
 				 "another pgrotate run holds target %s: %s; nothing was revoked",
-				 rv->t->name, holder);
-		free(holder);
+				 rv->t->name, so.holder);
+		free(so.holder);
 		return PGR_EXIT_LOCKED;
 	}
 	rv->locked = true;

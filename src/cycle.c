@@ -30,7 +30,6 @@
 #include "rolesql.h"
 #include "secret.h"
 #include "sink.h"
-#include "transport.h"
 #include "util.h"
 #include "verify.h"
 
@@ -102,12 +101,31 @@ cycle_require_lock(CycleRun *run)
 	return PGR_EXIT_FAIL;
 }
 
+/* A failure of state_open_locked at step f, logged: PGR_EXIT_FAIL. */
+static int
+open_failed(StateOpenFail f, char *err)
+{
+	switch (f)
+	{
+		case STATE_OPEN_TRANSPORT:
+			return cycle_fail(err, NULL, "refusing to connect, nothing was changed");
+		case STATE_OPEN_CONNECT:
+			return cycle_fail(err, "check the target's admin conninfo; its password comes from ~/.pgpass, PGPASSFILE or a service file",
+							  "cannot connect to the control database");
+		case STATE_OPEN_TRUST:
+			return cycle_fail(err, NULL, "refusing the target's state schema");
+		case STATE_OPEN_LOCK:
+			break;
+	}
+	return cycle_fail(err, NULL, "cannot take the target's lock");
+}
+
 int
 cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 		   const CycleOpts *o)
 {
+	StateOpen	so = {0};
 	char	   *err = NULL;
-	char	   *holder = NULL;
 	int			rc;
 
 	memset(run, 0, sizeof(*run));
@@ -115,23 +133,16 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 	run->t = t;
 	run->o = o;
 	log_set_target(t->name);
-	if (transport_enforce(t, &err) != 0)
-		return cycle_fail(err, NULL, "refusing to connect, nothing was changed");
-	run->admin = cycle_connect_admin(t, &err);
-	if (run->admin == NULL)
-		return cycle_fail(err, "check the target's admin conninfo; its password comes from ~/.pgpass, PGPASSFILE or a service file",
-						  "cannot connect to the control database");
-	if (state_schema_trusted(run->admin, &err) != 0)
-		return cycle_fail(err, NULL, "refusing the target's state schema");
 	/* a dry run changes nothing, not even the lock: it only looks */
-	if (o->dry_run)
-		rc = state_lock_holder(run->admin, t->name, &holder, &err) != 0 ? -1 :
-			holder != NULL ? 1 : 2;
-	else if (o->lock_pid > 0)	/* a fleet worker: the claim is the hub's */
-		rc = state_lock_as(run->admin, t->name, o->lock_pid, o->lock_start, &holder, &err);
-	else
-		rc = state_lock(run->admin, t->name, &holder, &err);
-	if ((rc = lock_verdict(run, rc, holder, err)) != PGR_EXIT_OK)
+	so.mode = o->dry_run ? STATE_LOCK_LOOK :
+		o->lock_pid > 0 ? STATE_LOCK_AS : STATE_LOCK_CLAIM;
+	so.as_pid = o->lock_pid;	/* a fleet worker: the claim is the hub's */
+	so.as_start = o->lock_start;
+	rc = state_open_locked(t, &so, &err);
+	run->admin = so.c;
+	if (rc < 0)
+		return open_failed(so.failed, err);
+	if ((rc = lock_verdict(run, rc, so.holder, err)) != PGR_EXIT_OK)
 		return rc;
 	/* a dry run creates nothing, not even state_dir */
 	if (!o->dry_run && statedir_ensure(cfg->state_dir, &err) != 0)
@@ -140,20 +151,9 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 }
 
 DbConn *
-cycle_connect_admin(const Target *t, char **err)
-{
-	return cycle_connect_admin_conninfo(t->admin, err);
-}
-
-DbConn *
 cycle_connect_admin_conninfo(const char *conninfo, char **err)
 {
-	char		app[64];
-	const char *over[] = {"application_name", app, NULL};
-
-	/* names this run in pg_stat_activity (informational only) */
-	snprintf(app, sizeof(app), "pgrotate:%d@%s", (int) getpid(), host_name());
-	return db_connect(conninfo, "primary", over, err);
+	return state_connect(conninfo, err);
 }
 
 void

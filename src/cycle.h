@@ -69,8 +69,7 @@ int			cycle_open(CycleRun *run, const Config *cfg, const Target *t,
  */
 int			cycle_load(CycleRun *run);
 
-/* The admin connection of t, named "pgrotate:PID@HOST" (informational). */
-DbConn	   *cycle_connect_admin(const Target *t, char **err);
+/* An admin connection (state_connect: named "pgrotate:PID@HOST"). */
 DbConn	   *cycle_connect_admin_conninfo(const char *conninfo, char **err);
 
 /* Claim the target's lock now (after init made the state row). */

@@ -15,6 +15,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "pending.h"
+#include "roles.h"
 #include "roles_parity.h"
 #include "rolesql.h"
 #include "sink.h"
@@ -28,14 +29,20 @@ step(const char *title)
 	printf("%d. %s\n", ++step_no, title);
 }
 
-/* The ALTER ROLE ... SET / RESET that copy the active role's settings. */
+/*
+ * The ALTER ROLE ... SET / RESET that copy the active role's settings, and
+ * in *detail (malloc'd, or NULL when none) the provision's history detail
+ * that names them, as step_provision records it.
+ */
 static int
-plan_settings(CycleRun *run, const char *role)
+plan_settings(CycleRun *run, const char *role, char **detail)
 {
 	StrList		stmts = {0};
+	StrBuf		sb;
 	char	   *refused = NULL;
 	char	   *err = NULL;
 
+	*detail = NULL;
 	if (run->st.active_role == NULL)
 		return 0;
 	if (parity_mirror_plan(run->admin, run->st.active_role, role, &stmts,
@@ -48,12 +55,41 @@ plan_settings(CycleRun *run, const char *role)
 	}
 	if (stmts.n > 0)
 		printf("   -- copy the per-role settings of %s to %s:\n", run->st.active_role, role);
+	sb_init(&sb);
+	sb_appendf(&sb, "settings copied from %s: ", run->st.active_role);
 	for (int i = 0; i < stmts.n; i++)
+	{
 		printf("   %s;\n", stmts.items[i]);
+		sb_appendf(&sb, "%s%s", i ? "; " : "", stmts.items[i]);
+	}
 	if (refused)
 		printf("   -- refused: the admin may not set a parameter; run %s\n", refused);
+	if (stmts.n > 0)
+		*detail = sb_steal(&sb);
+	sb_free(&sb);
 	strlist_free(&stmts);
 	free(refused);
+	return 0;
+}
+
+/* The state change of the provision, as state.c would run it. */
+static int
+plan_provisioned(CycleRun *run, const char *role, int64_t gen, const char *detail)
+{
+	StateEvent	ev = {"provisioned", run->st.active_role, role, gen, run->o->reason, detail};
+	char	   *err = NULL;
+	char	   *sql = state_provisioned_sql(run->admin, run->t->name, role, gen,
+											"<fingerprint of the new password>", &ev,
+											"   ", &err);
+
+	if (sql == NULL)
+	{
+		log_error("cannot build the state SQL: %s", err);
+		free(err);
+		return -1;
+	}
+	printf("   %s;\n   COMMIT;\n", sql);
+	free(sql);
 	return 0;
 }
 
@@ -62,7 +98,9 @@ plan_provision(CycleRun *run, const char *role, int64_t gen)
 {
 	char	   *sql = NULL;
 	char	   *err = NULL;
+	char	   *detail = NULL;
 	char	   *path = pending_path(run->cfg->state_dir, run->t->name);
+	int			rc;
 
 	step("provision");
 	printf("   generate a %d-character password; save it to %s (0600) before touching the server\n",
@@ -76,17 +114,25 @@ plan_provision(CycleRun *run, const char *role, int64_t gen)
 	}
 	printf("   BEGIN;\n   %s;  -- SCRAM verifier computed on this host\n", sql);
 	free(sql);
-	if (plan_settings(run, role) != 0)
+	if (plan_settings(run, role, &detail) != 0)
 		return -1;
-	printf("   UPDATE pgrotate.state SET phase = 'provisioned', pending_role = '%s', pending_generation = %lld ...;\n"
-		   "   INSERT INTO pgrotate.history ... 'provisioned' ...;\n   COMMIT;\n",
-		   role, (long long) gen);
-	return 0;
+	rc = plan_provisioned(run, role, gen, detail);
+	free(detail);
+	return rc;
 }
 
-static void
+static int
 plan_verify(CycleRun *run, const char *role)
 {
+	char	   *sql = NULL;
+	char	   *err = NULL;
+
+	if (rolesql_revoke(run->admin, role, &sql, &err) != 0)
+	{
+		log_error("cannot build the rollback SQL: %s", err);
+		free(err);
+		return -1;
+	}
 	step("verify");
 	printf("   log in as %s with the new password over the app conninfo \"%s\"\n", role, run->t->app);
 	printf("   check session_user = %s and current_user = %s, then run: %s\n",
@@ -94,7 +140,9 @@ plan_verify(CycleRun *run, const char *role)
 	for (int i = 0; i < run->t->replicas.n; i++)
 		printf("   the same on replica \"%s\" once it has replayed the commit\n",
 			   run->t->replicas.items[i]);
-	printf("   on failure: ALTER ROLE ... NOLOGIN PASSWORD NULL on %s, publish nothing\n", role);
+	printf("   on failure: %s; publish nothing\n", sql);
+	free(sql);
+	return 0;
 }
 
 static void
@@ -160,23 +208,43 @@ plan_drain(CycleRun *run, const char *old, bool published)
 	return 0;
 }
 
+/*
+ * The revoke of old, then the end of the cycle whose active role is
+ * active at generation gen, as cycle_drain.c would run them (a role that
+ * cannot log in is not revoked, and the event says so).
+ */
 static int
-plan_revoke(CycleRun *run, const char *old)
+plan_revoke(CycleRun *run, const char *old, const char *active, int64_t gen)
 {
+	StateEvent	ev = {"revoked", old, active, gen, run->o->reason, NULL};
+	RoleInfo	info;
 	char	   *sql = NULL;
+	char	   *done = NULL;
 	char	   *err = NULL;
 
-	if (rolesql_revoke(run->admin, old, &sql, &err) != 0)
+	if (roles_get(run->admin, old, &info, &err) != 0 ||
+		(info.exists && rolesql_revoke(run->admin, old, &sql, &err) != 0))
+		goto fail;
+	if (!info.canlogin)
 	{
-		log_error("cannot build the revoke SQL: %s", err);
-		free(err);
-		return -1;
+		ev.event = "completed";
+		ev.detail = "the old role could not log in: nothing to drain or revoke";
 	}
+	if ((done = state_cycle_done_sql(run->admin, run->t->name, &ev, "   ", &err)) == NULL)
+		goto fail;
 	step("revoke");
-	printf("   BEGIN;\n   %s;\n   UPDATE pgrotate.state SET phase = 'idle' ...;\n"
-		   "   INSERT INTO pgrotate.history ... 'revoked' ...;\n   COMMIT;\n", sql);
+	printf("   BEGIN;\n");
+	if (sql)
+		printf("   %s;\n", sql);
+	printf("   %s;\n   COMMIT;\n", done);
 	free(sql);
+	free(done);
 	return 0;
+fail:
+	log_error("cannot build the revoke SQL: %s", err);
+	free(err);
+	free(sql);
+	return -1;
 }
 
 int
@@ -186,6 +254,10 @@ cycle_print_plan(CycleRun *run)
 	bool		idle = st->phase == PHASE_IDLE;
 	const char *newrole = idle ? st->standby_role : st->pending_role;
 	const char *old = st->phase == PHASE_DRAINING ? st->standby_role : st->active_role;
+	/* the active role and generation once published */
+	const char *active = st->phase == PHASE_DRAINING ? st->active_role : newrole;
+	int64_t		gen = idle ? st->generation + 1 :
+		st->phase == PHASE_DRAINING ? st->generation : st->pending_generation;
 	int			rc = 0;
 
 	step_no = 0;
@@ -197,9 +269,9 @@ cycle_print_plan(CycleRun *run)
 		return PGR_EXIT_FAIL;
 	}
 	if (idle)
-		rc = plan_provision(run, newrole, st->generation + 1);
+		rc = plan_provision(run, newrole, gen);
 	if (rc == 0 && (idle || st->phase == PHASE_PROVISIONED))
-		plan_verify(run, newrole);
+		rc = plan_verify(run, newrole);
 	if (rc == 0 && st->phase != PHASE_DRAINING)
 		plan_publish(run, newrole, old);
 	if (rc == 0 && run->o->no_wait)
@@ -209,7 +281,7 @@ cycle_print_plan(CycleRun *run)
 		if (rc == 0)
 			rc = plan_drain(run, old, st->phase == PHASE_DRAINING);
 		if (rc == 0)
-			rc = plan_revoke(run, old);
+			rc = plan_revoke(run, old, active, gen);
 	}
 	fflush(stdout);
 	return rc == 0 ? PGR_EXIT_OK : PGR_EXIT_FAIL;

@@ -116,9 +116,12 @@ roles_get(DbConn *c, const char *role, RoleInfo *info, char **err)
 	if (db_exec(c,
 				"SELECT r.oid, r.rolcanlogin, r.rolsuper, r.rolreplication,"
 				" r.rolbypassrls,"
-				" pg_catalog.has_table_privilege('pg_catalog.pg_authid', 'SELECT')"
+				" pg_catalog.has_table_privilege('pg_catalog.pg_authid', 'SELECT'),"
+				" CASE WHEN r.rolvaliduntil IS NULL OR r.rolvaliduntil = 'infinity' THEN 0"
+				" WHEN r.rolvaliduntil = '-infinity' THEN 1"
+				" ELSE extract(epoch FROM r.rolvaliduntil)::bigint END"
 				" FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
-				1, params, 6, &res, err) != 0)
+				1, params, 7, &res, err) != 0)
 		goto done;
 	if (db_nrows(res) == 0)
 	{
@@ -131,6 +134,7 @@ roles_get(DbConn *c, const char *role, RoleInfo *info, char **err)
 	info->superuser = db_bool(res, 0, 2);
 	info->replication = db_bool(res, 0, 3);
 	info->bypassrls = db_bool(res, 0, 4);
+	info->valid_until = db_int(res, 0, 6);
 	if (db_bool(res, 0, 5))
 	{
 		/* pg_roles always shows "********": only pg_authid knows */
@@ -173,6 +177,40 @@ admin_load(DbConn *c, AdminInfo *a, char **err)
 done:
 	db_res_free(res);
 	return rc;
+}
+
+int
+roles_login_linked(DbConn *c, const char *login, const char *group,
+				   bool *linked, char **err)
+{
+	const char *p[2] = {login, group};
+	DbRes	   *r = NULL;
+
+	*linked = false;
+	if (db_exec(c,
+				"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m"
+				"  JOIN pg_catalog.pg_roles g ON g.oid = m.roleid"
+				"  JOIN pg_catalog.pg_roles u ON u.oid = m.member"
+				"  WHERE g.rolname = $2 AND u.rolname = $1)"
+				" AND EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s"
+				"  JOIN pg_catalog.pg_roles u ON u.oid = s.setrole"
+				"  WHERE u.rolname = $1 AND s.setdatabase = 0"
+				"  AND ('role=' || $2) = ANY (s.setconfig))",
+				2, p, 1, &r, err) != 0)
+		return -1;
+	*linked = db_bool(r, 0, 0);
+	db_res_free(r);
+	return 0;
+}
+
+char *
+roles_admin_name(DbConn *c, char **err)
+{
+	AdminInfo	a = {NULL, false, false};
+
+	if (admin_load(c, &a, err) != 0)
+		return NULL;
+	return a.name;
 }
 
 static int

@@ -21,10 +21,21 @@ typedef struct RoleInfo
 	bool		replication;
 	bool		bypassrls;
 	bool		has_password;	/* rolpassword IS NOT NULL (NULL if unreadable) */
+	int64_t		valid_until;	/* epoch seconds; 0 none or infinity, 1 -infinity */
 } RoleInfo;
 
 /* Look up a role in pg_roles. 0 (info->exists false if missing) or -1. */
 int			roles_get(DbConn *c, const char *role, RoleInfo *info, char **err);
+
+/*
+ * Is login a member of group with "role" set to it for all databases?
+ * 0 with *linked, or -1 with *err.
+ */
+int			roles_login_linked(DbConn *c, const char *login, const char *group,
+							   bool *linked, char **err);
+
+/* The connected user's name (current_user): malloc'd, or NULL with *err. */
+char	   *roles_admin_name(DbConn *c, char **err);
 
 /*
  * The setup checks of SPEC section 1, step 1, appended to l (no changes

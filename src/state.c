@@ -2,6 +2,7 @@
  * state.c: the pgrotate schema, state rows and history (the lock is in
  * state_lock.c, the trust in the schema in state_trust.c).
  */
+#include <ctype.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,37 +279,57 @@ history_params(const char *target, const StateEvent *ev, char gen[32],
 }
 
 /*
- * A state change: update (an UPDATE of n parameters, $1 the target,
- * without RETURNING) must touch the row; with ev, the same statement
- * appends its history row; with row, the new state is read back into it
- * (the old contents freed).
+ * The statement of a state change: update (an UPDATE of n parameters, $1
+ * the target, without RETURNING); with ev, the same statement appends its
+ * history row; it returns the new state.
+ */
+typedef struct Transition
+{
+	const char *p[8 + HISTORY_NPARAMS];
+	int			n;
+	char		gen[32];
+	char		pid[32];
+	char	   *sql;
+} Transition;
+
+static void
+transition_build(Transition *tr, const char *update, int n,
+				 const char *const *params, const StateEvent *ev)
+{
+	char	   *hist = NULL;
+
+	for (int i = 0; i < n; i++)
+		tr->p[i] = params[i];
+	tr->n = n;
+	if (ev != NULL)
+	{
+		history_params(params[0], ev, tr->gen, tr->pid, tr->p + n);
+		hist = xasprintf(",\nh AS (" HISTORY_INSERT
+						 " SELECT $%d, $%d, $%d, $%d, $%d::pg_catalog.int8, $%d, $%d,"
+						 " $%d::pg_catalog.int4, $%d, $%d FROM s)",
+						 n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7, n + 8,
+						 n + 9, n + 10);
+		tr->n += HISTORY_NPARAMS;
+	}
+	tr->sql = xasprintf("WITH s AS (%s RETURNING *)%s\nSELECT " STATE_COLS " FROM s",
+						update, hist ? hist : "");
+	free(hist);
+}
+
+/*
+ * The state change of update (see Transition) must touch the row; with
+ * row, the new state is read back into it (the old contents freed).
  */
 static int
 transition(DbConn *c, const char *update, int n, const char *const *params,
 		   const StateEvent *ev, StateRow *row, char **err)
 {
-	const char *p[8 + HISTORY_NPARAMS];
-	char		gen[32],
-				pid[32];
-	char	   *hist = NULL;
-	char	   *sql;
+	Transition	tr;
 	DbRes	   *r = NULL;
 	int			rc = -1;
 
-	for (int i = 0; i < n; i++)
-		p[i] = params[i];
-	if (ev != NULL)
-	{
-		history_params(params[0], ev, gen, pid, p + n);
-		hist = xasprintf(", h AS (" HISTORY_INSERT
-						 " SELECT $%d, $%d, $%d, $%d, $%d::pg_catalog.int8, $%d, $%d,"
-						 " $%d::pg_catalog.int4, $%d, $%d FROM s)",
-						 n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7, n + 8,
-						 n + 9, n + 10);
-	}
-	sql = xasprintf("WITH s AS (%s RETURNING *)%s SELECT " STATE_COLS " FROM s",
-					update, hist ? hist : "");
-	if (db_exec(c, sql, n + (ev ? HISTORY_NPARAMS : 0), p, STATE_NCOLS, &r, err) != 0)
+	transition_build(&tr, update, n, params, ev);
+	if (db_exec(c, tr.sql, tr.n, tr.p, STATE_NCOLS, &r, err) != 0)
 		goto done;
 	if (db_nrows(r) != 1)
 	{
@@ -323,9 +344,59 @@ transition(DbConn *c, const char *update, int n, const char *const *params,
 	rc = 0;
 done:
 	db_res_free(r);
-	free(hist);
-	free(sql);
+	free(tr.sql);
 	return rc;
+}
+
+/*
+ * The statement transition would run, its parameters as literals, each
+ * line after the first prefixed with indent (the values' own line breaks
+ * kept as they are). malloc'd, or NULL with *err.
+ */
+static char *
+transition_text(DbConn *c, const char *update, int n, const char *const *params,
+				const StateEvent *ev, const char *indent, char **err)
+{
+	Transition	tr;
+	StrBuf		sb;
+	char	   *out = NULL;
+
+	transition_build(&tr, update, n, params, ev);
+	sb_init(&sb);
+	for (const char *q = tr.sql; *q; q++)
+	{
+		char	   *end;
+		long		k;
+		char	   *lit;
+
+		if (*q == '\n')
+		{
+			sb_appendc(&sb, '\n');
+			sb_append(&sb, indent);
+			continue;
+		}
+		if (*q != '$' || !isdigit((unsigned char) q[1]) ||
+			(k = strtol(q + 1, &end, 10)) < 1 || k > tr.n)
+		{
+			sb_appendc(&sb, *q);
+			continue;
+		}
+		q = end - 1;
+		if (tr.p[k - 1] == NULL)
+		{
+			sb_append(&sb, "NULL");
+			continue;
+		}
+		if ((lit = db_quote_literal(c, tr.p[k - 1], err)) == NULL)
+			goto done;
+		sb_append(&sb, lit);
+		free(lit);
+	}
+	out = sb_steal(&sb);
+done:
+	sb_free(&sb);
+	free(tr.sql);
+	return out;
 }
 
 /* A success clears the error of an earlier failed run. */
@@ -342,6 +413,12 @@ state_create(DbConn *c, const char *target, const char *group,
 					" VALUES ($1, $2, $3, $4) RETURNING 1", 4, p, err);
 }
 
+static const char PROVISIONED_SQL[] =
+	"UPDATE pgrotate.state SET phase = 'provisioned', phase_since = now(),"
+	" pending_role = $2, pending_generation = $3, pending_fingerprint = $4,"
+	" publish_started_at = NULL"
+	" WHERE target = $1";
+
 int
 state_provisioned(DbConn *c, const char *target, const char *role,
 				  int64_t generation, const char *fingerprint,
@@ -351,11 +428,19 @@ state_provisioned(DbConn *c, const char *target, const char *role,
 	const char *p[4] = {target, role, gen, fingerprint};
 
 	snprintf(gen, sizeof(gen), "%lld", (long long) generation);
-	return transition(c,
-					  "UPDATE pgrotate.state SET phase = 'provisioned', phase_since = now(),"
-					  " pending_role = $2, pending_generation = $3, pending_fingerprint = $4,"
-					  " publish_started_at = NULL"
-					  " WHERE target = $1", 4, p, ev, row, err);
+	return transition(c, PROVISIONED_SQL, 4, p, ev, row, err);
+}
+
+char *
+state_provisioned_sql(DbConn *c, const char *target, const char *role,
+					  int64_t generation, const char *fingerprint,
+					  const StateEvent *ev, const char *indent, char **err)
+{
+	char		gen[32];
+	const char *p[4] = {target, role, gen, fingerprint};
+
+	snprintf(gen, sizeof(gen), "%lld", (long long) generation);
+	return transition_text(c, PROVISIONED_SQL, 4, p, ev, indent, err);
 }
 
 int
@@ -395,16 +480,27 @@ state_published(DbConn *c, const char *target, const StateEvent *ev,
 					  " WHERE target = $1 AND phase = 'verified'", 1, p, ev, row, err);
 }
 
+static const char CYCLE_DONE_SQL[] =
+	"UPDATE pgrotate.state SET phase = 'idle', phase_since = now(),"
+	" publish_started_at = NULL, " NO_ERROR
+	" WHERE target = $1";
+
 int
 state_cycle_done(DbConn *c, const char *target, const StateEvent *ev,
 				 StateRow *row, char **err)
 {
 	const char *p[1] = {target};
 
-	return transition(c,
-					  "UPDATE pgrotate.state SET phase = 'idle', phase_since = now(),"
-					  " publish_started_at = NULL, " NO_ERROR
-					  " WHERE target = $1", 1, p, ev, row, err);
+	return transition(c, CYCLE_DONE_SQL, 1, p, ev, row, err);
+}
+
+char *
+state_cycle_done_sql(DbConn *c, const char *target, const StateEvent *ev,
+					 const char *indent, char **err)
+{
+	const char *p[1] = {target};
+
+	return transition_text(c, CYCLE_DONE_SQL, 1, p, ev, indent, err);
 }
 
 int
@@ -445,6 +541,76 @@ state_history(DbConn *c, const char *target, const char *event,
 	return db_exec(c,
 				   HISTORY_INSERT " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 				   HISTORY_NPARAMS, p, -1, NULL, err);
+}
+
+int
+state_roles_used_elsewhere(DbConn *c, const char *target, const char *group,
+						   const char *role_a, const char *role_b,
+						   char **other, char **err)
+{
+	const char *p[4] = {target, role_a, role_b, group};
+	DbRes	   *r = NULL;
+
+	*other = NULL;
+	if (db_exec(c,
+				"SELECT target FROM pgrotate.state WHERE target <> $1 AND"
+				" (active_role IN ($2, $3, $4) OR standby_role IN ($2, $3, $4)"
+				"  OR group_role IN ($2, $3))",
+				4, p, 1, &r, err) != 0)
+		return -1;
+	if (db_nrows(r) > 0)
+		*other = xstrdup(db_val(r, 0, 0));
+	db_res_free(r);
+	return 0;
+}
+
+int
+state_adopt_pending(DbConn *c, const char *target, bool *pending, char **err)
+{
+	const char *p[1] = {target};
+	DbRes	   *r = NULL;
+
+	*pending = false;
+	if (db_exec(c,
+				"SELECT coalesce(max(h.id) FILTER (WHERE h.event = 'adopt_started'), 0)"
+				" > coalesce(max(h.id) FILTER (WHERE h.event = 'adopted'), 0)"
+				" FROM pgrotate.history h WHERE h.target = $1",
+				1, p, 1, &r, err) != 0)
+		return -1;
+	*pending = db_bool(r, 0, 0);
+	db_res_free(r);
+	return 0;
+}
+
+int
+state_adopt_overlap_left(DbConn *c, const char *target, int64_t min_overlap_ms,
+						 int64_t *ms, char **err)
+{
+	char		overlap[32];
+	const char *p[2] = {target, overlap};
+	DbRes	   *r = NULL;
+
+	snprintf(overlap, sizeof(overlap), "%lld", (long long) min_overlap_ms);
+	if (db_exec(c,
+				"SELECT GREATEST(0, $2::bigint - (extract(epoch FROM"
+				" pg_catalog.clock_timestamp() - coalesce("
+				"  (SELECT min(h.at) FROM pgrotate.history h WHERE h.target = $1"
+				"   AND h.event = 'published' AND h.id > coalesce((SELECT max(a.id)"
+				"    FROM pgrotate.history a WHERE a.target = $1"
+				"    AND a.event = 'adopt_started'), 0)),"
+				"  s.rotated_at, pg_catalog.clock_timestamp())) * 1000)::bigint)"
+				" FROM pgrotate.state s WHERE s.target = $1",
+				2, p, 1, &r, err) != 0)
+		return -1;
+	if (db_nrows(r) != 1)
+	{
+		db_res_free(r);
+		*err = xasprintf("the state row of target \"%s\" is gone", target);
+		return -1;
+	}
+	*ms = db_int(r, 0, 0);
+	db_res_free(r);
+	return 0;
 }
 
 int

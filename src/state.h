@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "db.h"
 
 typedef enum Phase
@@ -124,6 +125,18 @@ int			state_cycle_done(DbConn *c, const char *target,
 int			state_rolled_back(DbConn *c, const char *target,
 							  const StateEvent *ev, StateRow *row, char **err);
 /*
+ * The statement state_provisioned / state_cycle_done would run now, with
+ * its parameters as literals, every line after the first prefixed with
+ * indent (for --dry-run): malloc'd, or NULL with *err.
+ */
+char	   *state_provisioned_sql(DbConn *c, const char *target, const char *role,
+								  int64_t generation, const char *fingerprint,
+								  const StateEvent *ev, const char *indent,
+								  char **err);
+char	   *state_cycle_done_sql(DbConn *c, const char *target,
+								 const StateEvent *ev, const char *indent,
+								 char **err);
+/*
  * Record a failed run: its message, the step it failed in and now as the
  * state's last error (until a later cycle publishes or completes), and,
  * with ev, a history row in the same statement.
@@ -172,6 +185,48 @@ int			state_lock_holder(DbConn *c, const char *target, char **holder,
 							  char **err);
 
 /*
+ * Connect to a control database as this run, named "pgrotate:PID@HOST" in
+ * pg_stat_activity (informational): the connection, or NULL with *err.
+ */
+DbConn	   *state_connect(const char *conninfo, char **err);
+
+/* How state_open_locked takes the lock. */
+typedef enum StateLockMode
+{
+	STATE_LOCK_CLAIM,			/* state_lock */
+	STATE_LOCK_LOOK,			/* take nothing: 1 when held (*holder), else 2 */
+	STATE_LOCK_AS				/* state_lock_as(as_pid, as_start) */
+} StateLockMode;
+
+/* The step at which state_open_locked failed. */
+typedef enum StateOpenFail
+{
+	STATE_OPEN_TRANSPORT,		/* transport_enforce refused the admin conninfo */
+	STATE_OPEN_CONNECT,
+	STATE_OPEN_TRUST,			/* state_schema_trusted refused the schema */
+	STATE_OPEN_LOCK				/* the lock could not be taken or read */
+} StateOpenFail;
+
+typedef struct StateOpen
+{
+	StateLockMode mode;
+	int			as_pid;			/* STATE_LOCK_AS: the session to claim for */
+	const char *as_start;
+	DbConn	   *c;				/* out: the connection, NULL if none */
+	char	   *holder;			/* out: with 1, malloc'd */
+	StateOpenFail failed;		/* out: with -1 */
+} StateOpen;
+
+/*
+ * Open t's control database for a run: enforce the transport rule,
+ * connect (state_connect), refuse a schema state_schema_trusted refuses,
+ * and take t's lock as so->mode says. Returns what state_lock does (0, 1
+ * with so->holder, 2), or -1 with *err and so->failed. so->c is left for
+ * the caller to close (db_close), whatever the result.
+ */
+int			state_open_locked(const Target *t, StateOpen *so, char **err);
+
+/*
  * Is the pgrotate schema of c's database one pgrotate may use
  * (state_trust.c; SPEC section 5)? 0 when it is, or when there is none;
  * 1 when it is not, with *problem (every finding) and *fix (the
@@ -182,6 +237,32 @@ int			state_schema_trust(DbConn *c, char **problem, char **fix,
 
 /* state_schema_trust as 0 (usable or absent) or -1 with *err saying why. */
 int			state_schema_trusted(DbConn *c, char **err);
+
+/*
+ * Another target of this database whose state uses one of the roles given
+ * (group, role_a, role_b): 0 with *other (malloc'd, its name) or NULL when
+ * none; -1 with *err.
+ */
+int			state_roles_used_elsewhere(DbConn *c, const char *target,
+									   const char *group, const char *role_a,
+									   const char *role_b, char **other,
+									   char **err);
+
+/*
+ * Is an adoption of target's group role under way (an adopt_started event
+ * in the history newer than the last adopted one)? 0 or -1 with *err.
+ */
+int			state_adopt_pending(DbConn *c, const char *target, bool *pending,
+								char **err);
+
+/*
+ * What is left of min_overlap_ms, counted by the server's clock from the
+ * first publish since target's adoption started (else from rotated_at):
+ * 0 with *ms (>= 0), or -1 with *err (also when the state row is gone).
+ */
+int			state_adopt_overlap_left(DbConn *c, const char *target,
+									 int64_t min_overlap_ms, int64_t *ms,
+									 char **err);
 
 /* The last error a run of target recorded. */
 typedef struct LastError

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "transport.h"
 #include "util.h"
 
 /* The backend_start of this session. */
@@ -225,4 +226,46 @@ state_lock_holder(DbConn *c, const char *target, char **holder, char **err)
 	free(*err);
 	*err = NULL;
 	return 0;
+}
+
+DbConn *
+state_connect(const char *conninfo, char **err)
+{
+	char		app[64];
+	const char *over[] = {"application_name", app, NULL};
+
+	snprintf(app, sizeof(app), "pgrotate:%d@%s", (int) getpid(), host_name());
+	return db_connect(conninfo, "primary", over, err);
+}
+
+/* The lock of so->mode on the open so->c; see state_open_locked. */
+static int
+open_lock(const Target *t, StateOpen *so, char **err)
+{
+	if (so->mode == STATE_LOCK_AS)
+		return state_lock_as(so->c, t->name, so->as_pid, so->as_start, &so->holder, err);
+	if (so->mode == STATE_LOCK_CLAIM)
+		return state_lock(so->c, t->name, &so->holder, err);
+	/* only look: changes nothing, not even the lock */
+	if (state_lock_holder(so->c, t->name, &so->holder, err) != 0)
+		return -1;
+	return so->holder != NULL ? 1 : 2;
+}
+
+int
+state_open_locked(const Target *t, StateOpen *so, char **err)
+{
+	so->c = NULL;
+	so->holder = NULL;
+	so->failed = STATE_OPEN_TRANSPORT;
+	if (transport_enforce(t, err) != 0)
+		return -1;
+	so->failed = STATE_OPEN_CONNECT;
+	if ((so->c = state_connect(t->admin, err)) == NULL)
+		return -1;
+	so->failed = STATE_OPEN_TRUST;
+	if (state_schema_trusted(so->c, err) != 0)
+		return -1;
+	so->failed = STATE_OPEN_LOCK;
+	return open_lock(t, so, err);
 }

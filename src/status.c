@@ -15,6 +15,7 @@
 #include "secret.h"
 #include "sink.h"
 #include "pooler.h"
+#include "roles.h"
 #include "safefile.h"
 #include "status.h"
 #include "util.h"
@@ -305,40 +306,12 @@ collect_sinks(TargetStatus *ts)
 	}
 }
 
-/*
- * Whether role exists and can log in, and its VALID UNTIL (epoch seconds;
- * 0 for none or infinity).
- */
-static int
-read_role(DbConn *c, const char *role, bool *canlogin, int64_t *until, char **err)
-{
-	const char *p[1] = {role};
-	DbRes	   *r = NULL;
-
-	*canlogin = false;
-	*until = 0;
-	if (db_exec(c,
-				"SELECT rolcanlogin,"
-				" CASE WHEN rolvaliduntil IS NULL OR rolvaliduntil = 'infinity' THEN 0"
-				" WHEN rolvaliduntil = '-infinity' THEN 1"
-				" ELSE extract(epoch FROM rolvaliduntil)::bigint END"
-				" FROM pg_catalog.pg_roles WHERE rolname = $1",
-				1, p, 2, &r, err) != 0)
-		return -1;
-	if (db_nrows(r) == 1)
-	{
-		*canlogin = db_bool(r, 0, 0);
-		*until = db_int(r, 0, 1);
-	}
-	db_res_free(r);
-	return 0;
-}
-
 /* Read the state row and what goes with it; false if there is none. */
 static bool
 load_state(TargetStatus *ts, DbConn *c)
 {
 	const Target *t = ts->t;
+	RoleInfo	active;
 	char	   *err = NULL;
 	int			version = 0;
 	bool		found = false;
@@ -359,12 +332,14 @@ load_state(TargetStatus *ts, DbConn *c)
 	}
 	if (state_last_error(c, t->name, &ts->last_error, &err) != 0 ||
 		state_lock_holder(c, t->name, &ts->lock_holder, &err) != 0 ||
-		read_role(c, ts->st.active_role, &ts->active_can_login, &ts->valid_until, &err) != 0)
+		roles_get(c, ts->st.active_role, &active, &err) != 0)
 	{
 		add_problem(ts, STATUS_UNKNOWN, "cannot read the state: %s", err);
 		free(err);
 		return false;
 	}
+	ts->active_can_login = active.canlogin;
+	ts->valid_until = active.valid_until;
 	return true;
 }
 
