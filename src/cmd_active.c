@@ -116,6 +116,21 @@ parse_format(const char *s, ActiveFormat *f)
 	return cmd_usage_error("active", "invalid --format \"%s\" (use role, env, json or uri)", s);
 }
 
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_active_command, "TARGET [--format=role|env|json|uri] [--with-password]",
+				   "      --format=FMT    role (default), env, json or uri\n"
+				   "      --with-password include the password (needs read access to the file sink)\n");
+}
+
+const Command cmd_active_command = {
+	.name = "active",
+	.summary = "print the active role (for deploy hooks)",
+	.run = cmd_active,
+	.usage = usage,
+};
+
 int
 cmd_active(int argc, char **argv, const GlobalOpts *g)
 {
@@ -134,8 +149,7 @@ cmd_active(int argc, char **argv, const GlobalOpts *g)
 				n,
 				rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
 	{
 		if (c == 'f')
 		{
@@ -145,7 +159,7 @@ cmd_active(int argc, char **argv, const GlobalOpts *g)
 		else if (c == 'P')
 			with_pw = true;
 		else
-			return cmd_usage_error("active", "invalid option \"%s\"", argv[optind - 1]);
+			return cmd_option_error("active", c, argv);
 	}
 	if (argc - optind != 1)
 		return cmd_usage_error("active", "name exactly one target");

@@ -646,6 +646,20 @@ print_config_failed(const GlobalOpts *g, int n, char **names)
 	free(detail);
 }
 
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_check_command, "[TARGET... | --all]",
+				   "      --all           every target in the configuration (the default)\n");
+}
+
+const Command cmd_check_command = {
+	.name = "check",
+	.summary = "preflight checklist: config, connection, privileges, roles, schema, sinks, replicas",
+	.run = cmd_check,
+	.usage = usage,
+};
+
 int
 cmd_check(int argc, char **argv, const GlobalOpts *g)
 {
@@ -661,17 +675,11 @@ cmd_check(int argc, char **argv, const GlobalOpts *g)
 	int			rc;
 	int			c;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, ":", long_opts)) != -1)
 	{
-		if (c == 'a')
-		{
-			all = true;			/* the default without targets, said out loud */
-			continue;
-		}
-		if (optopt != 0)
-			return cmd_usage_error("check", "invalid option \"-%c\"", optopt);
-		return cmd_usage_error("check", "unknown option \"%s\"", argv[optind - 1]);
+		if (c != 'a')
+			return cmd_option_error("check", c, argv);
+		all = true;				/* the default without targets, said out loud */
 	}
 	if (all && argc - optind > 0)
 		return cmd_usage_error("check", "name targets or --all, not both");

@@ -135,6 +135,27 @@ parse_jobs(const char *s, int *jobs)
 	return PGR_EXIT_OK;
 }
 
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_cycle_command,
+				   "TARGET... | --all [--due] [--jobs N] [--dry-run] [--no-wait] [--emergency] [--reason TEXT]",
+				   "      --all           every target in the configuration\n"
+				   "      --due           only targets past rotation_interval or with a cycle to resume\n"
+				   "  -j, --jobs=N        targets in flight at once (default 16)\n"
+				   "      --dry-run       run every check, print the plan, change nothing\n"
+				   "      --no-wait       stop after publish (phase draining)\n"
+				   "      --emergency     ignore min_overlap, wait at most emergency_grace, terminate, revoke\n"
+				   "      --reason=TEXT   recorded in the history\n");
+}
+
+const Command cmd_cycle_command = {
+	.name = "cycle",
+	.summary = "run or resume a rotation cycle",
+	.run = cmd_cycle,
+	.usage = usage,
+};
+
 int
 cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 {
@@ -157,8 +178,7 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, ":j:", opts)) != -1)
 	{
 		switch (c)
 		{
@@ -185,7 +205,7 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 				o.reason = optarg;
 				break;
 			default:
-				return cmd_usage_error("cycle", "invalid option \"%s\"", argv[optind - 1]);
+				return cmd_option_error("cycle", c, argv);
 		}
 	}
 	if (all == (optind < argc))

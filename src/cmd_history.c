@@ -195,6 +195,21 @@ parse_limit(const char *s, int *limit)
 	return PGR_EXIT_OK;
 }
 
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_history_command, "TARGET [--limit N] [--format=text|json]",
+				   "      --limit=N       newest N events (default 20)\n"
+				   "      --format=FMT    text (default) or json\n");
+}
+
+const Command cmd_history_command = {
+	.name = "history",
+	.summary = "print the rotation history of a target",
+	.run = cmd_history,
+	.usage = usage,
+};
+
 int
 cmd_history(int argc, char **argv, const GlobalOpts *g)
 {
@@ -213,8 +228,7 @@ cmd_history(int argc, char **argv, const GlobalOpts *g)
 				nrows = 0,
 				rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
 	{
 		if (c == 'n')
 		{
@@ -226,7 +240,7 @@ cmd_history(int argc, char **argv, const GlobalOpts *g)
 		else if (c == 'f')
 			return cmd_usage_error("history", "invalid --format \"%s\" (use text or json)", optarg);
 		else
-			return cmd_usage_error("history", "invalid option \"%s\"", argv[optind - 1]);
+			return cmd_option_error("history", c, argv);
 	}
 	if (argc - optind != 1)
 		return cmd_usage_error("history", "name exactly one target");

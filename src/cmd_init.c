@@ -364,6 +364,22 @@ init_one(const Config *cfg, const Target *t, bool print, bool adopt)
 	return rc;
 }
 
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_init_command, "TARGET... | --all [--print-sql] [--adopt-group]",
+				   "      --all           every target in the configuration, one after the other\n"
+				   "      --print-sql     print the DDL instead of running it (no secrets)\n"
+				   "      --adopt-group   migrate an application that logs in as the group role\n");
+}
+
+const Command cmd_init_command = {
+	.name = "init",
+	.summary = "create the roles and state schema, publish the first credential",
+	.run = cmd_init,
+	.usage = usage,
+};
+
 int
 cmd_init(int argc, char **argv, const GlobalOpts *g)
 {
@@ -382,8 +398,7 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 				n = 0,
 				rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
 	{
 		if (c == 'p')
 			print = true;
@@ -392,7 +407,7 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 		else if (c == 'a')
 			all = true;
 		else
-			return cmd_usage_error("init", "invalid option \"%s\"", argv[optind - 1]);
+			return cmd_option_error("init", c, argv);
 	}
 	if (all == (argc - optind > 0))
 		return cmd_usage_error("init", all ? "name targets or --all, not both" :

@@ -115,6 +115,20 @@ publish_again(CycleRun *run)
 	return PGR_EXIT_OK;
 }
 
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_publish_command, "TARGET",
+				   "");
+}
+
+const Command cmd_publish_command = {
+	.name = "publish",
+	.summary = "write the active credential to every sink again, without rotating",
+	.run = cmd_publish,
+	.usage = usage,
+};
+
 int
 cmd_publish(int argc, char **argv, const GlobalOpts *g)
 {
@@ -129,9 +143,8 @@ cmd_publish(int argc, char **argv, const GlobalOpts *g)
 				n,
 				rc;
 
-	opterr = 0;
-	if ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return cmd_usage_error("publish", "invalid option \"%s\"", argv[optind - 1]);
+	if ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
+		return cmd_option_error("publish", c, argv);
 	if (argc - optind != 1)
 		return cmd_usage_error("publish", "name exactly one target");
 	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)

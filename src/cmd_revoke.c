@@ -362,6 +362,21 @@ run_revoke(Revoke *rv)
 	return rc;
 }
 
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_revoke_command, "TARGET ROLE [--terminate] [--reason TEXT]",
+				   "      --terminate     terminate the role's sessions too\n"
+				   "      --reason=TEXT   recorded in the history\n");
+}
+
+const Command cmd_revoke_command = {
+	.name = "revoke",
+	.summary = "revoke a role that is not active, now",
+	.run = cmd_revoke,
+	.usage = usage,
+};
+
 static int
 parse_args(int argc, char **argv, Revoke *rv, char ***rest)
 {
@@ -372,15 +387,14 @@ parse_args(int argc, char **argv, Revoke *rv, char ***rest)
 	};
 	int			c;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
 	{
 		if (c == 't')
 			rv->terminate = true;
 		else if (c == 'r')
 			rv->reason = optarg;
 		else
-			return cmd_usage_error("revoke", "invalid option \"%s\"", argv[optind - 1]);
+			return cmd_option_error("revoke", c, argv);
 	}
 	if (argc - optind != 2)
 		return cmd_usage_error("revoke", "name a target and a role");

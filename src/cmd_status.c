@@ -491,6 +491,20 @@ run_status(const Target **targets, int n, StatusFormat f)
 	return rc;
 }
 
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_status_command, "[TARGET...] [--format=text|json|prometheus]",
+				   "      --format=FMT    text (default), json or prometheus\n");
+}
+
+const Command cmd_status_command = {
+	.name = "status",
+	.summary = "per-target state for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+	.run = cmd_status,
+	.usage = usage,
+};
+
 int
 cmd_status(int argc, char **argv, const GlobalOpts *g)
 {
@@ -505,8 +519,7 @@ cmd_status(int argc, char **argv, const GlobalOpts *g)
 				n = 0,
 				rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
 	{
 		if (c == 'f')
 		{
@@ -515,7 +528,7 @@ cmd_status(int argc, char **argv, const GlobalOpts *g)
 		}
 		else
 		{
-			cmd_usage_error("status", "invalid option \"%s\"", argv[optind - 1]);
+			cmd_option_error("status", c, argv);
 			return PGR_STATUS_UNKNOWN;
 		}
 	}
