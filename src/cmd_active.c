@@ -116,6 +116,12 @@ parse_format(const char *s, ActiveFormat *f)
 	return cmd_usage_error("active", "invalid --format \"%s\" (use role, env, json or uri)", s);
 }
 
+static const struct option options[] = {
+	{"format", required_argument, NULL, 'f'},
+	{"with-password", no_argument, NULL, 'P'},
+	{NULL, 0, NULL, 0}
+};
+
 static void
 usage(void)
 {
@@ -127,6 +133,8 @@ usage(void)
 const Command cmd_active_command = {
 	.name = "active",
 	.summary = "print the active role (for deploy hooks)",
+	.optstring = ":",
+	.options = options,
 	.run = cmd_active,
 	.usage = usage,
 };
@@ -134,11 +142,6 @@ const Command cmd_active_command = {
 int
 cmd_active(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"format", required_argument, NULL, 'f'},
-		{"with-password", no_argument, NULL, 'P'},
-		{NULL, 0, NULL, 0}
-	};
 	ActiveFormat f = AF_ROLE;
 	bool		with_pw = false;
 	Config	   *cfg = NULL;
@@ -149,7 +152,7 @@ cmd_active(int argc, char **argv, const GlobalOpts *g)
 				n,
 				rc;
 
-	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_active_command.optstring, options)) != -1)
 	{
 		if (c == 'f')
 		{

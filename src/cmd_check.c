@@ -646,6 +646,11 @@ print_config_failed(const GlobalOpts *g, int n, char **names)
 	free(detail);
 }
 
+static const struct option options[] = {
+	{"all", no_argument, NULL, 'a'},
+	{NULL, 0, NULL, 0}
+};
+
 static void
 usage(void)
 {
@@ -656,6 +661,8 @@ usage(void)
 const Command cmd_check_command = {
 	.name = "check",
 	.summary = "preflight checklist: config, connection, privileges, roles, schema, sinks, replicas",
+	.optstring = ":",
+	.options = options,
 	.run = cmd_check,
 	.usage = usage,
 };
@@ -663,10 +670,6 @@ const Command cmd_check_command = {
 int
 cmd_check(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option long_opts[] = {
-		{"all", no_argument, NULL, 'a'},
-		{NULL, 0, NULL, 0}
-	};
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
 	int			ntargets = 0;
@@ -675,7 +678,7 @@ cmd_check(int argc, char **argv, const GlobalOpts *g)
 	int			rc;
 	int			c;
 
-	while ((c = cmd_getopt(argc, argv, ":", long_opts)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_check_command.optstring, options)) != -1)
 	{
 		if (c != 'a')
 			return cmd_option_error("check", c, argv);

@@ -135,6 +135,17 @@ parse_jobs(const char *s, int *jobs)
 	return PGR_EXIT_OK;
 }
 
+static const struct option options[] = {
+	{"all", no_argument, NULL, 'a'},
+	{"due", no_argument, NULL, 'd'},
+	{"jobs", required_argument, NULL, 'j'},
+	{"dry-run", no_argument, NULL, 'n'},
+	{"no-wait", no_argument, NULL, 'W'},
+	{"emergency", no_argument, NULL, 'E'},
+	{"reason", required_argument, NULL, 'r'},
+	{NULL, 0, NULL, 0}
+};
+
 static void
 usage(void)
 {
@@ -152,6 +163,8 @@ usage(void)
 const Command cmd_cycle_command = {
 	.name = "cycle",
 	.summary = "run or resume a rotation cycle",
+	.optstring = ":j:",
+	.options = options,
 	.run = cmd_cycle,
 	.usage = usage,
 };
@@ -159,16 +172,6 @@ const Command cmd_cycle_command = {
 int
 cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"all", no_argument, NULL, 'a'},
-		{"due", no_argument, NULL, 'd'},
-		{"jobs", required_argument, NULL, 'j'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"no-wait", no_argument, NULL, 'W'},
-		{"emergency", no_argument, NULL, 'E'},
-		{"reason", required_argument, NULL, 'r'},
-		{NULL, 0, NULL, 0}
-	};
 	CycleOpts	o = {0};
 	bool		all = false;
 	int			jobs = DEFAULT_JOBS;
@@ -178,7 +181,7 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
 
-	while ((c = cmd_getopt(argc, argv, ":j:", opts)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_cycle_command.optstring, options)) != -1)
 	{
 		switch (c)
 		{

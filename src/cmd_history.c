@@ -195,6 +195,12 @@ parse_limit(const char *s, int *limit)
 	return PGR_EXIT_OK;
 }
 
+static const struct option options[] = {
+	{"limit", required_argument, NULL, 'n'},
+	{"format", required_argument, NULL, 'f'},
+	{NULL, 0, NULL, 0}
+};
+
 static void
 usage(void)
 {
@@ -206,6 +212,8 @@ usage(void)
 const Command cmd_history_command = {
 	.name = "history",
 	.summary = "print the rotation history of a target",
+	.optstring = ":",
+	.options = options,
 	.run = cmd_history,
 	.usage = usage,
 };
@@ -213,11 +221,6 @@ const Command cmd_history_command = {
 int
 cmd_history(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"limit", required_argument, NULL, 'n'},
-		{"format", required_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0}
-	};
 	int			limit = DEFAULT_LIMIT;
 	bool		json = false;
 	Config	   *cfg = NULL;
@@ -228,7 +231,7 @@ cmd_history(int argc, char **argv, const GlobalOpts *g)
 				nrows = 0,
 				rc;
 
-	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_history_command.optstring, options)) != -1)
 	{
 		if (c == 'n')
 		{

@@ -364,6 +364,13 @@ init_one(const Config *cfg, const Target *t, bool print, bool adopt)
 	return rc;
 }
 
+static const struct option options[] = {
+	{"print-sql", no_argument, NULL, 'p'},
+	{"adopt-group", no_argument, NULL, 'A'},
+	{"all", no_argument, NULL, 'a'},
+	{NULL, 0, NULL, 0}
+};
+
 static void
 usage(void)
 {
@@ -376,6 +383,8 @@ usage(void)
 const Command cmd_init_command = {
 	.name = "init",
 	.summary = "create the roles and state schema, publish the first credential",
+	.optstring = ":",
+	.options = options,
 	.run = cmd_init,
 	.usage = usage,
 };
@@ -383,12 +392,6 @@ const Command cmd_init_command = {
 int
 cmd_init(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"print-sql", no_argument, NULL, 'p'},
-		{"adopt-group", no_argument, NULL, 'A'},
-		{"all", no_argument, NULL, 'a'},
-		{NULL, 0, NULL, 0}
-	};
 	bool		print = false,
 				adopt = false,
 				all = false;
@@ -398,7 +401,7 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 				n = 0,
 				rc;
 
-	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_init_command.optstring, options)) != -1)
 	{
 		if (c == 'p')
 			print = true;

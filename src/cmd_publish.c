@@ -115,6 +115,10 @@ publish_again(CycleRun *run)
 	return PGR_EXIT_OK;
 }
 
+static const struct option options[] = {
+	{NULL, 0, NULL, 0}
+};
+
 static void
 usage(void)
 {
@@ -125,6 +129,8 @@ usage(void)
 const Command cmd_publish_command = {
 	.name = "publish",
 	.summary = "write the active credential to every sink again, without rotating",
+	.optstring = ":",
+	.options = options,
 	.run = cmd_publish,
 	.usage = usage,
 };
@@ -132,9 +138,6 @@ const Command cmd_publish_command = {
 int
 cmd_publish(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{NULL, 0, NULL, 0}
-	};
 	CycleOpts	o = {0};
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
@@ -143,7 +146,7 @@ cmd_publish(int argc, char **argv, const GlobalOpts *g)
 				n,
 				rc;
 
-	if ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
+	if ((c = cmd_getopt(argc, argv, cmd_publish_command.optstring, options)) != -1)
 		return cmd_option_error("publish", c, argv);
 	if (argc - optind != 1)
 		return cmd_usage_error("publish", "name exactly one target");

@@ -362,6 +362,12 @@ run_revoke(Revoke *rv)
 	return rc;
 }
 
+static const struct option options[] = {
+	{"terminate", no_argument, NULL, 't'},
+	{"reason", required_argument, NULL, 'r'},
+	{NULL, 0, NULL, 0}
+};
+
 static void
 usage(void)
 {
@@ -373,6 +379,8 @@ usage(void)
 const Command cmd_revoke_command = {
 	.name = "revoke",
 	.summary = "revoke a role that is not active, now",
+	.optstring = ":",
+	.options = options,
 	.run = cmd_revoke,
 	.usage = usage,
 };
@@ -380,14 +388,9 @@ const Command cmd_revoke_command = {
 static int
 parse_args(int argc, char **argv, Revoke *rv, char ***rest)
 {
-	static const struct option opts[] = {
-		{"terminate", no_argument, NULL, 't'},
-		{"reason", required_argument, NULL, 'r'},
-		{NULL, 0, NULL, 0}
-	};
 	int			c;
 
-	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_revoke_command.optstring, options)) != -1)
 	{
 		if (c == 't')
 			rv->terminate = true;

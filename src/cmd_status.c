@@ -491,6 +491,11 @@ run_status(const Target **targets, int n, StatusFormat f)
 	return rc;
 }
 
+static const struct option options[] = {
+	{"format", required_argument, NULL, 'f'},
+	{NULL, 0, NULL, 0}
+};
+
 static void
 usage(void)
 {
@@ -501,6 +506,8 @@ usage(void)
 const Command cmd_status_command = {
 	.name = "status",
 	.summary = "per-target state for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+	.optstring = ":",
+	.options = options,
 	.run = cmd_status,
 	.usage = usage,
 };
@@ -508,10 +515,6 @@ const Command cmd_status_command = {
 int
 cmd_status(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"format", required_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0}
-	};
 	StatusFormat f = SF_TEXT;
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
@@ -519,7 +522,7 @@ cmd_status(int argc, char **argv, const GlobalOpts *g)
 				n = 0,
 				rc;
 
-	while ((c = cmd_getopt(argc, argv, ":", opts)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_status_command.optstring, options)) != -1)
 	{
 		if (c == 'f')
 		{

@@ -19,14 +19,15 @@ typedef struct GlobalOpts
 } GlobalOpts;
 
 /*
- * A command, defined in its cmd_*.c next to its options: its line in
- * "pgrotate --help", its entry point and its own --help. main's table
- * lists them.
+ * A command, defined in its cmd_*.c: its line in "pgrotate --help", its
+ * options, its entry point and its own --help. main's table lists them.
  */
 typedef struct Command
 {
 	const char *name;
 	const char *summary;
+	const char *optstring;		/* getopt_long's, starting with ':' */
+	const struct option *options;	/* its long options */
 	int			(*run) (int argc, char **argv, const GlobalOpts *g);
 	void		(*usage) (void);	/* "pgrotate NAME --help", on stdout */
 } Command;

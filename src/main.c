@@ -177,18 +177,18 @@ global_option_of(const char *a, const char **val)
 }
 
 /*
- * The options of the commands whose value may be the next argument: that
- * argument is a value, never a global option. A command option taking a
- * value must be listed here.
+ * Whether a is an option of command cmd whose value is the next argument
+ * ("--jobs", "-j"): that argument is a value, never a global option.
  */
 static bool
-takes_value(const char *a)
+takes_value(const Command *cmd, const char *a)
 {
-	static const char *const opts[] = {"--jobs", "-j", "--reason", "--format",
-	"--limit", NULL};
+	const char *o;
 
-	for (int i = 0; opts[i]; i++)
-		if (strcmp(a, opts[i]) == 0)
+	if (a[0] == '-' && a[1] != '-' && a[1] != ':' && a[1] != '\0' && a[2] == '\0')
+		return (o = strchr(cmd->optstring, a[1])) != NULL && o[1] == ':';
+	for (const struct option *l = cmd->options; strncmp(a, "--", 2) == 0 && l->name; l++)
+		if (l->has_arg == required_argument && strcmp(a + 2, l->name) == 0)
 			return true;
 	return false;
 }
@@ -199,7 +199,7 @@ takes_value(const char *a)
  * (argv[0] is the command), up to a "--". Updates *argc.
  */
 static int
-take_globals_after(int *argc, char **argv, GlobalOpts *g)
+take_globals_after(const Command *cmd, int *argc, char **argv, GlobalOpts *g)
 {
 	int			out = 1;
 	int			i = 1;
@@ -211,7 +211,7 @@ take_globals_after(int *argc, char **argv, GlobalOpts *g)
 
 		if (opt == 0)
 		{
-			if (takes_value(argv[i]) && i + 1 < *argc)
+			if (takes_value(cmd, argv[i]) && i + 1 < *argc)
 				argv[out++] = argv[i++];
 			argv[out++] = argv[i++];
 			continue;
@@ -261,7 +261,7 @@ main(int argc, char **argv)
 		return cmd_usage_error(NULL, "unknown command \"%s\"", argv[optind]);
 	first = optind;
 	n = argc - first;
-	if ((rc = take_globals_after(&n, argv + first, &g)) != PGR_EXIT_OK)
+	if ((rc = take_globals_after(cmd, &n, argv + first, &g)) != PGR_EXIT_OK)
 		return rc;
 	log_init(g.verbosity, g.log_json);
 	/* the command's --help before its options are parsed, as for pgrotate's */

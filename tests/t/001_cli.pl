@@ -145,6 +145,12 @@ like($err, qr/missing\.conf/, 'missing config is named');
 	($rc, $out, $err) = pgr('-c', $conf, 'cycle', 'appdb', '--reason', '-c');
 	is($rc, 2, 'cycle --reason -c: exit 2 (the config error)');
 	like($err, qr/\Q$conf\E:7:/, 'cycle --reason -c: "-c" is the reason, not a global option');
+	# whatever the command's option, long or short (each command's own table)
+	for my $args ([ 'cycle', 'appdb', '-j', '-c' ], [ 'history', 'appdb', '--limit', '-c' ])
+	{
+		($rc, $out, $err) = pgr('-c', $conf, @$args);
+		like($err, qr/invalid --\w+ "-c"/, "@$args: \"-c\" is the option's value");
+	}
 	# nor is anything after "--"
 	($rc, $out, $err) = pgr('check', '--', '-c', $conf);
 	unlike($err, qr/\Q$conf\E:7:/, 'check -- -c FILE: not a global option after "--"');
