@@ -166,9 +166,7 @@ cmd_active(int argc, char **argv, const GlobalOpts *g)
 	}
 	if (argc - optind != 1)
 		return cmd_usage_error("active", "name exactly one target");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, 1, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 		rc = load_active(targets[0], &st);
 	if (rc == PGR_EXIT_OK && with_pw)

@@ -168,6 +168,17 @@ cmd_resolve_targets(const Config *cfg, int n, char **names,
 	return PGR_EXIT_OK;
 }
 
+int
+cmd_load_targets(const GlobalOpts *g, int n, char **names, Config **cfg,
+				 const Target ***out, int *nout)
+{
+	int			rc = cmd_load_config(g, cfg);
+
+	if (rc == PGR_EXIT_OK)
+		rc = cmd_resolve_targets(*cfg, n, names, out, nout);
+	return rc;
+}
+
 /* Order exit codes by how bad they are: a usage error beats a failure ... */
 static int
 severity(int rc)

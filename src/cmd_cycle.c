@@ -214,9 +214,7 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 	if (all == (optind < argc))
 		return cmd_usage_error("cycle", all ? "--all and target names exclude each other"
 							   : "name at least one target, or --all");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, argc - optind, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		cmd_catch_stop_signals();

@@ -247,9 +247,7 @@ cmd_history(int argc, char **argv, const GlobalOpts *g)
 	}
 	if (argc - optind != 1)
 		return cmd_usage_error("history", "name exactly one target");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, 1, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		log_set_target(targets[0]->name);

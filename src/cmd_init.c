@@ -415,9 +415,7 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 	if (all == (argc - optind > 0))
 		return cmd_usage_error("init", all ? "name targets or --all, not both" :
 							   "name a target (or several), or --all");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, argc - optind, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		/* one target after the other: one connection per server at a time */

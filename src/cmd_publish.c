@@ -150,9 +150,7 @@ cmd_publish(int argc, char **argv, const GlobalOpts *g)
 		return cmd_option_error("publish", c, argv);
 	if (argc - optind != 1)
 		return cmd_usage_error("publish", "name exactly one target");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, 1, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		cmd_catch_stop_signals();

@@ -418,9 +418,7 @@ cmd_revoke(int argc, char **argv, const GlobalOpts *g)
 	memset(&rv, 0, sizeof(rv));
 	if ((rc = parse_args(argc, argv, &rv, &rest)) != PGR_EXIT_OK)
 		return rc;
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, 1, rest, &targets, &n);
+	rc = cmd_load_targets(g, 1, rest, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		rv.cfg = cfg;

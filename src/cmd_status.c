@@ -536,9 +536,7 @@ cmd_status(int argc, char **argv, const GlobalOpts *g)
 		}
 	}
 	/* usage and configuration errors are UNKNOWN for a monitoring check */
-	if (cmd_load_config(g, &cfg) != PGR_EXIT_OK)
-		return PGR_STATUS_UNKNOWN;
-	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, argc - optind, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 		rc = run_status(targets, n, f);
 	else

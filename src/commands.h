@@ -85,6 +85,14 @@ int			cmd_load_config(const GlobalOpts *g, Config **cfg);
 int			cmd_worst_exit(int a, int b);
 int			cmd_resolve_targets(const Config *cfg, int n, char **names,
 								const Target ***out, int *nout);
+
+/*
+ * Both, as every command starts: load the configuration into *cfg, then
+ * resolve the n target names (none: every target) into *out. The caller
+ * frees *cfg and *out whatever is returned.
+ */
+int			cmd_load_targets(const GlobalOpts *g, int n, char **names, Config **cfg,
+							 const Target ***out, int *nout);
 /*
  * Set by SIGINT/SIGTERM once cmd_catch_stop_signals has run: a drain ends
  * cleanly and a running query is cancelled (db_set_interrupt).
