@@ -131,12 +131,8 @@ usage(void)
 }
 
 const Command cmd_active_command = {
-	.name = "active",
+	.name = "active", .optstring = ":", .options = options, .run = cmd_active, .usage = usage,
 	.summary = "print the active role (for deploy hooks)",
-	.optstring = ":",
-	.options = options,
-	.run = cmd_active,
-	.usage = usage,
 };
 
 int

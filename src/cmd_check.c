@@ -659,12 +659,8 @@ usage(void)
 }
 
 const Command cmd_check_command = {
-	.name = "check",
+	.name = "check", .optstring = ":", .options = options, .run = cmd_check, .usage = usage,
 	.summary = "preflight checklist: config, connection, privileges, roles, schema, sinks, replicas",
-	.optstring = ":",
-	.options = options,
-	.run = cmd_check,
-	.usage = usage,
 };
 
 int

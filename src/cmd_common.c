@@ -70,13 +70,13 @@ cmd_print_help(const Command *c, const char *synopsis, const char *options)
 	printf("  -?, --help          print this help and exit\n\nSee pgrotate(1).\n");
 }
 
-/* optind before the last cmd_getopt: tells where its error was */
+/* optind before the last cmd_getopt (0 starts over at 1): where it began */
 static int	getopt_start;
 
 int
 cmd_getopt(int argc, char **argv, const char *optstring, const struct option *opts)
 {
-	getopt_start = optind;
+	getopt_start = optind > 0 ? optind : 1;
 	return getopt_long(argc, argv, optstring, opts, NULL);
 }
 

@@ -161,12 +161,8 @@ usage(void)
 }
 
 const Command cmd_cycle_command = {
-	.name = "cycle",
+	.name = "cycle", .optstring = ":j:", .options = options, .run = cmd_cycle, .usage = usage,
 	.summary = "run or resume a rotation cycle",
-	.optstring = ":j:",
-	.options = options,
-	.run = cmd_cycle,
-	.usage = usage,
 };
 
 int

@@ -210,12 +210,8 @@ usage(void)
 }
 
 const Command cmd_history_command = {
-	.name = "history",
+	.name = "history", .optstring = ":", .options = options, .run = cmd_history, .usage = usage,
 	.summary = "print the rotation history of a target",
-	.optstring = ":",
-	.options = options,
-	.run = cmd_history,
-	.usage = usage,
 };
 
 int

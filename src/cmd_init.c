@@ -381,12 +381,8 @@ usage(void)
 }
 
 const Command cmd_init_command = {
-	.name = "init",
+	.name = "init", .optstring = ":", .options = options, .run = cmd_init, .usage = usage,
 	.summary = "create the roles and state schema, publish the first credential",
-	.optstring = ":",
-	.options = options,
-	.run = cmd_init,
-	.usage = usage,
 };
 
 int

@@ -127,12 +127,8 @@ usage(void)
 }
 
 const Command cmd_publish_command = {
-	.name = "publish",
+	.name = "publish", .optstring = ":", .options = options, .run = cmd_publish, .usage = usage,
 	.summary = "write the active credential to every sink again, without rotating",
-	.optstring = ":",
-	.options = options,
-	.run = cmd_publish,
-	.usage = usage,
 };
 
 int

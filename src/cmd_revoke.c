@@ -377,12 +377,8 @@ usage(void)
 }
 
 const Command cmd_revoke_command = {
-	.name = "revoke",
+	.name = "revoke", .optstring = ":", .options = options, .run = cmd_revoke, .usage = usage,
 	.summary = "revoke a role that is not active, now",
-	.optstring = ":",
-	.options = options,
-	.run = cmd_revoke,
-	.usage = usage,
 };
 
 static int

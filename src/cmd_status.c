@@ -504,12 +504,8 @@ usage(void)
 }
 
 const Command cmd_status_command = {
-	.name = "status",
+	.name = "status", .optstring = ":", .options = options, .run = cmd_status, .usage = usage,
 	.summary = "per-target state for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
-	.optstring = ":",
-	.options = options,
-	.run = cmd_status,
-	.usage = usage,
 };
 
 int
