@@ -96,6 +96,17 @@ print_version(void)
 #endif
 }
 
+/* pgrotate's own options; all but --version and --help may follow the command */
+static const struct option global_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"log-format", required_argument, NULL, 'L'},
+	{"version", no_argument, NULL, 'V'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0}
+};
+
 /*
  * pgrotate's own options, up to the command. As in PostgreSQL's programs
  * (handle_help_version_opts), --help, -? and --version answer and exit.
@@ -103,18 +114,9 @@ print_version(void)
 static int
 parse_global(int argc, char **argv, GlobalOpts *g)
 {
-	static const struct option long_opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"log-format", required_argument, NULL, 'L'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}
-	};
 	int			c;
 
-	while ((c = cmd_getopt(argc, argv, "+:c:vqV", long_opts)) != -1)
+	while ((c = cmd_getopt(argc, argv, "+:c:vqV", global_opts)) != -1)
 	{
 		if (c == 'c' || c == 'v' || c == 'q' || c == 'L')
 		{
@@ -145,13 +147,6 @@ parse_global(int argc, char **argv, GlobalOpts *g)
 static int
 global_option_of(const char *a, const char **val)
 {
-	static const struct
-	{
-		const char *name;
-		int			opt;
-	}			longs[] = {{"--config", 'c'}, {"--verbose", 'v'},
-	{"--quiet", 'q'}, {"--log-format", 'L'}};
-
 	*val = NULL;
 	if (a[0] == '-' && strchr("cvq", a[1]) != NULL && a[1] != '\0')
 	{
@@ -159,19 +154,20 @@ global_option_of(const char *a, const char **val)
 			*val = a + 2;
 		return (a[1] == 'c' || a[2] == '\0') ? a[1] : 0;
 	}
-	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
+	for (const struct option *o = global_opts; strncmp(a, "--", 2) == 0 && o->name; o++)
 	{
-		size_t		n = strlen(longs[i].name);
+		const char *end = a + 2 + strlen(o->name);
 
-		if (strncmp(a, longs[i].name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+		if (strchr("cvqL", o->val) == NULL || strncmp(a + 2, o->name, strlen(o->name)) != 0 ||
+			(*end != '\0' && *end != '='))
 			continue;
-		if (a[n] == '=')
+		if (*end == '=')
 		{
-			if (longs[i].opt == 'v' || longs[i].opt == 'q')
+			if (o->has_arg == no_argument)
 				return 0;
-			*val = a + n + 1;
+			*val = end + 1;
 		}
-		return longs[i].opt;
+		return o->val;
 	}
 	return 0;
 }
