@@ -116,14 +116,28 @@ parse_format(const char *s, ActiveFormat *f)
 	return cmd_usage_error("active", "invalid --format \"%s\" (use role, env, json or uri)", s);
 }
 
+static const struct option options[] = {
+	{"format", required_argument, NULL, 'f'},
+	{"with-password", no_argument, NULL, 'P'},
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_active_command, "TARGET [--format=role|env|json|uri] [--with-password]",
+				   "      --format=FMT    role (default), env, json or uri\n"
+				   "      --with-password include the password (needs read access to the file sink)\n");
+}
+
+const Command cmd_active_command = {
+	.name = "active", .optstring = ":", .options = options, .run = cmd_active, .usage = usage,
+	.summary = "print the active role (for deploy hooks)",
+};
+
 int
 cmd_active(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"format", required_argument, NULL, 'f'},
-		{"with-password", no_argument, NULL, 'P'},
-		{NULL, 0, NULL, 0}
-	};
 	ActiveFormat f = AF_ROLE;
 	bool		with_pw = false;
 	Config	   *cfg = NULL;
@@ -134,8 +148,7 @@ cmd_active(int argc, char **argv, const GlobalOpts *g)
 				n,
 				rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_active_command.optstring, options)) != -1)
 	{
 		if (c == 'f')
 		{
@@ -145,13 +158,11 @@ cmd_active(int argc, char **argv, const GlobalOpts *g)
 		else if (c == 'P')
 			with_pw = true;
 		else
-			return cmd_usage_error("active", "invalid option \"%s\"", argv[optind - 1]);
+			return cmd_option_error("active", c, argv);
 	}
 	if (argc - optind != 1)
 		return cmd_usage_error("active", "name exactly one target");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, 1, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 		rc = load_active(targets[0], &st);
 	if (rc == PGR_EXIT_OK && with_pw)

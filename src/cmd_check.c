@@ -658,13 +658,26 @@ check_one(const Config *cfg, const Target *t, int i, void *arg)
 	return check_target(t) ? PGR_EXIT_FAIL : PGR_EXIT_OK;
 }
 
+static const struct option options[] = {
+	{"all", no_argument, NULL, 'a'},
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_check_command, "[TARGET... | --all]",
+				   "      --all           every target in the configuration (the default)\n");
+}
+
+const Command cmd_check_command = {
+	.name = "check", .optstring = ":", .options = options, .run = cmd_check, .usage = usage,
+	.summary = "preflight checklist: config, connection, privileges, roles, schema, sinks, replicas",
+};
+
 int
 cmd_check(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option long_opts[] = {
-		{"all", no_argument, NULL, 'a'},
-		{NULL, 0, NULL, 0}
-	};
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
 	int			ntargets = 0;
@@ -672,17 +685,11 @@ cmd_check(int argc, char **argv, const GlobalOpts *g)
 	int			rc;
 	int			c;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_check_command.optstring, options)) != -1)
 	{
-		if (c == 'a')
-		{
-			all = true;			/* the default without targets, said out loud */
-			continue;
-		}
-		if (optopt != 0)
-			return cmd_usage_error("check", "invalid option \"-%c\"", optopt);
-		return cmd_usage_error("check", "unknown option \"%s\"", argv[optind - 1]);
+		if (c != 'a')
+			return cmd_option_error("check", c, argv);
+		all = true;				/* the default without targets, said out loud */
 	}
 	if (all && argc - optind > 0)
 		return cmd_usage_error("check", "name targets or --all, not both");

@@ -1,7 +1,9 @@
 /*
- * cmd_common.c: what every command does the same way: load the
- * configuration, resolve target names, report usage errors.
+ * cmd_common.c: what every command does the same way: print its help,
+ * parse its options, load the configuration, resolve target names, report
+ * usage errors.
  */
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +58,48 @@ cmd_usage_error(const char *cmd, const char *fmt,...)
 	free(try);
 	free(msg);
 	return PGR_EXIT_USAGE;
+}
+
+void
+cmd_print_help(const Command *c, const char *synopsis, const char *options)
+{
+	printf("pgrotate %s: %s\n\nUsage:\n  pgrotate [-c FILE] [-v|-q] %s %s\n",
+		   c->name, c->summary, c->name, synopsis);
+	if (options[0])
+		printf("\nOptions:\n%s", options);
+	printf("  -?, --help          print this help and exit\n\nSee pgrotate(1).\n");
+}
+
+/* optind before the last cmd_getopt (0 starts over at 1): where it began */
+static int	getopt_start;
+
+int
+cmd_getopt(int argc, char **argv, const char *optstring, const struct option *opts)
+{
+	getopt_start = optind > 0 ? optind : 1;
+	return getopt_long(argc, argv, optstring, opts, NULL);
+}
+
+int
+cmd_option_error(const char *cmd, int c, char **argv)
+{
+	/*
+	 * A long option always moves optind past itself; a short one in the
+	 * middle of "-abc" does not (getopt_start is where the call started).
+	 */
+	const char *arg = optind > getopt_start ? argv[optind - 1] : "";
+	bool		islong = strncmp(arg, "--", 2) == 0;
+	int			len = (int) strcspn(arg, "=");
+
+	if (c == ':' && islong)
+		return cmd_usage_error(cmd, "option \"%s\" requires an argument", arg);
+	if (c == ':')
+		return cmd_usage_error(cmd, "option \"-%c\" requires an argument", optopt);
+	if (islong && optopt != 0)
+		return cmd_usage_error(cmd, "option \"%.*s\" takes no argument", len, arg);
+	if (islong)
+		return cmd_usage_error(cmd, "unknown option \"%s\"", arg);
+	return cmd_usage_error(cmd, "invalid option \"-%c\"", optopt);
 }
 
 int
@@ -122,6 +166,17 @@ cmd_resolve_targets(const Config *cfg, int n, char **names,
 	*out = list;
 	*nout = n;
 	return PGR_EXIT_OK;
+}
+
+int
+cmd_load_targets(const GlobalOpts *g, int n, char **names, Config **cfg,
+				 const Target ***out, int *nout)
+{
+	int			rc = cmd_load_config(g, cfg);
+
+	if (rc == PGR_EXIT_OK)
+		rc = cmd_resolve_targets(*cfg, n, names, out, nout);
+	return rc;
 }
 
 /* Order exit codes by how bad they are: a usage error beats a failure ... */

@@ -37,19 +37,39 @@ parse_jobs(const char *s, int *jobs)
 	return PGR_EXIT_OK;
 }
 
+static const struct option options[] = {
+	{"all", no_argument, NULL, 'a'},
+	{"due", no_argument, NULL, 'd'},
+	{"jobs", required_argument, NULL, 'j'},
+	{"dry-run", no_argument, NULL, 'n'},
+	{"no-wait", no_argument, NULL, 'W'},
+	{"emergency", no_argument, NULL, 'E'},
+	{"reason", required_argument, NULL, 'r'},
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_cycle_command,
+				   "TARGET... | --all [--due] [--jobs N] [--dry-run] [--no-wait] [--emergency] [--reason TEXT]",
+				   "      --all           every target in the configuration\n"
+				   "      --due           only targets past rotation_interval or with a cycle to resume\n"
+				   "  -j, --jobs=N        targets in flight at once (default 16)\n"
+				   "      --dry-run       run every check, print the plan, change nothing\n"
+				   "      --no-wait       stop after publish (phase draining)\n"
+				   "      --emergency     ignore min_overlap, wait at most emergency_grace, terminate, revoke\n"
+				   "      --reason=TEXT   recorded in the history\n");
+}
+
+const Command cmd_cycle_command = {
+	.name = "cycle", .optstring = ":j:", .options = options, .run = cmd_cycle, .usage = usage,
+	.summary = "run or resume a rotation cycle",
+};
+
 int
 cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"all", no_argument, NULL, 'a'},
-		{"due", no_argument, NULL, 'd'},
-		{"jobs", required_argument, NULL, 'j'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"no-wait", no_argument, NULL, 'W'},
-		{"emergency", no_argument, NULL, 'E'},
-		{"reason", required_argument, NULL, 'r'},
-		{NULL, 0, NULL, 0}
-	};
 	CycleOpts	o = {0};
 	bool		all = false;
 	int			jobs = PARALLEL_DEFAULT_JOBS;
@@ -59,8 +79,7 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_cycle_command.optstring, options)) != -1)
 	{
 		switch (c)
 		{
@@ -87,15 +106,13 @@ cmd_cycle(int argc, char **argv, const GlobalOpts *g)
 				o.reason = optarg;
 				break;
 			default:
-				return cmd_usage_error("cycle", "invalid option \"%s\"", argv[optind - 1]);
+				return cmd_option_error("cycle", c, argv);
 		}
 	}
 	if (all == (optind < argc))
 		return cmd_usage_error("cycle", all ? "--all and target names exclude each other"
 							   : "name at least one target, or --all");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, argc - optind, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		cmd_catch_stop_signals();

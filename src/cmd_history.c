@@ -195,14 +195,28 @@ parse_limit(const char *s, int *limit)
 	return PGR_EXIT_OK;
 }
 
+static const struct option options[] = {
+	{"limit", required_argument, NULL, 'n'},
+	{"format", required_argument, NULL, 'f'},
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_history_command, "TARGET [--limit N] [--format=text|json]",
+				   "      --limit=N       newest N events (default 20)\n"
+				   "      --format=FMT    text (default) or json\n");
+}
+
+const Command cmd_history_command = {
+	.name = "history", .optstring = ":", .options = options, .run = cmd_history, .usage = usage,
+	.summary = "print the rotation history of a target",
+};
+
 int
 cmd_history(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"limit", required_argument, NULL, 'n'},
-		{"format", required_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0}
-	};
 	int			limit = DEFAULT_LIMIT;
 	bool		json = false;
 	Config	   *cfg = NULL;
@@ -213,8 +227,7 @@ cmd_history(int argc, char **argv, const GlobalOpts *g)
 				nrows = 0,
 				rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_history_command.optstring, options)) != -1)
 	{
 		if (c == 'n')
 		{
@@ -226,13 +239,11 @@ cmd_history(int argc, char **argv, const GlobalOpts *g)
 		else if (c == 'f')
 			return cmd_usage_error("history", "invalid --format \"%s\" (use text or json)", optarg);
 		else
-			return cmd_usage_error("history", "invalid option \"%s\"", argv[optind - 1]);
+			return cmd_option_error("history", c, argv);
 	}
 	if (argc - optind != 1)
 		return cmd_usage_error("history", "name exactly one target");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, 1, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		log_set_target(targets[0]->name);

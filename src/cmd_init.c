@@ -390,16 +390,30 @@ init_many(const Config *cfg, const Target **targets, int n, InitArgs *a)
 	free(wave[1]);
 	return rc;
 }
+static const struct option options[] = {
+	{"print-sql", no_argument, NULL, 'p'},
+	{"adopt-group", no_argument, NULL, 'A'},
+	{"all", no_argument, NULL, 'a'},
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_init_command, "TARGET... | --all [--print-sql] [--adopt-group]",
+				   "      --all           every target in the configuration, one after the other\n"
+				   "      --print-sql     print the DDL instead of running it (no secrets)\n"
+				   "      --adopt-group   migrate an application that logs in as the group role\n");
+}
+
+const Command cmd_init_command = {
+	.name = "init", .optstring = ":", .options = options, .run = cmd_init, .usage = usage,
+	.summary = "create the roles and state schema, publish the first credential",
+};
 
 int
 cmd_init(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"print-sql", no_argument, NULL, 'p'},
-		{"adopt-group", no_argument, NULL, 'A'},
-		{"all", no_argument, NULL, 'a'},
-		{NULL, 0, NULL, 0}
-	};
 	bool		print = false,
 				adopt = false,
 				all = false;
@@ -409,8 +423,7 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 				n = 0,
 				rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_init_command.optstring, options)) != -1)
 	{
 		if (c == 'p')
 			print = true;
@@ -419,14 +432,12 @@ cmd_init(int argc, char **argv, const GlobalOpts *g)
 		else if (c == 'a')
 			all = true;
 		else
-			return cmd_usage_error("init", "invalid option \"%s\"", argv[optind - 1]);
+			return cmd_option_error("init", c, argv);
 	}
 	if (all == (argc - optind > 0))
 		return cmd_usage_error("init", all ? "name targets or --all, not both" :
 							   "name a target (or several), or --all");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, argc - optind, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		InitArgs	a = {print, adopt};

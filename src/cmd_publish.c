@@ -115,12 +115,25 @@ publish_again(CycleRun *run)
 	return PGR_EXIT_OK;
 }
 
+static const struct option options[] = {
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_publish_command, "TARGET",
+				   "");
+}
+
+const Command cmd_publish_command = {
+	.name = "publish", .optstring = ":", .options = options, .run = cmd_publish, .usage = usage,
+	.summary = "write the active credential to every sink again, without rotating",
+};
+
 int
 cmd_publish(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{NULL, 0, NULL, 0}
-	};
 	CycleOpts	o = {0};
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
@@ -129,14 +142,11 @@ cmd_publish(int argc, char **argv, const GlobalOpts *g)
 				n,
 				rc;
 
-	opterr = 0;
-	if ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return cmd_usage_error("publish", "invalid option \"%s\"", argv[optind - 1]);
+	if ((c = cmd_getopt(argc, argv, cmd_publish_command.optstring, options)) != -1)
+		return cmd_option_error("publish", c, argv);
 	if (argc - optind != 1)
 		return cmd_usage_error("publish", "name exactly one target");
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, 1, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, 1, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		cmd_catch_stop_signals();

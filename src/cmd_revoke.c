@@ -360,25 +360,38 @@ run_revoke(Revoke *rv)
 	return rc;
 }
 
+static const struct option options[] = {
+	{"terminate", no_argument, NULL, 't'},
+	{"reason", required_argument, NULL, 'r'},
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_revoke_command, "TARGET ROLE [--terminate] [--reason TEXT]",
+				   "      --terminate     terminate the role's sessions too\n"
+				   "      --reason=TEXT   recorded in the history\n");
+}
+
+const Command cmd_revoke_command = {
+	.name = "revoke", .optstring = ":", .options = options, .run = cmd_revoke, .usage = usage,
+	.summary = "revoke a role that is not active, now",
+};
+
 static int
 parse_args(int argc, char **argv, Revoke *rv, char ***rest)
 {
-	static const struct option opts[] = {
-		{"terminate", no_argument, NULL, 't'},
-		{"reason", required_argument, NULL, 'r'},
-		{NULL, 0, NULL, 0}
-	};
 	int			c;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_revoke_command.optstring, options)) != -1)
 	{
 		if (c == 't')
 			rv->terminate = true;
 		else if (c == 'r')
 			rv->reason = optarg;
 		else
-			return cmd_usage_error("revoke", "invalid option \"%s\"", argv[optind - 1]);
+			return cmd_option_error("revoke", c, argv);
 	}
 	if (argc - optind != 2)
 		return cmd_usage_error("revoke", "name a target and a role");
@@ -399,9 +412,7 @@ cmd_revoke(int argc, char **argv, const GlobalOpts *g)
 	memset(&rv, 0, sizeof(rv));
 	if ((rc = parse_args(argc, argv, &rv, &rest)) != PGR_EXIT_OK)
 		return rc;
-	if ((rc = cmd_load_config(g, &cfg)) != PGR_EXIT_OK)
-		return rc;
-	rc = cmd_resolve_targets(cfg, 1, rest, &targets, &n);
+	rc = cmd_load_targets(g, 1, rest, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 	{
 		rv.cfg = cfg;

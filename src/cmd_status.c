@@ -491,13 +491,26 @@ run_status(const Target **targets, int n, StatusFormat f)
 	return rc;
 }
 
+static const struct option options[] = {
+	{"format", required_argument, NULL, 'f'},
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(void)
+{
+	cmd_print_help(&cmd_status_command, "[TARGET...] [--format=text|json|prometheus]",
+				   "      --format=FMT    text (default), json or prometheus\n");
+}
+
+const Command cmd_status_command = {
+	.name = "status", .optstring = ":", .options = options, .run = cmd_status, .usage = usage,
+	.summary = "per-target state for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+};
+
 int
 cmd_status(int argc, char **argv, const GlobalOpts *g)
 {
-	static const struct option opts[] = {
-		{"format", required_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0}
-	};
 	StatusFormat f = SF_TEXT;
 	Config	   *cfg = NULL;
 	const Target **targets = NULL;
@@ -505,8 +518,7 @@ cmd_status(int argc, char **argv, const GlobalOpts *g)
 				n = 0,
 				rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, cmd_status_command.optstring, options)) != -1)
 	{
 		if (c == 'f')
 		{
@@ -515,14 +527,12 @@ cmd_status(int argc, char **argv, const GlobalOpts *g)
 		}
 		else
 		{
-			cmd_usage_error("status", "invalid option \"%s\"", argv[optind - 1]);
+			cmd_option_error("status", c, argv);
 			return PGR_STATUS_UNKNOWN;
 		}
 	}
 	/* usage and configuration errors are UNKNOWN for a monitoring check */
-	if (cmd_load_config(g, &cfg) != PGR_EXIT_OK)
-		return PGR_STATUS_UNKNOWN;
-	rc = cmd_resolve_targets(cfg, argc - optind, argv + optind, &targets, &n);
+	rc = cmd_load_targets(g, argc - optind, argv + optind, &cfg, &targets, &n);
 	if (rc == PGR_EXIT_OK)
 		rc = run_status(targets, n, f);
 	else

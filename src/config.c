@@ -48,33 +48,6 @@ typedef struct Value
 	StrList		list;			/* list of strings */
 } Value;
 
-/* Where each key of "defaults" lives in Settings. */
-static const struct
-{
-	const char *name;
-	size_t		off;
-}			settings_fields[] = {
-	{"rotation_interval", offsetof(Settings, rotation_interval_ms)},
-	{"warn_before", offsetof(Settings, warn_before_ms)},
-	{"min_overlap", offsetof(Settings, min_overlap_ms)},
-	{"drain_timeout", offsetof(Settings, drain_timeout_ms)},
-	{"poll_interval", offsetof(Settings, poll_interval_ms)},
-	{"on_drain_timeout", offsetof(Settings, on_drain_timeout)},
-	{"emergency_grace", offsetof(Settings, emergency_grace_ms)},
-	{"password_length", offsetof(Settings, password_length)},
-	{"password_expiry", offsetof(Settings, password_expiry_ms)},
-	{"verify_query", offsetof(Settings, verify_query)},
-	{"rotation_jitter", offsetof(Settings, rotation_jitter_ms)},
-	{"max_node_connections", offsetof(Settings, max_node_connections)},
-	{"allow_insecure_transport", offsetof(Settings, allow_insecure_transport)},
-	{"allow_owned_objects", offsetof(Settings, allow_owned_objects)},
-};
-
-/* In the order of SinkFormat. */
-static const char *const format_names[] = {
-	"env", "json", "pgpass", "uri", "pgbouncer"
-};
-
 /* Names at the top level that are groups, not keys of the table. */
 static const char *const top_groups[] = {"defaults", "targets", NULL};
 
@@ -215,40 +188,25 @@ scope_phrase(CfgScope scope)
 	return "elsewhere";
 }
 
-/* The index of value in "a|b|c", or -1. */
+/* The index of value in the NULL-terminated values, or -1. */
 static int
-enum_index(const char *values, const char *value)
+enum_index(const char *const *values, const char *value)
 {
-	size_t		len = strlen(value);
-	int			i = 0;
-
-	for (const char *p = values; p != NULL; i++)
-	{
-		const char *bar = strchr(p, '|');
-		size_t		n = bar ? (size_t) (bar - p) : strlen(p);
-
-		if (n == len && strncmp(p, value, n) == 0)
+	for (int i = 0; values[i] != NULL; i++)
+		if (strcmp(values[i], value) == 0)
 			return i;
-		p = bar ? bar + 1 : NULL;
-	}
 	return -1;
 }
 
-/* "a|b|c" as "a, b or c" (malloc'd). */
+/* The values as "a, b or c" (malloc'd). */
 static char *
-enum_phrase(const char *values)
+enum_phrase(const char *const *values)
 {
 	StrBuf		sb;
-	const char *last = strrchr(values, '|');
 
 	sb_init(&sb);
-	for (const char *p = values; *p; p++)
-	{
-		if (*p != '|')
-			sb_appendc(&sb, *p);
-		else
-			sb_append(&sb, p == last ? " or " : ", ");
-	}
+	for (int i = 0; values[i] != NULL; i++)
+		sb_appendf(&sb, "%s%s", i == 0 ? "" : values[i + 1] ? ", " : " or ", values[i]);
 	return sb_steal(&sb);
 }
 
@@ -778,21 +736,11 @@ key_required(CfgScope scope, const char *name)
 
 /* ---- settings (defaults and per-target overrides) ---- */
 
-static void *
-settings_field(Settings *st, const char *name)
-{
-	for (size_t i = 0; i < sizeof(settings_fields) / sizeof(settings_fields[0]); i++)
-		if (strcmp(settings_fields[i].name, name) == 0)
-			return (char *) st + settings_fields[i].off;
-	fprintf(stderr, "pgrotate: internal error: no Settings field for %s\n", name);
-	abort();
-}
-
 /* Store v (taking its string) in the field of k. */
 static void
 settings_store(Settings *st, const CfgKey *k, Value *v)
 {
-	void	   *f = settings_field(st, k->name);
+	void	   *f = (char *) st + k->setting;
 
 	switch (k->type)
 	{
@@ -1651,9 +1599,10 @@ cfg_find_target(const Config *cfg, const char *name)
 const char *
 cfg_format_name(SinkFormat f)
 {
-	if ((int) f < 0 || (size_t) f >= sizeof(format_names) / sizeof(format_names[0]))
-		return "unknown";
-	return format_names[f];
+	for (int i = 0; cfg_format_names[i] != NULL; i++)
+		if (i == (int) f)
+			return cfg_format_names[i];
+	return "unknown";
 }
 
 int64_t

@@ -11,6 +11,7 @@
 #define PGR_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -140,22 +141,25 @@ typedef enum CfgType
 	CFG_T_SINKS					/* list of groups */
 } CfgType;
 
+/* One key; rows are written with designated initializers, unset fields 0. */
 typedef struct CfgKey
 {
 	const char *name;
 	CfgScope	scope;
 	CfgType		type;
+	size_t		setting;		/* CFG_SCOPE_DEFAULTS: offsetof(Settings, its field) */
 	const char *default_text;	/* as written in the sample config; NULL: required or none */
 	bool		required;
 	int64_t		min;			/* ints and durations (ms); ignored otherwise */
 	int64_t		max;			/* 0: no maximum */
-	const char *enum_values;	/* "fail|terminate" for CFG_T_ENUM */
+	const char *const *enum_values; /* CFG_T_ENUM: its values, NULL-terminated */
 	bool		secret;			/* may hold a password: logged as <redacted> */
 	const char *doc;			/* one line for --help and the man page */
 } CfgKey;
 
 extern const CfgKey cfg_keys[];
 extern const int cfg_nkeys;
+extern const char *const cfg_format_names[];	/* the enum_values of "format" */
 
 /*
  * How much later than rotated_at + rotation_interval target t is due: a

@@ -1,6 +1,7 @@
 /*
- * main.c: global options, the command table (dispatch and --help), and
- * the exit code. Nothing else.
+ * main.c: pgrotate's own options and --help, the command table
+ * (dispatch), and the exit code. Nothing else: each command's options and
+ * --help are in its cmd_*.c.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -15,53 +16,10 @@
 #include "secret.h"
 #include "pgr_autoconf.h"
 
-typedef struct Command
-{
-	const char *name;
-	int			(*run) (int argc, char **argv, const GlobalOpts *g);
-	bool		implemented;
-	const char *synopsis;
-	const char *summary;
-	const char *options;
-} Command;
-
-static const Command commands[] = {
-	{"init", cmd_init, true, "TARGET... | --all [--print-sql] [--adopt-group]",
-		"create the roles and state schema, publish the first credential",
-		"      --all           every target in the configuration, one after the other\n"
-		"      --print-sql     print the DDL instead of running it (no secrets)\n"
-		"      --adopt-group   migrate an application that logs in as the group role\n"},
-	{"cycle", cmd_cycle, true,
-		"TARGET... | --all [--due] [--jobs N] [--dry-run] [--no-wait] [--emergency] [--reason TEXT]",
-		"run or resume a rotation cycle",
-		"      --all           every target in the configuration\n"
-		"      --due           only targets past rotation_interval or with a cycle to resume\n"
-		"  -j, --jobs=N        targets in flight at once (default 16)\n"
-		"      --dry-run       run every check, print the plan, change nothing\n"
-		"      --no-wait       stop after publish (phase draining)\n"
-		"      --emergency     ignore min_overlap, wait at most emergency_grace, terminate, revoke\n"
-		"      --reason=TEXT   recorded in the history\n"},
-	{"active", cmd_active, true, "TARGET [--format=role|env|json|uri] [--with-password]",
-		"print the active role (for deploy hooks)",
-		"      --format=FMT    role (default), env, json or uri\n"
-		"      --with-password include the password (needs read access to the file sink)\n"},
-	{"status", cmd_status, true, "[TARGET...] [--format=text|json|prometheus]",
-		"per-target state for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
-		"      --format=FMT    text (default), json or prometheus\n"},
-	{"check", cmd_check, true, "[TARGET... | --all]",
-		"preflight checklist: config, connection, privileges, roles, schema, sinks, replicas",
-		"      --all           every target in the configuration (the default)\n"},
-	{"revoke", cmd_revoke, true, "TARGET ROLE [--terminate] [--reason TEXT]",
-		"revoke a role that is not active, now",
-		"      --terminate     terminate the role's sessions too\n"
-		"      --reason=TEXT   recorded in the history\n"},
-	{"publish", cmd_publish, true, "TARGET",
-		"write the active credential to every sink again, without rotating",
-		""},
-	{"history", cmd_history, true, "TARGET [--limit N] [--format=text|json]",
-		"print the rotation history of a target",
-		"      --limit=N       newest N events (default 20)\n"
-		"      --format=FMT    text (default) or json\n"},
+/* "pgrotate --help" lists them in this order. */
+static const Command *const commands[] = {
+	&cmd_init_command, &cmd_cycle_command, &cmd_active_command, &cmd_status_command,
+	&cmd_check_command, &cmd_revoke_command, &cmd_publish_command, &cmd_history_command,
 };
 
 #define NCOMMANDS ((int) (sizeof(commands) / sizeof(commands[0])))
@@ -73,8 +31,7 @@ print_usage(FILE *f)
 			"Usage:\n  pgrotate [-c FILE] [-v|-q] [--log-format=text|json] COMMAND [ARGS]\n\n"
 			"Commands:\n");
 	for (int i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-8s %s%s\n", commands[i].name, commands[i].summary,
-				commands[i].implemented ? "" : " (not implemented yet)");
+		fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(f, "\nOptions:\n"
 			"  -c, --config=FILE      configuration file (default $PGROTATE_CONFIG, else %s)\n"
 			"  -v, --verbose          more messages\n"
@@ -88,23 +45,12 @@ print_usage(FILE *f)
 			"See pgrotate(1) and pgrotate.conf(5).\n", "/etc/pgrotate/pgrotate.conf");
 }
 
-static void
-print_command_help(const Command *c)
-{
-	printf("pgrotate %s: %s%s\n\nUsage:\n  pgrotate [-c FILE] [-v|-q] %s %s\n",
-		   c->name, c->summary, c->implemented ? "" : " (not implemented yet)",
-		   c->name, c->synopsis);
-	if (c->options[0])
-		printf("\nOptions:\n%s", c->options);
-	printf("  -?, --help          print this help and exit\n\nSee pgrotate(1).\n");
-}
-
 static const Command *
 find_command(const char *name)
 {
 	for (int i = 0; i < NCOMMANDS; i++)
-		if (strcmp(commands[i].name, name) == 0)
-			return &commands[i];
+		if (strcmp(commands[i]->name, name) == 0)
+			return commands[i];
 	return NULL;
 }
 
@@ -141,49 +87,54 @@ apply_global(GlobalOpts *g, int opt, const char *val)
 	return PGR_EXIT_OK;
 }
 
+static void
+print_version(void)
+{
+	printf("pgrotate %s\n", PACKAGE_VERSION);
+#ifdef PGR_FAULT_INJECTION
+	printf("built with --enable-fault-injection: test-only fault points, not for production\n");
+#endif
+}
+
+/* pgrotate's own options; all but --version and --help may follow the command */
+static const struct option global_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"log-format", required_argument, NULL, 'L'},
+	{"version", no_argument, NULL, 'V'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0}
+};
+
+/*
+ * pgrotate's own options, up to the command. As in PostgreSQL's programs
+ * (handle_help_version_opts), --help, -? and --version answer and exit.
+ */
 static int
 parse_global(int argc, char **argv, GlobalOpts *g)
 {
-	static const struct option long_opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"log-format", required_argument, NULL, 'L'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, '?'},
-		{NULL, 0, NULL, 0}
-	};
 	int			c;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+c:vqV?", long_opts, NULL)) != -1)
+	while ((c = cmd_getopt(argc, argv, "+:c:vqV", global_opts)) != -1)
 	{
-		switch (c)
+		if (c == 'c' || c == 'v' || c == 'q' || c == 'L')
 		{
-			case 'c':
-			case 'v':
-			case 'q':
-			case 'L':
-				if (apply_global(g, c, optarg) != PGR_EXIT_OK)
-					return PGR_EXIT_USAGE;
-				break;
-			case 'V':
-				printf("pgrotate %s\n", PACKAGE_VERSION);
-#ifdef PGR_FAULT_INJECTION
-				printf("built with --enable-fault-injection: test-only fault points, not for production\n");
-#endif
-				exit(PGR_EXIT_OK);
-			case '?':
-				if (optopt == 0 && strcmp(argv[optind - 1], "--help") != 0 &&
-					strcmp(argv[optind - 1], "-?") != 0)
-					return cmd_usage_error(NULL, "unknown option \"%s\"", argv[optind - 1]);
-				if (optopt != 0 && optopt != '?')
-					return cmd_usage_error(NULL, "invalid option \"-%c\"", optopt);
-				print_usage(stdout);
-				exit(PGR_EXIT_OK);
-			default:
-				return cmd_usage_error(NULL, "option \"%s\" needs an argument", argv[optind - 1]);
+			if (apply_global(g, c, optarg) != PGR_EXIT_OK)
+				return PGR_EXIT_USAGE;
 		}
+		else if (c == 'V')
+		{
+			print_version();
+			exit(PGR_EXIT_OK);
+		}
+		else if (c == 'h' || (c == '?' && optopt == '?'))	/* --help, -? */
+		{
+			print_usage(stdout);
+			exit(PGR_EXIT_OK);
+		}
+		else
+			return cmd_option_error(NULL, c, argv);
 	}
 	return PGR_EXIT_OK;
 }
@@ -196,13 +147,6 @@ parse_global(int argc, char **argv, GlobalOpts *g)
 static int
 global_option_of(const char *a, const char **val)
 {
-	static const struct
-	{
-		const char *name;
-		int			opt;
-	}			longs[] = {{"--config", 'c'}, {"--verbose", 'v'},
-	{"--quiet", 'q'}, {"--log-format", 'L'}};
-
 	*val = NULL;
 	if (a[0] == '-' && strchr("cvq", a[1]) != NULL && a[1] != '\0')
 	{
@@ -210,36 +154,37 @@ global_option_of(const char *a, const char **val)
 			*val = a + 2;
 		return (a[1] == 'c' || a[2] == '\0') ? a[1] : 0;
 	}
-	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
+	for (const struct option *o = global_opts; strncmp(a, "--", 2) == 0 && o->name; o++)
 	{
-		size_t		n = strlen(longs[i].name);
+		const char *end = a + 2 + strlen(o->name);
 
-		if (strncmp(a, longs[i].name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+		if (strchr("cvqL", o->val) == NULL || strncmp(a + 2, o->name, strlen(o->name)) != 0 ||
+			(*end != '\0' && *end != '='))
 			continue;
-		if (a[n] == '=')
+		if (*end == '=')
 		{
-			if (longs[i].opt == 'v' || longs[i].opt == 'q')
+			if (o->has_arg == no_argument)
 				return 0;
-			*val = a + n + 1;
+			*val = end + 1;
 		}
-		return longs[i].opt;
+		return o->val;
 	}
 	return 0;
 }
 
 /*
- * The options of the commands whose value may be the next argument: that
- * argument is a value, never a global option. A command option taking a
- * value must be listed here.
+ * Whether a is an option of command cmd whose value is the next argument
+ * ("--jobs", "-j"): that argument is a value, never a global option.
  */
 static bool
-takes_value(const char *a)
+takes_value(const Command *cmd, const char *a)
 {
-	static const char *const opts[] = {"--jobs", "-j", "--reason", "--format",
-	"--limit", NULL};
+	const char *o;
 
-	for (int i = 0; opts[i]; i++)
-		if (strcmp(a, opts[i]) == 0)
+	if (a[0] == '-' && a[1] != '-' && a[1] != ':' && a[1] != '\0' && a[2] == '\0')
+		return (o = strchr(cmd->optstring, a[1])) != NULL && o[1] == ':';
+	for (const struct option *l = cmd->options; strncmp(a, "--", 2) == 0 && l->name; l++)
+		if (l->has_arg == required_argument && strcmp(a + 2, l->name) == 0)
 			return true;
 	return false;
 }
@@ -250,7 +195,7 @@ takes_value(const char *a)
  * (argv[0] is the command), up to a "--". Updates *argc.
  */
 static int
-take_globals_after(int *argc, char **argv, GlobalOpts *g)
+take_globals_after(const Command *cmd, int *argc, char **argv, GlobalOpts *g)
 {
 	int			out = 1;
 	int			i = 1;
@@ -262,7 +207,7 @@ take_globals_after(int *argc, char **argv, GlobalOpts *g)
 
 		if (opt == 0)
 		{
-			if (takes_value(argv[i]) && i + 1 < *argc)
+			if (takes_value(cmd, argv[i]) && i + 1 < *argc)
 				argv[out++] = argv[i++];
 			argv[out++] = argv[i++];
 			continue;
@@ -270,7 +215,7 @@ take_globals_after(int *argc, char **argv, GlobalOpts *g)
 		if ((opt == 'c' || opt == 'L') && val == NULL)
 		{
 			if (i + 1 >= *argc)
-				return cmd_usage_error(argv[0], "option \"%s\" needs an argument", argv[i]);
+				return cmd_usage_error(argv[0], "option \"%s\" requires an argument", argv[i]);
 			val = argv[++i];
 		}
 		if (apply_global(g, opt, val) != PGR_EXIT_OK)
@@ -312,18 +257,14 @@ main(int argc, char **argv)
 		return cmd_usage_error(NULL, "unknown command \"%s\"", argv[optind]);
 	first = optind;
 	n = argc - first;
-	if ((rc = take_globals_after(&n, argv + first, &g)) != PGR_EXIT_OK)
+	if ((rc = take_globals_after(cmd, &n, argv + first, &g)) != PGR_EXIT_OK)
 		return rc;
 	log_init(g.verbosity, g.log_json);
+	/* the command's --help before its options are parsed, as for pgrotate's */
 	if (wants_help(n, argv + first))
 	{
-		print_command_help(cmd);
+		cmd->usage();
 		return PGR_EXIT_OK;
-	}
-	if (!cmd->implemented)
-	{
-		log_error("command \"%s\" is not implemented yet", cmd->name);
-		return PGR_EXIT_USAGE;
 	}
 	if (g.config_path == NULL)
 		g.config_path = cfg_default_path();

@@ -29,12 +29,20 @@ like($out, qr/Exit codes: 0 success, 1 failure/, '--help names the exit codes');
 is($rc, 0, '--version exits 0');
 like($out, qr/^pgrotate \d+\.\d+\.\d+$/m, '--version prints the version');
 
-for my $cmd (qw(init cycle active status check revoke history))
+# Every command that "pgrotate --help" lists has its own --help (and -?).
+my @commands = ((pgr('--help'))[1] =~ /^Commands:\n((?:  \S.*\n)+)/m)[0] =~ /^  (\S+)/mg;
+is_deeply([ sort @commands ], [qw(active check cycle history init publish revoke status)],
+	'--help lists every command');
+for my $cmd (@commands)
 {
-	($rc, $out, $err) = pgr($cmd, '--help');
-	is($rc, 0, "$cmd --help exits 0");
-	like($out, qr/^Usage:\n  pgrotate \[-c FILE\] \[-v\|-q\] \Q$cmd\E /m, "$cmd --help shows its usage");
-	is($err, '', "$cmd --help writes nothing to stderr");
+	for my $help ('--help', '-?')
+	{
+		($rc, $out, $err) = pgr($cmd, $help);
+		is($rc, 0, "$cmd $help exits 0");
+		like($out, qr/\Apgrotate \Q$cmd\E: \S/, "$cmd $help names the command");
+		like($out, qr/^Usage:\n  pgrotate \[-c FILE\] \[-v\|-q\] \Q$cmd\E /m, "$cmd $help shows its usage");
+		is($err, '', "$cmd $help writes nothing to stderr");
+	}
 }
 
 ($rc, $out, $err) = pgr('frobnicate');
@@ -51,13 +59,30 @@ is($rc, 2, 'no command exits 2');
 ($rc, $out, $err) = pgr('--log-format=xml', 'check');
 is($rc, 2, 'bad --log-format exits 2');
 
-# Commands that are not there yet say so, and do not pretend.
-for my $cmd (grep { $out = (pgr('--help'))[1]; $out =~ /^  \Q$_\E .*\(not implemented yet\)$/m } qw(status revoke history))
+# A missing argument is reported as missing, an unknown option as unknown,
+# each with the "Try" line of the command (or of pgrotate itself).
+for my $case (
+	[ [ '--log-format' ], 2, 'option "--log-format" requires an argument', '' ],
+	[ [ '-c' ], 2, 'option "-c" requires an argument', '' ],
+	[ [ 'cycle', '--jobs' ], 2, 'cycle: option "--jobs" requires an argument', ' cycle' ],
+	[ [ 'cycle', 'appdb', '-j' ], 2, 'cycle: option "-j" requires an argument', ' cycle' ],
+	[ [ 'history', 'appdb', '--limit' ], 2, 'history: option "--limit" requires an argument', ' history' ],
+	[ [ 'status', '--format' ], 3, 'status: option "--format" requires an argument', ' status' ],
+	[ [ 'cycle', '--frob' ], 2, 'cycle: unknown option "--frob"', ' cycle' ],
+	[ [ 'cycle', '-xa' ], 2, 'cycle: invalid option "-x"', ' cycle' ],
+	[ [ '-x', 'check' ], 2, 'invalid option "-x"', '' ],
+	[ [ 'init', '--all=yes' ], 2, 'init: option "--all" takes no argument', ' init' ],
+	[ [ '--verbose=1', 'check' ], 2, 'option "--verbose" takes no argument', '' ])
 {
-	($rc, $out, $err) = pgr($cmd, 'appdb');
-	is($rc, 2, "$cmd (not implemented yet) exits 2");
-	like($err, qr/not implemented yet/, "$cmd says it is not implemented yet");
+	my ($args, $code, $msg, $cmd) = @$case;
+	($rc, $out, $err) = pgr(@$args);
+	is($rc, $code, "@$args: exits $code");
+	is($err, "pgrotate: error: $msg\nTry \"pgrotate$cmd --help\" for more information.\n",
+		"@$args: $msg");
 }
+($rc, $out, $err) = pgr('--log-format=json', 'cycle', '--jobs');
+like($err, qr/"msg":"cycle: option \\"--jobs\\" requires an argument","hint":"Try \\"pgrotate cycle --help\\"/,
+	'--log-format=json: the missing argument and the hint in JSON');
 
 # Usage errors of a command.
 ($rc, $out, $err) = pgr('cycle');
@@ -107,7 +132,8 @@ like($err, qr/missing\.conf/, 'missing config is named');
 	}
 	($rc, $out, $err) = pgr('check', 'appdb', '-c');
 	is($rc, 2, 'check appdb -c: exit 2');
-	like($err, qr/option "-c" needs an argument/, 'check appdb -c: needs an argument');
+	like($err, qr/check: option "-c" requires an argument\nTry "pgrotate check --help"/,
+		'check appdb -c: requires an argument');
 	($rc, $out, $err) = pgr('check', 'appdb', '-c', $conf, '--log-format=json');
 	my @lines = grep { length } split /\n/, $err;
 	ok(@lines && !grep({ !/^\{"time":".*\}$/ } @lines), '--log-format=json after the command: JSON lines')
@@ -119,6 +145,12 @@ like($err, qr/missing\.conf/, 'missing config is named');
 	($rc, $out, $err) = pgr('-c', $conf, 'cycle', 'appdb', '--reason', '-c');
 	is($rc, 2, 'cycle --reason -c: exit 2 (the config error)');
 	like($err, qr/\Q$conf\E:7:/, 'cycle --reason -c: "-c" is the reason, not a global option');
+	# whatever the command's option, long or short (each command's own table)
+	for my $args ([ 'cycle', 'appdb', '-j', '-c' ], [ 'history', 'appdb', '--limit', '-c' ])
+	{
+		($rc, $out, $err) = pgr('-c', $conf, @$args);
+		like($err, qr/invalid --\w+ "-c"/, "@$args: \"-c\" is the option's value");
+	}
 	# nor is anything after "--"
 	($rc, $out, $err) = pgr('check', '--', '-c', $conf);
 	unlike($err, qr/\Q$conf\E:7:/, 'check -- -c FILE: not a global option after "--"');

@@ -537,9 +537,33 @@ default_is_valid(const CfgKey *k)
 			return atoll(k->default_text) >= k->min &&
 				(k->max == 0 || atoll(k->default_text) <= k->max);
 		case CFG_T_ENUM:
-			return k->enum_values && strstr(k->enum_values, k->default_text);
+			for (int i = 0; k->enum_values && k->enum_values[i]; i++)
+				if (strcmp(k->enum_values[i], k->default_text) == 0)
+					return true;
+			return false;
 		default:
 			return true;
+	}
+}
+
+/* Each key of defaults has its own Settings field, of the size of its type. */
+static void
+test_settings_offsets(void)
+{
+	for (int i = 0; i < cfg_nkeys; i++)
+	{
+		const CfgKey *k = &cfg_keys[i];
+		size_t		size = k->type == CFG_T_STRING ? sizeof(char *) :
+			k->type == CFG_T_DURATION ? sizeof(int64_t) :
+			k->type == CFG_T_BOOL ? sizeof(bool) : sizeof(int);
+		bool		alone = true;
+
+		if (k->scope != CFG_SCOPE_DEFAULTS)
+			continue;
+		for (int j = 0; j < i; j++)
+			alone &= cfg_keys[j].scope != CFG_SCOPE_DEFAULTS || cfg_keys[j].setting != k->setting;
+		ok(alone && k->setting + size <= sizeof(Settings), "key %s has its own Settings field",
+		   k->name);
 	}
 }
 
@@ -573,8 +597,11 @@ test_key_table(void)
 	is_str(cfg_format_name(SINK_FMT_PGBOUNCER), "pgbouncer", "cfg_format_name pgbouncer");
 	for (int i = 0; i < cfg_nkeys; i++)
 		if (strcmp(cfg_keys[i].name, "format") == 0)
-			is_str(cfg_keys[i].enum_values, "env|json|pgpass|uri|pgbouncer",
-				   "format values are in SinkFormat order");
+			ok(cfg_keys[i].enum_values == cfg_format_names, "format's values are cfg_format_names");
+	is_str(cfg_format_names[SINK_FMT_JSON], "json", "format values are in SinkFormat order");
+	is_str(cfg_format_names[SINK_FMT_URI], "uri", "format values are in SinkFormat order");
+	is_str(cfg_format_name((SinkFormat) 99), "unknown", "cfg_format_name out of range");
+	test_settings_offsets();
 }
 
 /* ---- the file itself ---- */
