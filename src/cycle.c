@@ -138,6 +138,7 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 		o->lock_pid > 0 ? STATE_LOCK_AS : STATE_LOCK_CLAIM;
 	so.as_pid = o->lock_pid;	/* a fleet worker: the claim is the hub's */
 	so.as_start = o->lock_start;
+	so.trusted = o->checked;
 	rc = state_open_locked(t, &so, &err);
 	run->admin = so.c;
 	if (rc < 0)
@@ -898,7 +899,7 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 	if (rc == PGR_EXIT_OK && !o->dry_run && run.st.phase == PHASE_IDLE &&
 		!(o->due_only && !is_due(&run)))
 		rc = check_and_prepare(&run);
-	else if (rc == PGR_EXIT_OK)
+	else if (rc == PGR_EXIT_OK && !o->checked)
 		rc = cycle_check_setup(&run);
 	if (rc == PGR_EXIT_OK && o->dry_run)
 		rc = cycle_print_plan(&run);

@@ -25,6 +25,8 @@ typedef struct CycleOpts
 	int			reply_fd;		/* > 0: the poolers' RELOAD is asked on
 								 * report_fd, answered here */
 	bool		poolers_polled; /* the coordinator saw them drained */
+	bool		checked;		/* this run's first worker checked the
+								 * schema's trust and the setup */
 	int64_t		drain_left_ms;	/* > 0: drain at most this long */
 	int			lock_pid;		/* > 0: claim for this backend ... */
 	const char *lock_start;		/* ... started then (the fleet's hub) */

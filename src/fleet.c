@@ -272,6 +272,12 @@ worker(Fleet *f, int i, bool revoke, int reply_fd)
 		o.drain_left_ms = left > 1 ? left : 1;
 		/* drained on its poolers too: the worker need not open them */
 		o.poolers_polled = ft->sessions == 0;
+		/*
+		 * Its first worker checked the schema's trust and the setup in
+		 * this run; only the schema's owner or a superuser could change
+		 * what the trust check found (state_trust.c) since.
+		 */
+		o.checked = true;
 	}
 	else
 	{

@@ -212,6 +212,7 @@ typedef struct StateOpen
 	StateLockMode mode;
 	int			as_pid;			/* STATE_LOCK_AS: the session to claim for */
 	const char *as_start;
+	bool		trusted;		/* this run checked the schema already */
 	DbConn	   *c;				/* out: the connection, NULL if none */
 	char	   *holder;			/* out: with 1, malloc'd */
 	StateOpenFail failed;		/* out: with -1 */

@@ -58,7 +58,7 @@ for my $i (0 .. $#names)
 }
 my $conf = "$dir/scale.conf";
 write_config($conf, target_config(node => $nodes[0], no_target => 1, extra_targets => join('', @blocks),
-		defaults => { min_overlap => $overlap, poll_interval => $poll, drain_timeout => '120s' }));
+		defaults => { min_overlap => $overlap, poll_interval => $poll, drain_timeout => '30m' }));
 my $env = { PGPASSFILE => $pgpass, PGROTATE_CONFIG => undef };
 sub pgr { return run_pgrotate(args => [@_], config => $conf, env => $env, timeout => 3600); }
 
@@ -78,6 +78,7 @@ sub sampled
 	my @peak = (0, 0);
 	while ($bg->is_running)
 	{
+		Time::HiRes::sleep(0.02);    # the sampling rate, not a synchronisation
 		$o{tick}->() if $o{tick};
 		for my $c (0 .. 1)
 		{

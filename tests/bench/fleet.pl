@@ -94,6 +94,7 @@ sub timed
 	my $peak = 0;
 	while ($bg->is_running)
 	{
+		Time::HiRes::sleep(0.02);    # the sampling rate, not a synchronisation
 		my $c = $sampler->query("SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgrotate_admin'"
 			  . " OR usename ~ '^[ab]_t[0-9]+\$'");
 		$peak = $c if $c =~ /^\d+$/ && $c > $peak;

@@ -4,6 +4,7 @@
 use strict;
 use warnings;
 use Test::More;
+use Time::HiRes ();
 use PgRotateTest;
 use PgRotateSetup;
 
@@ -47,6 +48,7 @@ sub sampled_run
 	my $peak = 0;
 	while ($bg->is_running)
 	{
+		Time::HiRes::sleep(0.01);    # the sampling rate, not a synchronisation
 		my $c = $sampler->query("SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgrotate_admin'"
 			  . " OR usename ~ '^t[0-9]+_[ab]\$'");
 		$peak = $c if $c =~ /^\d+$/ && $c > $peak;

@@ -4,6 +4,7 @@
 use strict;
 use warnings;
 use Test::More;
+use Time::HiRes ();
 use PgRotateTest;
 use PgRotateSetup;
 
@@ -52,6 +53,7 @@ my @peak = (0, 0);
 my @hubs = (0, 0);
 while ($bg->is_running)
 {
+	Time::HiRes::sleep(0.01);    # the sampling rate, not a synchronisation
 	for my $c (0 .. 1)
 	{
 		my $row = $samplers[$c]->query("SELECT count(*), count(DISTINCT datname) FILTER (WHERE usename = 'pgrotate_admin')"

@@ -49,6 +49,7 @@ sub sampled_run
 	my ($peak, $samples) = (0, 0);
 	while ($bg->is_running)
 	{
+		Time::HiRes::sleep(0.01);    # the sampling rate, not a synchronisation
 		my $c = $sampler->query("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgrotate%'");
 		next unless defined $c && $c =~ /^\d+$/;
 		$samples++;
