@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "log.h"
 #include "pooler.h"
 #include "safefile.h"

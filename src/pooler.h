@@ -12,8 +12,10 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "drain.h"
+#include "session.h"
 #include "sink.h"
+
+typedef struct Pooler Pooler;
 
 /* PgBouncer 1.24 added KILL_CLIENT and the client "id" it takes. */
 #define POOLER_KILL_CLIENT_VERSION 12400

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "db.h"
-#include "drain.h"
+#include "session.h"
 #include "pending.h"
 #include "pooler.h"
 #include "secret.h"
