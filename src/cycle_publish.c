@@ -127,7 +127,7 @@ cycle_write_sinks(CycleRun *run, Credential *cred)
 				return publish_failed(run, cred, "the pgbouncer sinks (no SCRAM verifier)", err);
 			cred->verifier = run->verifier;
 			what = sink_describe(sk);
-			rc = pass == 0 ? pooler_publish_authfile(sk, cred, &err)
+			rc = pass == 0 ? sink_pgbouncer_publish(sk, cred, &err)
 				: sink_publish(sk, cred, &err);
 			if (rc != 0)
 				rc = publish_failed(run, cred, what, err);

@@ -453,60 +453,6 @@ done:
 	secret_free(line);
 }
 
-/* ---- pgbouncer ---- */
-
-/* A "quoted" auth_file field ('""' is a quote); false if malformed. */
-static bool
-bouncer_field(const char **p, StrBuf *out)
-{
-	const char *s = *p;
-
-	if (*s++ != '"')
-		return false;
-	for (;;)
-	{
-		if (*s == '\0')
-			return false;
-		if (*s == '"' && s[1] != '"')
-			break;
-		if (*s == '"')
-			s++;
-		sb_appendc(out, *s++);
-	}
-	*p = s + 1;
-	return true;
-}
-
-/*
- * pgbouncer: the first line "role" "verifier". There is no plaintext in
- * this format: *password receives the verifier, whose fingerprint is what
- * sink_read_fingerprint reports for it.
- */
-static void
-parse_pgbouncer(const char *text, char **role, char **password)
-{
-	const char *p = text;
-	StrBuf		user = {0};
-	StrBuf		verifier = {0};
-
-	while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
-		p++;
-	sb_init(&user);
-	sb_init(&verifier);
-	if (!bouncer_field(&p, &user))
-		goto done;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (!bouncer_field(&p, &verifier))
-		goto done;
-	replace_value(role, sb_steal(&user));
-	replace_value(password, sb_steal(&verifier));
-
-done:
-	sb_free(&user);
-	sb_free_secret(&verifier);
-}
-
 /* ---- the readers ---- */
 
 /*
@@ -539,7 +485,7 @@ read_sink(const SinkCfg *s, char **role, char **secret, char **err)
 	else if (s->format == SINK_FMT_URI)
 		parse_uri(text, role, secret);
 	else if (s->format == SINK_FMT_PGBOUNCER)
-		parse_pgbouncer(text, role, secret);
+		sink_pgbouncer_parse(text, role, secret);
 	secret_wipe(text, len);
 	free(text);
 	if (*role && *secret && (*role)[0] && (*secret)[0])
