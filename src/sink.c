@@ -29,8 +29,7 @@ sink_publish(const SinkCfg *s, const Credential *cred, char **err)
 	int			rc;
 
 	/* a sink is never written without the password it hands out */
-	if (cred->password == NULL &&
-		(s->type == SINK_COMMAND || s->format != SINK_FMT_PGBOUNCER))
+	if (cred->password == NULL && !sink_is_pgbouncer(s))
 	{
 		*err = xasprintf("no password to publish to %s for role \"%s\"",
 						 s->type == SINK_COMMAND ? "a command sink" :
@@ -39,6 +38,8 @@ sink_publish(const SinkCfg *s, const Credential *cred, char **err)
 	}
 	if (s->type == SINK_COMMAND)
 		return sink_run_command(s, cred, err);
+	if (s->format == SINK_FMT_PGBOUNCER)
+		return sink_pgbouncer_publish(s, cred, err);
 	if (s->format == SINK_FMT_PGPASS && (s->mode & 077) != 0)
 	{
 		*err = xasprintf("sink file \"%s\" has mode %04o, but libpq ignores a "
@@ -521,7 +522,7 @@ sink_read_credential(const SinkCfg *s, char **role, char **password,
 {
 	*role = NULL;
 	*password = NULL;
-	if (s->type == SINK_FILE && s->format == SINK_FMT_PGBOUNCER)
+	if (sink_is_pgbouncer(s))
 		return 0;
 	return read_sink(s, role, password, err);
 }
@@ -569,7 +570,7 @@ sink_find_password(const Target *t, const char *role, const char *fp,
 		char		have[SECRET_FINGERPRINT_LEN + 1];
 		int			rc;
 
-		if (s->type != SINK_FILE || s->format == SINK_FMT_PGBOUNCER)
+		if (s->type != SINK_FILE || sink_is_pgbouncer(s))
 			continue;
 		rc = sink_read_credential(s, &r, &pw, &err);
 		if (rc == 1)

@@ -7,6 +7,7 @@
 #ifndef PGR_SINK_H
 #define PGR_SINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -45,6 +46,9 @@ char	   *sink_json_document(const Credential *cred);
 
 /* ---- the pgbouncer format: a PgBouncer auth_file (sink_pgbouncer.c) ---- */
 
+/* Whether s is a file sink in the pgbouncer format. */
+bool		sink_is_pgbouncer(const SinkCfg *s);
+
 /* The auth_file line of cred (sink_format's pgbouncer case). */
 char	   *sink_pgbouncer_format(const Credential *cred, char **err);
 
@@ -66,7 +70,7 @@ char	   *sink_pgbouncer_merge(const char *old, const char *line,
 								 const char *role);
 
 /*
- * Publish cred to the auth_file of sink s:
+ * Publish cred to the auth_file of sink s (sink_publish's pgbouncer case):
  * the file is read, merged (sink_pgbouncer_merge) and written atomically,
  * with an mtime later than the replaced file's (PgBouncer does not re-read
  * a file whose inode, size and mtime second look unchanged). 0 or -1 +
@@ -131,7 +135,11 @@ void		sink_output_flush(SinkOutput *o);
 /* Wipe and free the buffer. */
 void		sink_output_free(SinkOutput *o);
 
-/* Publish cred to one sink (file or command). 0 or -1 with *err. */
+/*
+ * Publish cred to one sink (file or command): a file sink is replaced
+ * with its content in its format, a pgbouncer one merged into the
+ * auth_file (sink_pgbouncer_publish). 0 or -1 with *err.
+ */
 int			sink_publish(const SinkCfg *s, const Credential *cred, char **err);
 
 /* A short description of a sink for messages: "file /etc/app/db.env (env)". */

@@ -225,3 +225,9 @@ done:
 	secret_free(content);
 	return rc;
 }
+
+bool
+sink_is_pgbouncer(const SinkCfg *s)
+{
+	return s->type == SINK_FILE && s->format == SINK_FMT_PGBOUNCER;
+}

@@ -1,7 +1,7 @@
 /*
  * test_pooler.c: the PgBouncer auth_file merge and publish (the pgbouncer
- * sink format), the verifier line of the pending file, and how pooler
- * sessions and nodes are named.
+ * sink format, through sink_publish), the verifier line of the pending
+ * file, and how pooler sessions and nodes are named.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +90,7 @@ test_authfile_trust(SinkCfg *s, const Credential *c, const char *other)
 	f_write(other, "\"root_only\" \"" V1 "\"\n");
 	unlink(s->path);
 	link(other, s->path);
-	is_int(sink_pgbouncer_publish(s, c, &err), -1, "an auth_file with 2 hard links is refused");
+	is_int(sink_publish(s, c, &err), -1, "an auth_file with 2 hard links is refused");
 	like(err, "2 hard links", "the error says why");
 	free(err);
 	err = NULL;
@@ -104,12 +104,12 @@ test_authfile_trust(SinkCfg *s, const Credential *c, const char *other)
 		return;
 	}
 	chown(s->path, 65534, 65534);
-	is_int(sink_pgbouncer_publish(s, c, &err), -1, "an auth_file owned by nobody is refused");
+	is_int(sink_publish(s, c, &err), -1, "an auth_file owned by nobody is refused");
 	like(err, "belongs to uid 65534", "the error names the owner");
 	free(err);
 	err = NULL;
 	s->owner = "65534";
-	is_int(sink_pgbouncer_publish(s, c, &err), 0, "accepted when nobody is the configured owner");
+	is_int(sink_publish(s, c, &err), 0, "accepted when nobody is the configured owner");
 	if (err)
 		diag("%s", err);
 	free(err);
@@ -137,7 +137,7 @@ test_publish(const char *dir)
 	c.role = "app_b";
 	c.password = "Secret0123456789";
 	c.verifier = V2;
-	is_int(sink_pgbouncer_publish(&s, &c, &err), 0, "publish into an existing auth_file");
+	is_int(sink_publish(&s, &c, &err), 0, "publish into an existing auth_file");
 	text = slurp(path);
 	is_str(text, "\"app_b\" \"" V2 "\"\n\"admin\" \"" V1 "\"\n", "merged content");
 	ok(strstr(text, c.password) == NULL, "no plaintext in the auth_file");
@@ -146,25 +146,25 @@ test_publish(const char *dir)
 	{
 		time_t		m1 = st.st_mtime;
 
-		is_int(sink_pgbouncer_publish(&s, &c, &err), 0, "publish again at once");
+		is_int(sink_publish(&s, &c, &err), 0, "publish again at once");
 		ok(stat(path, &st) == 0 && st.st_mtime > m1,
 		   "the rewritten file has a later mtime second, so PgBouncer re-reads it");
 	}
 	c.verifier = NULL;
-	is_int(sink_pgbouncer_publish(&s, &c, &err), -1, "no verifier: refused");
+	is_int(sink_publish(&s, &c, &err), -1, "no verifier: refused");
 	diag("%s", err);
 	free(err);
 	err = NULL;
 	c.verifier = V2;
 	symlink(path, link);
 	s.path = link;
-	is_int(sink_pgbouncer_publish(&s, &c, &err), -1, "a symlink is refused");
+	is_int(sink_publish(&s, &c, &err), -1, "a symlink is refused");
 	diag("%s", err);
 	free(err);
 	unlink(link);
 	unlink(path);
 	s.path = path;
-	is_int(sink_pgbouncer_publish(&s, &c, &err), 0, "a missing auth_file is created");
+	is_int(sink_publish(&s, &c, &err), 0, "a missing auth_file is created");
 	text = slurp(path);
 	is_str(text, "\"app_b\" \"" V2 "\"\n", "with the one line");
 	free(text);
