@@ -1,6 +1,7 @@
 /*
  * sink_format.c: the content of a file sink in each format (SPEC section
- * 3) and the JSON document command sinks read on stdin.
+ * 3; the pgbouncer format's in sink_pgbouncer.c) and the JSON document
+ * command sinks read on stdin.
  *
  * Every buffer that holds the password is built in a StrBuf (whose growth
  * wipes the old allocation) and freed with sb_free_secret, or handed to
