@@ -55,7 +55,7 @@ static bool
 has_bouncer_sink(const Target *t)
 {
 	for (int i = 0; i < t->nsinks; i++)
-		if (t->sinks[i].type == SINK_FILE && t->sinks[i].format == SINK_FMT_PGBOUNCER)
+		if (sink_is_pgbouncer(&t->sinks[i]))
 			return true;
 	return false;
 }

@@ -76,12 +76,6 @@ ensure_verifier(CycleRun *run, char **err)
 	return pending_set_verifier(run->cfg->state_dir, run->t->name, run->verifier, err);
 }
 
-static bool
-is_bouncer_sink(const SinkCfg *s)
-{
-	return s->type == SINK_FILE && s->format == SINK_FMT_PGBOUNCER;
-}
-
 /* After the pgbouncer sinks: every pooler must know the new role. */
 static int
 reload_poolers(CycleRun *run, const Credential *cred)
@@ -121,15 +115,13 @@ cycle_write_sinks(CycleRun *run, Credential *cred)
 			char	   *what;
 			int			rc;
 
-			if (is_bouncer_sink(sk) != (pass == 0))
+			if (sink_is_pgbouncer(sk) != (pass == 0))
 				continue;
 			if (pass == 0 && nbouncer++ == 0 && ensure_verifier(run, &err) != 0)
 				return publish_failed(run, cred, "the pgbouncer sinks (no SCRAM verifier)", err);
 			cred->verifier = run->verifier;
 			what = sink_describe(sk);
-			rc = pass == 0 ? pooler_publish_authfile(sk, cred, &err)
-				: sink_publish(sk, cred, &err);
-			if (rc != 0)
+			if ((rc = sink_publish(sk, cred, &err)) != 0)
 				rc = publish_failed(run, cred, what, err);
 			else
 				log_debug("published to %s", what);

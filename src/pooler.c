@@ -1,27 +1,19 @@
 /*
- * pooler.c: PgBouncer's admin console and auth_file.
+ * pooler.c: PgBouncer's admin console.
  *
  * The console is a pseudo-database ("pgbouncer") that accepts its own
  * commands over the simple query protocol only; results are all text. Its
  * columns are looked up by name, since they grow from release to release
  * (SHOW CLIENTS got "application_name" in 1.18 and "id" in 1.24).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "db.h"
 #include "log.h"
 #include "pooler.h"
-#include "safefile.h"
-#include "secret.h"
 #include "util.h"
-
-#define AUTHFILE_MAX_SIZE (4 * 1024 * 1024)
 
 struct Pooler
 {
@@ -472,118 +464,5 @@ pooler_kill_clients(Pooler *p, const char *role, int *n, char **err)
 	rc = 0;
 done:
 	db_res_free(r);
-	return rc;
-}
-
-/* ---- the auth_file ---- */
-
-/* The user of an auth_file line ("name" with "" for a quote), or NULL. */
-static char *
-line_user(const char *line, size_t len)
-{
-	const char *end = line + len;
-	const char *s = line;
-	StrBuf		sb;
-
-	while (s < end && (*s == ' ' || *s == '\t'))
-		s++;
-	if (s >= end || *s++ != '"')
-		return NULL;
-	sb_init(&sb);
-	for (; s < end; s++)
-	{
-		if (*s == '"' && s + 1 < end && s[1] == '"')
-			s++;
-		else if (*s == '"')
-			return sb_steal(&sb);
-		sb_appendc(&sb, *s);
-	}
-	sb_free(&sb);
-	return NULL;
-}
-
-char *
-pooler_authfile_merge(const char *old, const char *line, const char *role)
-{
-	StrBuf		sb;
-	size_t		n = strlen(line);
-
-	sb_init(&sb);
-	sb_append(&sb, line);
-	if (n == 0 || line[n - 1] != '\n')
-		sb_appendc(&sb, '\n');
-	for (const char *p = old; p != NULL && *p != '\0';)
-	{
-		const char *nl = strchr(p, '\n');
-		size_t		len = nl ? (size_t) (nl - p) : strlen(p);
-		char	   *user = line_user(p, len);
-
-		if (user == NULL || strcmp(user, role) != 0)
-		{
-			sb_appendn(&sb, p, len);
-			sb_appendc(&sb, '\n');
-		}
-		free(user);
-		p = nl ? nl + 1 : p + len;
-	}
-	return sb_steal(&sb);
-}
-
-/*
- * The current auth_file in dirfd: 1 with *text and *st, 0 if it does not
- * exist, -1 + *err. PgBouncer reads it as its own user and root merges
- * and rewrites it: a second hard link or a stranger's file could be one
- * that the merge would copy out.
- */
-static int
-read_authfile(int dirfd, const char *name, const SinkCfg *s, char **text,
-			  struct stat *st, char **err)
-{
-	SafeRead	o = {.what = "the auth_file", .max_size = AUTHFILE_MAX_SIZE,
-		.single_link = true, .check_owner = true, .owner = (uid_t) -1};
-	gid_t		gid;
-	size_t		len;
-
-	if (sink_file_ids(s->path, s->owner, NULL, &o.owner, &gid, err) != 0)
-		return -1;
-	return safe_read_at(dirfd, name, s->path, SAFE_SINK, &o, text, &len, st, err);
-}
-
-/*
- * PgBouncer skips re-reading an auth_file whose stat (inode, size, mtime in
- * seconds...) equals that of its last load; a replaced file can get a
- * freed inode back and the same size within the same second, so the new
- * file's mtime is set later than the old one's (after_mtime).
- */
-int
-pooler_publish_authfile(const SinkCfg *s, const Credential *cred, char **err)
-{
-	SafeWrite	o = {.what = "the auth_file", .mode = s->mode,
-		.owner_name = s->owner, .group_name = s->group, .refuse_other = true,
-	.unchanged = "the old file is unchanged"};
-	char	   *line = NULL;
-	char	   *old = NULL;
-	char	   *content = NULL;
-	char	   *name = NULL;
-	struct stat st;
-	int			dirfd = -1;
-	int			rc = -1;
-
-	if ((line = sink_format(SINK_FMT_PGBOUNCER, cred, err)) == NULL ||
-		sink_file_ids(s->path, s->owner, s->group, &o.uid, &o.gid, err) != 0 ||
-		(dirfd = safe_parent_open(s->path, SAFE_SINK, "the auth_file", &name, err)) < 0 ||
-		(rc = read_authfile(dirfd, name, s, &old, &st, err)) < 0)
-		goto done;
-	if (rc == 1)
-		o.after_mtime = st.st_mtime;
-	content = pooler_authfile_merge(old, line, cred->role);
-	rc = safe_write_at(dirfd, name, s->path, content, strlen(content), &o, err);
-done:
-	if (dirfd >= 0)
-		close(dirfd);
-	free(name);
-	secret_free(line);
-	secret_free(old);
-	secret_free(content);
 	return rc;
 }

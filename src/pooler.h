@@ -1,6 +1,7 @@
 /*
  * pooler.h: PgBouncer's admin console (SHOW CLIENTS, SHOW SERVERS,
- * RECONNECT, RELOAD, KILL_CLIENT where it exists) and its auth_file.
+ * RECONNECT, RELOAD, KILL_CLIENT where it exists). The auth_file is a
+ * sink format (sink.h, sink_pgbouncer.c).
  *
  * The console speaks only the simple query protocol and its own commands;
  * every command here names its pooler ("pooler host:port") in errors.
@@ -12,8 +13,9 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "drain.h"
-#include "sink.h"
+#include "session.h"
+
+typedef struct Pooler Pooler;
 
 /* PgBouncer 1.24 added KILL_CLIENT and the client "id" it takes. */
 #define POOLER_KILL_CLIENT_VERSION 12400
@@ -67,24 +69,5 @@ int			pooler_count(Pooler *p, const char *const *roles, const bool *reconnect,
  */
 int			pooler_kill_clients(Pooler *p, const char *role, int *n,
 								char **err);
-
-/*
- * The new content of an auth_file: line (the new role's, from
- * sink_format) first, then every line of old (the current file, NULL if
- * none) except those for role, verbatim. The other login role's line thus
- * stays while it is still valid, and so do other users' lines (the
- * console's admin). malloc'd; wipe with secret_free.
- */
-char	   *pooler_authfile_merge(const char *old, const char *line,
-								  const char *role);
-
-/*
- * Publish cred to file sink s in the pgbouncer format: the file is read,
- * merged (pooler_authfile_merge) and written atomically, with an mtime
- * later than the replaced file's (PgBouncer does not re-read a file whose
- * inode, size and mtime second look unchanged). 0 or -1 + *err.
- */
-int			pooler_publish_authfile(const SinkCfg *s, const Credential *cred,
-									char **err);
 
 #endif

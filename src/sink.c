@@ -29,8 +29,7 @@ sink_publish(const SinkCfg *s, const Credential *cred, char **err)
 	int			rc;
 
 	/* a sink is never written without the password it hands out */
-	if (cred->password == NULL &&
-		(s->type == SINK_COMMAND || s->format != SINK_FMT_PGBOUNCER))
+	if (cred->password == NULL && !sink_is_pgbouncer(s))
 	{
 		*err = xasprintf("no password to publish to %s for role \"%s\"",
 						 s->type == SINK_COMMAND ? "a command sink" :
@@ -39,6 +38,8 @@ sink_publish(const SinkCfg *s, const Credential *cred, char **err)
 	}
 	if (s->type == SINK_COMMAND)
 		return sink_run_command(s, cred, err);
+	if (s->format == SINK_FMT_PGBOUNCER)
+		return sink_pgbouncer_publish(s, cred, err);
 	if (s->format == SINK_FMT_PGPASS && (s->mode & 077) != 0)
 	{
 		*err = xasprintf("sink file \"%s\" has mode %04o, but libpq ignores a "
@@ -453,60 +454,6 @@ done:
 	secret_free(line);
 }
 
-/* ---- pgbouncer ---- */
-
-/* A "quoted" auth_file field ('""' is a quote); false if malformed. */
-static bool
-bouncer_field(const char **p, StrBuf *out)
-{
-	const char *s = *p;
-
-	if (*s++ != '"')
-		return false;
-	for (;;)
-	{
-		if (*s == '\0')
-			return false;
-		if (*s == '"' && s[1] != '"')
-			break;
-		if (*s == '"')
-			s++;
-		sb_appendc(out, *s++);
-	}
-	*p = s + 1;
-	return true;
-}
-
-/*
- * pgbouncer: the first line "role" "verifier". There is no plaintext in
- * this format: *password receives the verifier, whose fingerprint is what
- * sink_read_fingerprint reports for it.
- */
-static void
-parse_pgbouncer(const char *text, char **role, char **password)
-{
-	const char *p = text;
-	StrBuf		user = {0};
-	StrBuf		verifier = {0};
-
-	while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
-		p++;
-	sb_init(&user);
-	sb_init(&verifier);
-	if (!bouncer_field(&p, &user))
-		goto done;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (!bouncer_field(&p, &verifier))
-		goto done;
-	replace_value(role, sb_steal(&user));
-	replace_value(password, sb_steal(&verifier));
-
-done:
-	sb_free(&user);
-	sb_free_secret(&verifier);
-}
-
 /* ---- the readers ---- */
 
 /*
@@ -539,7 +486,7 @@ read_sink(const SinkCfg *s, char **role, char **secret, char **err)
 	else if (s->format == SINK_FMT_URI)
 		parse_uri(text, role, secret);
 	else if (s->format == SINK_FMT_PGBOUNCER)
-		parse_pgbouncer(text, role, secret);
+		sink_pgbouncer_parse(text, role, secret);
 	secret_wipe(text, len);
 	free(text);
 	if (*role && *secret && (*role)[0] && (*secret)[0])
@@ -575,7 +522,7 @@ sink_read_credential(const SinkCfg *s, char **role, char **password,
 {
 	*role = NULL;
 	*password = NULL;
-	if (s->type == SINK_FILE && s->format == SINK_FMT_PGBOUNCER)
+	if (sink_is_pgbouncer(s))
 		return 0;
 	return read_sink(s, role, password, err);
 }
@@ -623,7 +570,7 @@ sink_find_password(const Target *t, const char *role, const char *fp,
 		char		have[SECRET_FINGERPRINT_LEN + 1];
 		int			rc;
 
-		if (s->type != SINK_FILE || s->format == SINK_FMT_PGBOUNCER)
+		if (s->type != SINK_FILE || sink_is_pgbouncer(s))
 			continue;
 		rc = sink_read_credential(s, &r, &pw, &err);
 		if (rc == 1)

@@ -7,6 +7,7 @@
 #ifndef PGR_SINK_H
 #define PGR_SINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -42,6 +43,41 @@ char	   *sink_format(SinkFormat fmt, const Credential *cred, char **err);
 
 /* The json document (as for the json format), for command sinks. */
 char	   *sink_json_document(const Credential *cred);
+
+/* ---- the pgbouncer format: a PgBouncer auth_file (sink_pgbouncer.c) ---- */
+
+/* Whether s is a file sink in the pgbouncer format. */
+bool		sink_is_pgbouncer(const SinkCfg *s);
+
+/* The auth_file line of cred (sink_format's pgbouncer case). */
+char	   *sink_pgbouncer_format(const Credential *cred, char **err);
+
+/*
+ * The first line of an auth_file, "role" "verifier": *role and *verifier
+ * (malloc'd; the old values freed) when it is one, else left alone.
+ */
+void		sink_pgbouncer_parse(const char *text, char **role,
+								 char **verifier);
+
+/*
+ * The new content of an auth_file: line (the new role's, from
+ * sink_pgbouncer_format) first, then every line of old (the current file,
+ * NULL if none) except those for role, verbatim. The other login role's
+ * line thus stays while it is still valid, and so do other users' lines
+ * (the console's admin). malloc'd; wipe with secret_free.
+ */
+char	   *sink_pgbouncer_merge(const char *old, const char *line,
+								 const char *role);
+
+/*
+ * Publish cred to the auth_file of sink s (sink_publish's pgbouncer case):
+ * the file is read, merged (sink_pgbouncer_merge) and written atomically,
+ * with an mtime later than the replaced file's (PgBouncer does not re-read
+ * a file whose inode, size and mtime second look unchanged). 0 or -1 +
+ * *err.
+ */
+int			sink_pgbouncer_publish(const SinkCfg *s, const Credential *cred,
+								   char **err);
 
 /*
  * Write content to path atomically: create a temp file in the same folder
@@ -99,7 +135,11 @@ void		sink_output_flush(SinkOutput *o);
 /* Wipe and free the buffer. */
 void		sink_output_free(SinkOutput *o);
 
-/* Publish cred to one sink (file or command). 0 or -1 with *err. */
+/*
+ * Publish cred to one sink (file or command): a file sink is replaced
+ * with its content in its format, a pgbouncer one merged into the
+ * auth_file (sink_pgbouncer_publish). 0 or -1 with *err.
+ */
 int			sink_publish(const SinkCfg *s, const Credential *cred, char **err);
 
 /* A short description of a sink for messages: "file /etc/app/db.env (env)". */

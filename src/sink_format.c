@@ -1,6 +1,7 @@
 /*
  * sink_format.c: the content of a file sink in each format (SPEC section
- * 3) and the JSON document command sinks read on stdin.
+ * 3; the pgbouncer format's in sink_pgbouncer.c) and the JSON document
+ * command sinks read on stdin.
  *
  * Every buffer that holds the password is built in a StrBuf (whose growth
  * wipes the old allocation) and freed with sb_free_secret, or handed to
@@ -455,41 +456,6 @@ done:
 	return out;
 }
 
-/* ---- pgbouncer ---- */
-
-/* An auth_file line: both fields in double quotes, '"' doubled. */
-static char *
-format_pgbouncer(const Credential *cred, char **err)
-{
-	StrBuf		sb;
-
-	if (cred->verifier == NULL || cred->verifier[0] == '\0')
-	{
-		*err = xstrdup("no SCRAM verifier to write in the pgbouncer format");
-		return NULL;
-	}
-	if (has_line_break(cred->role) || has_line_break(cred->verifier) ||
-		strchr(cred->verifier, '"') != NULL)
-	{
-		*err = xasprintf("role \"%s\" or its verifier cannot be written as a "
-						 "PgBouncer auth_file line (hint: rename the role)",
-						 cred->role);
-		return NULL;
-	}
-	sb_init(&sb);
-	sb_appendc(&sb, '"');
-	for (const char *p = cred->role; *p; p++)
-	{
-		if (*p == '"')
-			sb_appendc(&sb, '"');
-		sb_appendc(&sb, *p);
-	}
-	sb_append(&sb, "\" \"");
-	sb_append(&sb, cred->verifier);
-	sb_append(&sb, "\"\n");
-	return sb_steal(&sb);
-}
-
 char *
 sink_format(SinkFormat fmt, const Credential *cred, char **err)
 {
@@ -504,7 +470,7 @@ sink_format(SinkFormat fmt, const Credential *cred, char **err)
 		case SINK_FMT_URI:
 			return format_uri(cred, err);
 		case SINK_FMT_PGBOUNCER:
-			return format_pgbouncer(cred, err);
+			return sink_pgbouncer_format(cred, err);
 	}
 	*err = xasprintf("unknown sink format %d", (int) fmt);
 	return NULL;

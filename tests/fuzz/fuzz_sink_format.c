@@ -1,6 +1,7 @@
 /*
  * fuzz_sink_format.c: libFuzzer target for the file sink formats
- * (src/sink_format.c), each checked against its reader (src/sink.c).
+ * (src/sink_format.c, src/sink_pgbouncer.c), each checked against its
+ * reader (src/sink.c).
  *
  * The input gives a credential: byte 0 is spare, bytes 1-16 the generation
  * and rotated_at, the rest target, role, password, verifier and the app

@@ -1,6 +1,7 @@
 /*
- * test_pooler.c: the PgBouncer auth_file merge and publish, the verifier
- * line of the pending file, and how pooler sessions and nodes are named.
+ * test_pooler.c: the PgBouncer auth_file merge and publish (the pgbouncer
+ * sink format, through sink_publish), the verifier line of the pending
+ * file, and how pooler sessions and nodes are named.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,10 +10,10 @@
 #include <unistd.h>
 
 #include "db.h"
-#include "drain.h"
+#include "session.h"
 #include "pending.h"
-#include "pooler.h"
 #include "secret.h"
+#include "sink.h"
 #include "util.h"
 #include "../tap.h"
 
@@ -40,24 +41,24 @@ test_merge(void)
 {
 	char	   *m;
 
-	m = pooler_authfile_merge(NULL, "\"app_a\" \"" V1 "\"\n", "app_a");
+	m = sink_pgbouncer_merge(NULL, "\"app_a\" \"" V1 "\"\n", "app_a");
 	is_str(m, "\"app_a\" \"" V1 "\"\n", "merge into nothing: the line alone");
 	secret_free(m);
 
-	m = pooler_authfile_merge("\"admin\" \"x\"\n\"app_a\" \"old\"\n\"app_b\" \"" V1 "\"\n# note\n",
-							  "\"app_a\" \"" V2 "\"\n", "app_a");
+	m = sink_pgbouncer_merge("\"admin\" \"x\"\n\"app_a\" \"old\"\n\"app_b\" \"" V1 "\"\n# note\n",
+							 "\"app_a\" \"" V2 "\"\n", "app_a");
 	is_str(m, "\"app_a\" \"" V2 "\"\n\"admin\" \"x\"\n\"app_b\" \"" V1 "\"\n# note\n",
 		   "the new line first, the role's old line gone, the others kept in order");
 	secret_free(m);
 
-	m = pooler_authfile_merge("\"we\"\"ird\" \"old\"\n  \"app_a\" \"old\"\n\"other\" \"y\"",
-							  "\"we\"\"ird\" \"new\"", "we\"ird");
+	m = sink_pgbouncer_merge("\"we\"\"ird\" \"old\"\n  \"app_a\" \"old\"\n\"other\" \"y\"",
+							 "\"we\"\"ird\" \"new\"", "we\"ird");
 	is_str(m, "\"we\"\"ird\" \"new\"\n  \"app_a\" \"old\"\n\"other\" \"y\"\n",
 		   "doubled quotes in a name; a last line without newline gets one");
 	secret_free(m);
 
-	m = pooler_authfile_merge("\"app_a2\" \"k\"\n\"app\" \"k\"\nbroken \"app_a\"\n",
-							  "\"app_a\" \"n\"\n", "app_a");
+	m = sink_pgbouncer_merge("\"app_a2\" \"k\"\n\"app\" \"k\"\nbroken \"app_a\"\n",
+							 "\"app_a\" \"n\"\n", "app_a");
 	is_str(m, "\"app_a\" \"n\"\n\"app_a2\" \"k\"\n\"app\" \"k\"\nbroken \"app_a\"\n",
 		   "only exact names are replaced; lines that do not parse stay");
 	secret_free(m);
@@ -89,7 +90,7 @@ test_authfile_trust(SinkCfg *s, const Credential *c, const char *other)
 	f_write(other, "\"root_only\" \"" V1 "\"\n");
 	unlink(s->path);
 	link(other, s->path);
-	is_int(pooler_publish_authfile(s, c, &err), -1, "an auth_file with 2 hard links is refused");
+	is_int(sink_publish(s, c, &err), -1, "an auth_file with 2 hard links is refused");
 	like(err, "2 hard links", "the error says why");
 	free(err);
 	err = NULL;
@@ -103,12 +104,12 @@ test_authfile_trust(SinkCfg *s, const Credential *c, const char *other)
 		return;
 	}
 	chown(s->path, 65534, 65534);
-	is_int(pooler_publish_authfile(s, c, &err), -1, "an auth_file owned by nobody is refused");
+	is_int(sink_publish(s, c, &err), -1, "an auth_file owned by nobody is refused");
 	like(err, "belongs to uid 65534", "the error names the owner");
 	free(err);
 	err = NULL;
 	s->owner = "65534";
-	is_int(pooler_publish_authfile(s, c, &err), 0, "accepted when nobody is the configured owner");
+	is_int(sink_publish(s, c, &err), 0, "accepted when nobody is the configured owner");
 	if (err)
 		diag("%s", err);
 	free(err);
@@ -136,7 +137,7 @@ test_publish(const char *dir)
 	c.role = "app_b";
 	c.password = "Secret0123456789";
 	c.verifier = V2;
-	is_int(pooler_publish_authfile(&s, &c, &err), 0, "publish into an existing auth_file");
+	is_int(sink_publish(&s, &c, &err), 0, "publish into an existing auth_file");
 	text = slurp(path);
 	is_str(text, "\"app_b\" \"" V2 "\"\n\"admin\" \"" V1 "\"\n", "merged content");
 	ok(strstr(text, c.password) == NULL, "no plaintext in the auth_file");
@@ -145,25 +146,25 @@ test_publish(const char *dir)
 	{
 		time_t		m1 = st.st_mtime;
 
-		is_int(pooler_publish_authfile(&s, &c, &err), 0, "publish again at once");
+		is_int(sink_publish(&s, &c, &err), 0, "publish again at once");
 		ok(stat(path, &st) == 0 && st.st_mtime > m1,
 		   "the rewritten file has a later mtime second, so PgBouncer re-reads it");
 	}
 	c.verifier = NULL;
-	is_int(pooler_publish_authfile(&s, &c, &err), -1, "no verifier: refused");
+	is_int(sink_publish(&s, &c, &err), -1, "no verifier: refused");
 	diag("%s", err);
 	free(err);
 	err = NULL;
 	c.verifier = V2;
 	symlink(path, link);
 	s.path = link;
-	is_int(pooler_publish_authfile(&s, &c, &err), -1, "a symlink is refused");
+	is_int(sink_publish(&s, &c, &err), -1, "a symlink is refused");
 	diag("%s", err);
 	free(err);
 	unlink(link);
 	unlink(path);
 	s.path = path;
-	is_int(pooler_publish_authfile(&s, &c, &err), 0, "a missing auth_file is created");
+	is_int(sink_publish(&s, &c, &err), 0, "a missing auth_file is created");
 	text = slurp(path);
 	is_str(text, "\"app_b\" \"" V2 "\"\n", "with the one line");
 	free(text);
