@@ -47,7 +47,7 @@ sub hold
 	my ($peak_draining, $peak_conns) = (0, 0);
 	my $others_done = poll_until(sub {
 			my $row = $sampler->query("SELECT (SELECT count(*) FROM pgrotate.state WHERE phase = 'draining'),"
-				  . " (SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgrotate_admin' OR usename ~ '^f[0-9]+_[ab]\$'),"
+				  . " (SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgrotate%'),"
 				  . " (SELECT count(*) FROM pgrotate.state WHERE phase = 'idle' AND generation = 2)");
 			my ($d, $c, $idle) = split /\|/, $row;
 			$peak_draining = $d if $d > $peak_draining;
