@@ -246,12 +246,59 @@ emit_json(LogLevel level, const char *event, const char *detail,
 	sb_free(&sb);
 }
 
+/*
+ * Messages built far from log_emit carry their hint inline, "... (hint:
+ * H)". Split them: the primary message without those, and the hint (them,
+ * one per line, then the caller's), so that the hint is its own HINT line
+ * (its own JSON field), as in PostgreSQL. An unbalanced "(hint: " stays.
+ */
+static void
+split_hints(const char *msg, const char *given, char **primary, char **hint)
+{
+	static const char mark[] = " (hint: ";
+	StrBuf		p,
+				h;
+	const char *s = msg;
+	const char *at;
+
+	sb_init(&p);
+	sb_init(&h);
+	while ((at = strstr(s, mark)) != NULL)
+	{
+		const char *start = at + strlen(mark);
+		const char *c = start;
+		int			depth = 1;
+
+		for (; *c && depth > 0; c++)
+			depth += (*c == '(') - (*c == ')');
+		if (depth > 0)
+			break;
+		sb_appendn(&p, s, (size_t) (at - s));
+		if (h.len)
+			sb_appendc(&h, '\n');
+		sb_appendn(&h, start, (size_t) (c - 1 - start));
+		s = c;
+	}
+	sb_append(&p, s);
+	if (given)
+	{
+		if (h.len)
+			sb_appendc(&h, '\n');
+		sb_append(&h, given);
+	}
+	*primary = sb_steal(&p);
+	*hint = h.len ? sb_steal(&h) : NULL;
+	sb_free(&h);
+}
+
 void
 log_emit(LogLevel level, const char *event, const char *detail,
 		 const char *hint, const char *fmt,...)
 {
 	va_list		ap;
 	char	   *msg;
+	char	   *primary;
+	char	   *hints;
 
 	if (!log_enabled(level))
 		return;
@@ -261,11 +308,14 @@ log_emit(LogLevel level, const char *event, const char *detail,
 	va_end(ap);
 	if (msg == NULL)
 		return;
-	if (level == LOG_LEVEL_ERROR)
-		remember_error(msg, detail);
-	if (log_json)
-		emit_json(level, event, detail, hint, msg);
-	else
-		emit_text(level, detail, hint, msg);
+	split_hints(msg, hint, &primary, &hints);
 	free(msg);
+	if (level == LOG_LEVEL_ERROR)
+		remember_error(primary, detail);
+	if (log_json)
+		emit_json(level, event, detail, hints, primary);
+	else
+		emit_text(level, detail, hints, primary);
+	free(primary);
+	free(hints);
 }
