@@ -242,14 +242,6 @@ open_hubs(Fleet *f)
 	return 0;
 }
 
-static void
-close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 /* The worker of target i: a cycle up to the drain, or the revoke. */
 static void
 worker(Fleet *f, int i, bool revoke, int reply_fd)

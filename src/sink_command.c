@@ -187,14 +187,6 @@ write_nosigpipe(int fd, const void *buf, size_t len)
 	return n;
 }
 
-static void
-close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 /* Feed the document; a command that does not read it is its own business. */
 static void
 feed_stdin(Child *c)

@@ -401,3 +401,11 @@ host_name(void)
 	}
 	return name;
 }
+
+void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}

@@ -83,4 +83,7 @@ int			format_utc_of_local(const char *text, char out[32]);
 /* This machine's host name (static buffer). */
 const char *host_name(void);
 
+/* close(*fd) if open, and mark it closed (-1). */
+void		close_fd(int *fd);
+
 #endif

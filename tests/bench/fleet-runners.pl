@@ -19,7 +19,7 @@
 use strict;
 use warnings;
 use Test::More;
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(time);
 use PgRotateTest;
 
 my $k = $ENV{RUNNERS} // 4;
@@ -60,8 +60,8 @@ my $t0 = time;
 my $end = $t0 + $every * $periods;
 my (@runs, @next, @bg);
 @next = map { $t0 + rand($every / 2) } 1 .. $k;
-while (time < $end || grep { defined } @bg)
-{
+# one scheduling round: collect finished runs, start the runners whose time has come
+my $round = sub {
 	for my $i (0 .. $k - 1)
 	{
 		if ($bg[$i] && !$bg[$i]->is_running)
@@ -78,8 +78,9 @@ while (time < $end || grep { defined } @bg)
 				timeout => 600);
 		}
 	}
-	sleep 0.05;
-}
+	return time >= $end && !grep { defined } @bg;
+};
+poll_until($round, what => 'the runners to finish', timeout => $every * $periods + 600, interval => 0.05);
 my $elapsed = time - $t0;
 
 # The history of every target: its events in order, with their times.

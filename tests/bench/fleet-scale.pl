@@ -76,16 +76,15 @@ sub sampled
 	my $start = time;
 	my $bg = start_pgrotate(args => $o{args}, config => $conf, env => $env, timeout => 3600);
 	my @peak = (0, 0);
-	while ($bg->is_running)
-	{
-		Time::HiRes::sleep(0.02);    # the sampling rate, not a synchronisation
-		$o{tick}->() if $o{tick};
-		for my $c (0 .. 1)
-		{
-			my $v = $samplers[$c]->query("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgrotate%'");
-			$peak[$c] = $v if defined $v && $v =~ /^\d+$/ && $v > $peak[$c];
-		}
-	}
+	poll_until(sub {
+			$o{tick}->() if $o{tick};
+			for my $c (0 .. 1)
+			{
+				my $v = $samplers[$c]->query("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgrotate%'");
+				$peak[$c] = $v if defined $v && $v =~ /^\d+$/ && $v > $peak[$c];
+			}
+			!$bg->is_running;
+		}, what => 'the run to end', timeout => 3600, interval => 0.02);
 	my $res = $bg->finish;
 	my $wall = time - $start;
 	my ($cu1, $cs1) = (times)[ 2, 3 ];

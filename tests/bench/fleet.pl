@@ -92,13 +92,12 @@ sub timed
 	my $sampler = $node->background_session(dbname => 'appdb', application_name => 'sampler');
 	my $bg = start_pgrotate(args => [@args], config => $conf, env => $env, timeout => 3600);
 	my $peak = 0;
-	while ($bg->is_running)
-	{
-		Time::HiRes::sleep(0.02);    # the sampling rate, not a synchronisation
-		my $c = $sampler->query("SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgrotate_admin'"
-			  . " OR usename ~ '^[ab]_t[0-9]+\$'");
-		$peak = $c if $c =~ /^\d+$/ && $c > $peak;
-	}
+	poll_until(sub {
+			my $c = $sampler->query("SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgrotate_admin'"
+				  . " OR usename ~ '^[ab]_t[0-9]+\$'");
+			$peak = $c if $c =~ /^\d+$/ && $c > $peak;
+			!$bg->is_running;
+		}, what => 'the run to end', timeout => 3600, interval => 0.02);
 	my $r = $bg->finish;
 	my $wall = time - $t0;
 	$sampler->quit;

@@ -4,7 +4,6 @@
 use strict;
 use warnings;
 use Test::More;
-use Time::HiRes ();
 use PgRotateTest;
 use PgRotateSetup;
 
@@ -46,13 +45,13 @@ sub sampled_run
 	my $bg = start_pgrotate(args => [ 'cycle', '--all', '--jobs', $n ], config => $conf, env => $t->{env},
 		timeout => 120);
 	my $peak = 0;
-	while ($bg->is_running)
-	{
-		Time::HiRes::sleep(0.01);    # the sampling rate, not a synchronisation
-		my $c = $sampler->query("SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgrotate_admin'"
-			  . " OR usename ~ '^t[0-9]+_[ab]\$'");
-		$peak = $c if $c =~ /^\d+$/ && $c > $peak;
-	}
+	# sample until the run ends
+	poll_until(sub {
+			my $c = $sampler->query("SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgrotate_admin'"
+				  . " OR usename ~ '^t[0-9]+_[ab]\$'");
+			$peak = $c if $c =~ /^\d+$/ && $c > $peak;
+			!$bg->is_running;
+		}, what => 'the run to end', timeout => 120, interval => 0.01);
 	$sampler->quit;
 	return ($bg->finish, $peak);
 }

@@ -4,7 +4,6 @@
 use strict;
 use warnings;
 use Test::More;
-use Time::HiRes ();
 use PgRotateTest;
 use PgRotateSetup;
 
@@ -50,10 +49,7 @@ is(gens(), join(',', ('1:idle') x 20), 'every target at generation 1');
 my @samplers = map { $_->background_session(dbname => 'postgres', application_name => 'sampler') } @nodes;
 my $bg = start_pgrotate(args => [ 'cycle', '--all', '--jobs', '20' ], config => $conf, env => $env, timeout => 180);
 my @peak = (0, 0);
-my @hubs = (0, 0);
-while ($bg->is_running)
-{
-	Time::HiRes::sleep(0.01);    # the sampling rate, not a synchronisation
+poll_until(sub {
 	for my $c (0 .. 1)
 	{
 		my $row = $samplers[$c]->query("SELECT count(*), count(DISTINCT datname) FILTER (WHERE usename = 'pgrotate_admin')"
@@ -61,7 +57,8 @@ while ($bg->is_running)
 		my ($n) = split /\|/, $row;
 		$peak[$c] = $n if $n =~ /^\d+$/ && $n > $peak[$c];
 	}
-}
+	!$bg->is_running;
+}, what => 'the run to end', timeout => 180, interval => 0.01);
 $r = $bg->finish;
 $_->quit for @samplers;
 is($r->{exit}, 0, 'cycle --all --jobs 20 exits 0') or diag($r->{stderr});

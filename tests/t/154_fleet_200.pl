@@ -47,14 +47,15 @@ sub sampled_run
 	my $bg = start_pgrotate(args => [ 'cycle', '--all', @args ], config => $conf, env => $t->{env},
 		timeout => 600);
 	my ($peak, $samples) = (0, 0);
-	while ($bg->is_running)
-	{
-		Time::HiRes::sleep(0.01);    # the sampling rate, not a synchronisation
-		my $c = $sampler->query("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgrotate%'");
-		next unless defined $c && $c =~ /^\d+$/;
-		$samples++;
-		$peak = $c if $c > $peak;
-	}
+	poll_until(sub {
+			my $c = $sampler->query("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgrotate%'");
+			if (defined $c && $c =~ /^\d+$/)
+			{
+				$samples++;
+				$peak = $c if $c > $peak;
+			}
+			!$bg->is_running;
+		}, what => 'the run to end', timeout => 600, interval => 0.01);
 	$sampler->quit;
 	return ($bg->finish, $peak, $samples, time - $start);
 }
