@@ -144,6 +144,31 @@ deb=${deb:-}
 echo "# package build: $(($(date +%s) - t0))s (tarball and dpkg-buildpackage)"
 [ -f "$deb" ] || finish
 
+# The same from a clean clone of the checkout's HEAD (no configure: dh's
+# autoreconf makes it), as a packager working from git would.
+build_from_clone()
+{
+	git clone -q "$ROOT" "$OUT/clone/pgrotate" &&
+		(cd "$OUT/clone/pgrotate" && dpkg-buildpackage -us -uc -b) >"$OUT/clone-build.log" 2>&1 ||
+		{ tail -40 "$OUT/clone-build.log"; return 1; }
+	ls "$OUT"/clone/pgrotate_"$version"_*.deb
+}
+if [ -d "$ROOT/.git" ] || [ -f "$ROOT/.git" ]; then
+	t "dpkg-buildpackage -us -uc -b builds the package from a clean git clone" build_from_clone
+else
+	skip "dpkg-buildpackage from a clean git clone" "the checkout is not a git repository"
+fi
+
+# make distcheck: the tarball configures, builds, passes the unit tests
+# and installs/uninstalls cleanly in a fresh tree (the integration suite
+# runs in the build step).
+distcheck()
+{
+	(cd "$OUT/dist" && make -s distcheck TESTS='$(UNIT_TESTS)') >"$OUT/distcheck.log" 2>&1 ||
+		{ tail -40 "$OUT/distcheck.log"; return 1; }
+}
+t "make distcheck (unit tests) passes" distcheck
+
 dpkg-deb -c "$deb" >"$OUT/dpkg-c.txt"
 echo "# dpkg -c $(basename "$deb") (also in $OUT/dpkg-c.txt):"
 sed 's/^/#   /' "$OUT/dpkg-c.txt"
