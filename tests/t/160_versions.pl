@@ -115,6 +115,39 @@ ok($major >= 14 && $major <= 18, "the server is a supported major ($major)");
 	unlike($log, qr/WARNING:.*MD5/i, 'no MD5 warning in the server log during the cycle');
 	unlike($log, qr/\bmd5[0-9a-f]{32}\b/, 'no MD5 hash in the server log');
 
+	# The other commands that write or clear passwords, on a second target:
+	# init (its first credential), cycle --no-wait then revoke, --emergency.
+	$node->create_database('md5db');
+	$node->safe_psql('GRANT CREATE ON DATABASE md5db TO pgrotate_admin');
+	my $msink = test_dir() . '/md5db.env';
+	my $mconf = test_dir() . '/md5.conf';
+	write_config($mconf, target_config(node => $node, target => 'md5db', dbname => 'md5db', group_role => 'md5_app',
+			roles => [ 'md5_user_a', 'md5_user_b' ], sink_path => $msink));
+	$pos = $node->log_position;
+	for my $step ([ 'init', 'md5db' ], [ 'cycle', 'md5db', '--no-wait' ], [ 'revoke', 'md5db', 'OLD' ],
+		[ 'cycle', 'md5db', '--emergency' ])
+	{
+		if ($step->[2] && $step->[2] eq 'OLD')
+		{
+			my ($active) = published($msink);
+			$step->[2] = $active eq 'md5_user_a' ? 'md5_user_b' : 'md5_user_a';
+		}
+		$r = run_target($mconf, @$step);
+		is($r->{exit}, 0, "@$step with password_encryption = md5: exit 0") or diag($r->{stderr});
+	}
+	my ($mu, $mp) = published($msink);
+	my $other = $mu eq 'md5_user_a' ? 'md5_user_b' : 'md5_user_a';
+	is($node->safe_psql("SELECT rolcanlogin || ':' || coalesce(substr(rolpassword, 1, 14), 'null')"
+			  . " FROM pg_authid WHERE rolname = '$mu'"), 'true:SCRAM-SHA-256$',
+		'after init, cycle, revoke and --emergency: the active role has a SCRAM verifier');
+	is($node->safe_psql("SELECT rolcanlogin || ':' || coalesce(rolpassword, 'null')"
+			  . " FROM pg_authid WHERE rolname = '$other'"), 'false:null', 'and the other role none');
+	ok(login_works($node, $mu, $mp, 'md5db'), 'the published credential of the second target logs in');
+	is($node->safe_psql("SELECT count(*) FROM pg_authid WHERE rolpassword LIKE 'md5%'"), '0',
+		'still no MD5 password anywhere');
+	$log = $node->log_since($pos);
+	unlike($log, qr/WARNING:.*MD5/i, 'no MD5 warning in the server log from init, revoke or --emergency');
+
 	SKIP:
 	{
 		skip 'MD5 passwords warn from PostgreSQL 18', 1 if $major < 18;
