@@ -10,8 +10,8 @@
 #
 # Every check is a TAP line on stdout and a ":test-result:" line in
 # $DEB_OUT/deb.trs, which .ci/run counts. Exit status 0 only if all passed.
-# The checkout is not written to: everything happens under $DEB_OUT
-# (default .ci/out/deb). The package pgrotate must not be installed on
+# Everything happens under $DEB_OUT (default .ci/out/deb); the checkout is
+# written to only to make ./configure (autogen.sh) when it has none. The package pgrotate must not be installed on
 # this machine by anything else: the script purges it at the start and end.
 set -u
 set -o pipefail

@@ -371,6 +371,27 @@ SKIP:
 	  or diag("$vout$verr");
 }
 
+# The Debian package's unit: debian/pgrotate-due.service.sed applied to the
+# contrib unit (as debian/rules does) must replace each comment block it
+# names and leave the lines the package needs.
+{
+	my ($rc, $deb_svc, $err) = cmd([ 'sed', '-f', "$src/debian/pgrotate-due.service.sed",
+			"$contrib/systemd/pgrotate-due.service" ]);
+	is($rc, 0, 'the Debian sed script applies to the contrib unit') or diag($err);
+	for my $line ('ExecStart=/usr/bin/pgrotate cycle --all --due', 'ReadWritePaths=/var/lib/pgrotate',
+		'AmbientCapabilities=CAP_CHOWN', 'CapabilityBoundingSet=CAP_CHOWN',
+		'# Installed by the Debian package pgrotate, neither enabled nor started.',
+		'# The file system is read-only but for the state_dir. Add the folder of',
+		'# CAP_CHOWN only, so that a file sink can give its file the "owner" and')
+	{
+		like($deb_svc, qr/^\Q$line\E$/m, "the package's unit has: $line");
+	}
+	unlike($deb_svc, qr{PLACEHOLDER|/usr/local|^ReadWritePaths=(?!/var/lib/pgrotate$)}m,
+		"the package's unit names no /usr/local path and writes only its state folder");
+	is(scalar(() = $deb_svc =~ /^(?:CapabilityBoundingSet|AmbientCapabilities)=/mg), 2,
+		"the package's unit sets each capability line once");
+}
+
 # The installed contrib files call only what "make install" installs: the
 # paths under the configured prefix named by the cron file and the unit.
 {
