@@ -24,7 +24,11 @@ typedef struct CycleOpts
 	int			report_fd;		/* > 0: report "draining" here and stop */
 	int			reply_fd;		/* > 0: the poolers' RELOAD is asked on
 								 * report_fd, answered here */
-	bool		poolers_polled; /* the coordinator saw them drained */
+	bool		poolers_polled; /* the coordinator saw them drained, or ... */
+	bool		poolers_killed; /* ... timed out and disconnected their
+								 * clients of the old role: */
+	int			pooler_killed;	/* how many it disconnected */
+	int			pooler_unkillable;	/* and left (no KILL_CLIENT) */
 	bool		checked;		/* this run's first worker checked the
 								 * schema's trust and the setup */
 	int64_t		drain_left_ms;	/* > 0: drain at most this long */

@@ -36,13 +36,11 @@ sinks_hand_out(CycleRun *run, const char *role)
 	return 1;
 }
 
-void
-cycle_terminate(CycleRun *run, const DrainNodes *w, const char *role,
-				const char *kind)
+/* The history of what a terminate ended (and could not end) of role. */
+static void
+record_terminated(CycleRun *run, const char *role, const char *kind,
+				  int total, int unkillable)
 {
-	int			unkillable = 0;
-	int			total = drain_terminate_all(w, role, &unkillable);
-
 	if (total > 0)
 	{
 		char	   *d = xasprintf("%d session%s", total, total == 1 ? "" : "s");
@@ -60,6 +58,22 @@ cycle_terminate(CycleRun *run, const DrainNodes *w, const char *role,
 		cycle_history(run, "pooler_clients_left", role, NULL, run->st.generation, d);
 		free(d);
 	}
+}
+
+void
+cycle_terminate(CycleRun *run, const DrainNodes *w, const char *role,
+				const char *kind)
+{
+	int			unkillable = 0;
+	int			total = drain_terminate_all(w, role, &unkillable);
+
+	/* a fleet's coordinator ended the pooler clients on its consoles */
+	if (run->o->poolers_killed)
+	{
+		total += run->o->pooler_killed;
+		unkillable += run->o->pooler_unkillable;
+	}
+	record_terminated(run, role, kind, total, unkillable);
 }
 
 /*
@@ -107,6 +121,9 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 			res = DRAIN_DONE;
 		}
 	}
+	else if (res == DRAIN_DONE && run->o->poolers_killed)
+		/* the nodes drained once the coordinator ended the pooler clients */
+		record_terminated(run, old, "role", run->o->pooler_killed, run->o->pooler_unkillable);
 	switch (res)
 	{
 		case DRAIN_DONE:

@@ -287,6 +287,34 @@ drain_terminate(DbConn *c, const char *role, int *n, char **err)
 	return 0;
 }
 
+int
+drain_kill_pooler_clients(Pooler *p, const char *role, int *killed, int *unkillable)
+{
+	char	   *err = NULL;
+	int			n = 0;
+	int			rc = pooler_kill_clients(p, role, &n, &err);
+
+	if (rc < 0)
+	{
+		log_warning("could not disconnect the clients of %s from %s: %s",
+					role, pooler_label(p), err);
+		free(err);
+		return -1;
+	}
+	if (rc == 0)
+		*killed += n;
+	else if (n > 0)
+	{
+		*unkillable += n;
+		log_emit(LOG_LEVEL_WARNING, "pooler_cannot_kill", NULL,
+				 "once the role is revoked their next transaction fails: PgBouncer cannot log in to the server for them (PgBouncer 1.24 and later can disconnect them with KILL_CLIENT)",
+				 "%s (%s) cannot disconnect a single client: %d client%s of role %s %s connected to it; only server connections are terminated",
+				 pooler_label(p), pooler_version(p), n, n == 1 ? "" : "s", role,
+				 n == 1 ? "stays" : "stay");
+	}
+	return 0;
+}
+
 /* Pooler clients of role: KILL_CLIENT where it exists, else a warning. */
 static int
 terminate_on_poolers(const DrainNodes *w, const char *role, int *unkillable)
@@ -294,30 +322,7 @@ terminate_on_poolers(const DrainNodes *w, const char *role, int *unkillable)
 	int			total = 0;
 
 	for (int k = 0; k < w->npoolers; k++)
-	{
-		Pooler	   *p = w->poolers[k];
-		char	   *err = NULL;
-		int			n = 0;
-		int			rc = pooler_kill_clients(p, role, &n, &err);
-
-		if (rc < 0)
-		{
-			log_warning("could not disconnect the clients of %s from %s: %s",
-						role, pooler_label(p), err);
-			free(err);
-		}
-		else if (rc == 0)
-			total += n;
-		else if (n > 0)
-		{
-			*unkillable += n;
-			log_emit(LOG_LEVEL_WARNING, "pooler_cannot_kill", NULL,
-					 "once the role is revoked their next transaction fails: PgBouncer cannot log in to the server for them (PgBouncer 1.24 and later can disconnect them with KILL_CLIENT)",
-					 "%s (%s) cannot disconnect a single client: %d client%s of role %s %s connected to it; only server connections are terminated",
-					 pooler_label(p), pooler_version(p), n, n == 1 ? "" : "s", role,
-					 n == 1 ? "stays" : "stay");
-		}
-	}
+		(void) drain_kill_pooler_clients(w->poolers[k], role, &total, unkillable);
 	return total;
 }
 

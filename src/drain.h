@@ -107,4 +107,12 @@ int			drain_terminate(DbConn *c, const char *role, int *n, char **err);
 int			drain_terminate_all(const DrainNodes *w, const char *role,
 								int *unkillable);
 
+/*
+ * Disconnect role's clients from pooler p (KILL_CLIENT): adds to *killed
+ * what it ended and to *unkillable what a PgBouncer without KILL_CLIENT
+ * leaves connected (with a warning). -1 (a warning logged) when p failed.
+ */
+int			drain_kill_pooler_clients(Pooler *p, const char *role, int *killed,
+									  int *unkillable);
+
 #endif

@@ -24,9 +24,10 @@
  * connections there with one SHOW CLIENTS and one SHOW SERVERS per poll
  * (and sends RECONNECT as a single cycle does), and it runs the RELOAD a
  * worker asks for after writing a pgbouncer auth_file ("reload <target>" on
- * the report pipe, "ok" or the error on the worker's reply pipe). A worker
- * opens a console itself only to end a timed-out target's clients
- * (on_drain_timeout = "terminate", --emergency).
+ * the report pipe, "ok" or the error on the worker's reply pipe), and the
+ * KILL_CLIENT of a timed-out target's clients (on_drain_timeout =
+ * "terminate", --emergency). A worker opens a console itself only when
+ * the run's console to that pooler failed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,7 @@
 
 #include "budget.h"
 #include "commands.h"
+#include "drain.h"
 #include "exitcode.h"
 #include "fault.h"
 #include "fleet.h"
@@ -93,6 +95,10 @@ typedef struct FTarget
 	int			nhubs;
 	int		   *consoles;		/* its poolers */
 	int			reply_fd;		/* its first worker's reply pipe, or -1 */
+	bool		killed;			/* its drain timed out: the coordinator
+								 * disconnected its pooler clients */
+	int			nkilled;		/* ... this many */
+	int			nunkillable;	/* ... and left these (no KILL_CLIENT) */
 } FTarget;
 
 typedef struct Fleet
@@ -263,7 +269,10 @@ worker(Fleet *f, int i, bool revoke, int reply_fd)
 
 		o.drain_left_ms = left > 1 ? left : 1;
 		/* drained on its poolers too: the worker need not open them */
-		o.poolers_polled = ft->sessions == 0;
+		o.poolers_polled = ft->sessions == 0 || ft->killed;
+		o.poolers_killed = ft->killed;
+		o.pooler_killed = ft->nkilled;
+		o.pooler_unkillable = ft->nunkillable;
 		/*
 		 * Its first worker checked the schema's trust and the setup in
 		 * this run; only the schema's owner or a superuser could change
@@ -615,6 +624,42 @@ poll_console(Fleet *f, int k, char **err)
 }
 
 /*
+ * Target i's drain timed out with sessions left, and its policy ends them
+ * (on_drain_timeout = "terminate", --emergency): disconnect its old role's
+ * clients on the run's own consoles, so that its revoking worker opens
+ * none (one console connection per pooler and run). The worker ends the
+ * backends and records what both ended. Unless a console fails: then the
+ * worker does it all, on its own console.
+ */
+static void
+kill_pooler_clients(Fleet *f, int i)
+{
+	FTarget    *ft = &f->ft[i];
+	bool		ok = true;
+
+	log_set_target(ft->t->name);
+	for (int k = 0; k < ft->t->poolers.n && ok; k++)
+	{
+		char	   *err = NULL;
+		Pooler	   *p = console_get(f, ft->consoles[k], &err);
+
+		if (p == NULL)
+		{
+			log_warning("cannot reach a pooler's console: %s", err);
+			free(err);
+			ok = false;
+		}
+		else if (drain_kill_pooler_clients(p, ft->old, &ft->nkilled, &ft->nunkillable) != 0)
+		{
+			console_lost(f, ft->consoles[k]);
+			ok = false;
+		}
+	}
+	log_set_target(NULL);
+	ft->killed = ok;
+}
+
+/*
  * One poll of every draining target: one query per hub. A drained target
  * whose min_overlap is over, or one past its drain_timeout, is ready for
  * its revoking worker.
@@ -649,7 +694,12 @@ poll_drains(Fleet *f)
 		if (ft->st == F_DRAINING &&
 			((ft->sessions == 0 && now >= ft->overlap_at) || now >= ft->deadline ||
 			 ft->sessions < 0))
+		{
+			if (ft->sessions > 0 && ft->t->poolers.n > 0 &&
+				(f->o->emergency || ft->t->s.on_drain_timeout == DRAIN_TERMINATE))
+				kill_pooler_clients(f, i);
 			ft->st = F_READY;
+		}
 	}
 }
 

@@ -105,4 +105,41 @@ like(slurp_file($auth), qr/\A"\Q$u1\E" "SCRAM-SHA-256/, "$names[0]'s new role le
 like($r->{stderr}, qr/$names[0]: pooler \S+ reloaded its auth_file/, "the pooler reloaded $names[0]'s auth_file");
 like($r->{stderr}, qr/asked to RECONNECT database appdb/, 'the run asked the pooler to RECONNECT');
 
+# A drain that times out under on_drain_timeout = "terminate": the run ends
+# the pooler clients of the old role on its own console (KILL_CLIENT where
+# PgBouncer has it), and the revoking worker opens no console of its own.
+write_config($conf, slurp_file($conf) =~ s/drain_timeout = "60s";/drain_timeout = "2s";/r
+	  =~ s/on_drain_timeout = "fail";/on_drain_timeout = "terminate";/r);
+like(slurp_file($conf), qr/on_drain_timeout = "terminate"/, 'the run now terminates at a 2 s drain timeout');
+my $victim = $names[2];
+my ($vu, $vp) = read_env_sink("$dir/$victim.env");
+my $hold = $pgb->client(user => $vu, password => $vp, application_name => "hold-$victim");
+# (no sampling on the console during this run: every console login in
+# PgBouncer's log, with the client's pid, is then the run's)
+my $logpos = length $pgb->log_content;
+$r = pgr($t, [ 'cycle', '--all', '--jobs', $n ], timeout => 120);
+is($r->{exit}, 0, 'the run exits 0: the timed-out target was terminated and revoked') or diag($r->{stderr});
+my @logins = substr($pgb->log_content, $logpos) =~ /\bunix\((\d+)\)\S* login attempt: db=pgbouncer /g;
+is(scalar(@logins), 1, 'the terminate path too opens no console connection but the run\'s one')
+  or diag("console logins from pids @logins");
+is(q1("SELECT string_agg(DISTINCT generation::text || ':' || phase, ',') FROM pgrotate.state"), '3:idle',
+	'every target rotated again and idle');
+is($primary->safe_psql("SELECT rolcanlogin::text FROM pg_roles WHERE rolname = '$vu'"), 'false',
+	"${victim}'s old role $vu is revoked");
+is($primary->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE usename = '$vu'"), '0',
+	"no backend of $vu is left on the server");
+like(q1("SELECT string_agg(event || ' ' || coalesce(detail, ''), '; ' ORDER BY id) FROM pgrotate.history"
+		  . " WHERE target = '$victim' AND generation = 3"),
+	qr/terminated \d+ sessions?/, "${victim}'s history records what the terminate ended");
+if ((PgBouncerTest::version() // 0) < 12400)
+{
+	like($r->{stderr}, qr/cannot disconnect a single client: 1 client of role \Q$vu\E stays/,
+		'PgBouncer without KILL_CLIENT: the run says the client stays connected');
+}
+else
+{
+	is(scalar(grep { ($_->{user} // '') eq $vu } @{ $pgb->show('CLIENTS') }), 0, "the pooler's client of $vu is gone");
+}
+$hold->quit;
+
 done_testing();
