@@ -124,6 +124,21 @@ is($node->safe_psql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'victim'")
 $r = run('revoke', 'appdb', (read_env_sink($t->{sink}))[0] eq 'app_user_a' ? 'app_user_b' : 'app_user_a');
 is($r->{exit}, 1, 'revoke refuses the tampered state too');
 like($r->{stderr}, qr/pending role "victim"/, 'revoke says why');
+# init reads the state as well: an interrupted first init (generation 0)
+# would roll the pending role back, so it is checked before that.
+su("ALTER ROLE victim PASSWORD 'victim-secret'");
+my $victim_pw = su("SELECT rolpassword FROM pg_authid WHERE rolname = 'victim'");
+my $gen = su('SELECT generation FROM pgrotate.state');
+su("UPDATE pgrotate.state SET generation = 0, pending_generation = 1");
+my $log_pos = $node->log_position;
+$r = run('init', 'appdb');
+is($r->{exit}, 1, 'init refuses the tampered state of an unfinished first init');
+like($r->{stderr}, qr/target appdb: the state's pending role "victim" is not the standby role "app_user_[ab]"; nothing was changed/,
+	'it says so, as cycle does');
+is(role_row($node, 'victim'), 't|t', 'the role named by the state kept LOGIN and a password');
+is(su("SELECT rolpassword FROM pg_authid WHERE rolname = 'victim'"), $victim_pw, 'its own password');
+unlike($node->log_since($log_pos), qr/ALTER ROLE "?victim"?/, 'no ALTER ROLE of it reached the server');
+su("UPDATE pgrotate.state SET generation = $gen");
 su("UPDATE pgrotate.state SET phase = 'idle', pending_role = NULL, pending_generation = NULL");
 
 # 4. The lock. The leaked application credential, disguised as a pgrotate
