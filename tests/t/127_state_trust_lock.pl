@@ -161,6 +161,25 @@ is(role_row($node, $user), 'f|f', 'the leaked role is revoked');
 poll_until(sub { su("SELECT count(*) FROM pg_stat_activity WHERE pid = " . $spoof->backend_pid) eq '0' },
 	what => 'the emergency cycle terminated the spoofing session');
 
+# The issue's other case: the leaked credential is the old role of a cycle
+# left draining, and the operator revokes it with --terminate while it
+# holds the old advisory lock under a pgrotate-like application_name.
+($user, $pw) = read_env_sink($t->{sink});
+$spoof = $node->background_session(user => $user, password => $pw, dbname => 'appdb',
+	application_name => 'pgrotate:4242@ops-bastion');
+$spoof->query_safe("SELECT pg_advisory_lock(hashtext('pgrotate'), hashtext('appdb'))");
+$r = run('cycle', 'appdb', '--no-wait');
+is($r->{exit}, 0, 'cycle --no-wait publishes the next credential') or diag($r->{stderr});
+is(su('SELECT phase FROM pgrotate.state'), 'draining', 'and leaves the leaked role draining');
+$r = run('revoke', 'appdb', $user, '--terminate', '--reason', 'leaked');
+is($r->{exit}, 0, 'revoke --terminate is not blocked by the spoofed lock') or diag($r->{stderr});
+unlike($r->{stderr}, qr/holds target|ops-bastion|pgrotate pid 4242/, 'the spoofing session is not taken for a lock holder');
+like($r->{stderr}, qr/terminated 1 session of role \Q$user\E/, 'it terminates the leaked role\'s session');
+is(role_row($node, $user), 'f|f', 'the leaked role is revoked: NOLOGIN, no password');
+is(su('SELECT phase FROM pgrotate.state'), 'idle', 'the draining cycle is finished');
+poll_until(sub { su("SELECT count(*) FROM pg_stat_activity WHERE pid = " . $spoof->backend_pid) eq '0' },
+	what => 'revoke --terminate ended the spoofing session');
+
 # 5. A real holder is named from the server's view, and its lock is free
 #    as soon as it dies.
 {
