@@ -111,6 +111,47 @@ SQL
 $r = run('cycle', 'appdb');
 is($r->{exit}, 0, 'cycle works once the trigger and grants are gone') or diag($r->{stderr});
 
+# A grant on one column is write access too: UPDATE (pending_role) would
+# let the application name the role a rollback makes NOLOGIN.
+su(<<'SQL');
+GRANT UPDATE (pending_role) ON pgrotate.state TO app;
+SET ROLE app;
+UPDATE pgrotate.state SET pending_role = NULL;
+SQL
+for my $cmd ([ 'init', 'appdb' ], [ 'cycle', 'appdb' ], [ 'status', 'appdb' ], [ 'active', 'appdb' ],
+	[ 'history', 'appdb' ], [ 'revoke', 'appdb', 'app_user_a' ], [ 'check', 'appdb' ])
+{
+	$r = run(@$cmd);
+	is($r->{exit}, $cmd->[0] eq 'status' ? 3 : 1, "$cmd->[0] refuses a column grant of UPDATE to the application");
+	like($r->{stdout} . $r->{stderr}, qr/role app has UPDATE \(pending_role\) on pgrotate\.state/, "$cmd->[0] names it");
+}
+like($r->{stdout}, qr/REVOKE UPDATE \(pending_role\) ON pgrotate\.state FROM app/, 'with the REVOKE that fixes it');
+su('REVOKE UPDATE (pending_role) ON pgrotate.state FROM app');
+
+# PostgreSQL 17+: MAINTAIN lets its holder LOCK TABLE pgrotate.state and
+# so stall every run.
+SKIP:
+{
+	skip 'MAINTAIN is a privilege from PostgreSQL 17 on', 4 if $node->server_version_num < 170000;
+	su(<<'SQL');
+GRANT MAINTAIN ON pgrotate.state TO app;
+BEGIN;
+SET ROLE app;
+LOCK TABLE pgrotate.state IN ACCESS EXCLUSIVE MODE;
+COMMIT;
+SQL
+	$r = run('cycle', 'appdb');
+	is($r->{exit}, 1, 'cycle refuses MAINTAIN for the application');
+	like($r->{stderr}, qr/role app has MAINTAIN on pgrotate\.state/, 'it names the grant');
+	like($r->{stderr}, qr/REVOKE MAINTAIN ON pgrotate\.state FROM app/, 'and the REVOKE that fixes it');
+	$r = run('check', 'appdb');
+	like($r->{stdout}, qr/^  FAIL  state schema "pgrotate" is the admin's own: .*role app has MAINTAIN/m,
+		'check fails the schema item');
+	su('REVOKE MAINTAIN ON pgrotate.state FROM app');
+}
+$r = run('cycle', 'appdb');
+is($r->{exit}, 0, 'cycle works once the column grant is gone') or diag($r->{stderr});
+
 # 3. Roles read from the state are checked against the configuration: a
 #    pending_role written into the state never reaches ALTER ROLE.
 su("CREATE ROLE victim LOGIN");
