@@ -65,7 +65,8 @@ survey(CycleRun *run, InitPlan *plan)
 		return init_fail(err, "cannot read the state");
 	plan->have_state = found;
 	run->have_state = found;
-	return PGR_EXIT_OK;
+	/* its roles, the pending one too, before any of them reaches ALTER ROLE */
+	return found ? cycle_check_roles(run) : PGR_EXIT_OK;
 }
 
 /* Without CREATE on the database, init would fail half-way: say so first. */

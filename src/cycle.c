@@ -178,6 +178,21 @@ cycle_close(CycleRun *run)
 	run->admin = NULL;
 }
 
+int
+cycle_check_roles(CycleRun *run)
+{
+	const Target *t = run->t;
+	char	   *why = NULL;
+
+	if (state_check_roles(&run->st, t->group_role, t->roles[0], t->roles[1], &why) == 0)
+		return PGR_EXIT_OK;
+	log_emit(LOG_LEVEL_ERROR, "config_mismatch", NULL,
+			 "restore the roles in the configuration; renaming roles needs a new target",
+			 "target %s: %s; nothing was changed", t->name, why);
+	free(why);
+	return PGR_EXIT_FAIL;
+}
+
 /* (Re)load the state row; it must exist and match the configuration. */
 static int
 load_state(CycleRun *run)
@@ -186,7 +201,6 @@ load_state(CycleRun *run)
 	int			version;
 	bool		found = false;
 	char	   *err = NULL;
-	char	   *why = NULL;
 
 	state_row_free(&run->st);
 	/*
@@ -212,15 +226,7 @@ load_state(CycleRun *run)
 		return PGR_EXIT_FAIL;
 	}
 	run->have_state = true;
-	if (state_check_roles(&run->st, t->group_role, t->roles[0], t->roles[1], &why) != 0)
-	{
-		log_emit(LOG_LEVEL_ERROR, "config_mismatch", NULL,
-				 "restore the roles in the configuration; renaming roles needs a new target",
-				 "target %s: %s; nothing was changed", t->name, why);
-		free(why);
-		return PGR_EXIT_FAIL;
-	}
-	return PGR_EXIT_OK;
+	return cycle_check_roles(run);
 }
 
 int

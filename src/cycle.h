@@ -75,6 +75,13 @@ int			cycle_open(CycleRun *run, const Config *cfg, const Target *t,
  */
 int			cycle_load(CycleRun *run);
 
+/*
+ * The roles of the loaded state row (group, active, standby, pending) must
+ * be the configured ones before any of them reaches ALTER ROLE: else
+ * logged (config_mismatch) and PGR_EXIT_FAIL.
+ */
+int			cycle_check_roles(CycleRun *run);
+
 /* An admin connection (state_connect: named "pgrotate:PID@HOST"). */
 DbConn	   *cycle_connect_admin_conninfo(const char *conninfo, char **err);
 

@@ -74,7 +74,11 @@ static const char TRUST_SQL[] =
 	"  UNION ALL SELECT 9, pg_catalog.format('table pgrotate.%I has row level security enabled', c.relname),"
 	"   pg_catalog.format('ALTER TABLE pgrotate.%I DISABLE ROW LEVEL SECURITY', c.relname)"
 	"   FROM rel c WHERE c.relrowsecurity"
-	/* CREATE on the schema, or write access to its tables, for others */
+	/*
+	 * CREATE on the schema, or write access to its tables or their columns,
+	 * for others; MAINTAIN (PostgreSQL 17+) allows LOCK TABLE, which would
+	 * stall every run
+	 */
 	"  UNION ALL SELECT 10, pg_catalog.format('role %s may create objects in schema pgrotate',"
 	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END),"
 	"   pg_catalog.format('REVOKE CREATE ON SCHEMA pgrotate FROM %s',"
@@ -87,7 +91,19 @@ static const char TRUST_SQL[] =
 	"   pg_catalog.format('REVOKE %s ON pgrotate.%I FROM %s', a.privilege_type, c.relname,"
 	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END)"
 	"   FROM rel c, pg_catalog.aclexplode(c.relacl) a"
-	"   WHERE a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES')"
+	"   WHERE a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES',"
+	"    'MAINTAIN')"
+	"   AND a.grantee NOT IN (SELECT oid FROM trusted)"
+	/* the same on single columns: UPDATE (pending_role) is enough to aim a rollback */
+	"  UNION ALL SELECT 12, pg_catalog.format('role %s has %s (%I) on pgrotate.%I',"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END,"
+	"   a.privilege_type, t.attname, c.relname),"
+	"   pg_catalog.format('REVOKE %s (%I) ON pgrotate.%I FROM %s', a.privilege_type, t.attname, c.relname,"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END)"
+	"   FROM rel c JOIN pg_catalog.pg_attribute t ON t.attrelid = c.oid"
+	"   CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) a"
+	"   WHERE t.attnum > 0 AND NOT t.attisdropped"
+	"   AND a.privilege_type IN ('INSERT', 'UPDATE', 'REFERENCES')"
 	"   AND a.grantee NOT IN (SELECT oid FROM trusted)"
 	" ) p ORDER BY o, what";
 

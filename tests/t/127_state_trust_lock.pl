@@ -111,6 +111,47 @@ SQL
 $r = run('cycle', 'appdb');
 is($r->{exit}, 0, 'cycle works once the trigger and grants are gone') or diag($r->{stderr});
 
+# A grant on one column is write access too: UPDATE (pending_role) would
+# let the application name the role a rollback makes NOLOGIN.
+su(<<'SQL');
+GRANT UPDATE (pending_role) ON pgrotate.state TO app;
+SET ROLE app;
+UPDATE pgrotate.state SET pending_role = NULL;
+SQL
+for my $cmd ([ 'init', 'appdb' ], [ 'cycle', 'appdb' ], [ 'status', 'appdb' ], [ 'active', 'appdb' ],
+	[ 'history', 'appdb' ], [ 'revoke', 'appdb', 'app_user_a' ], [ 'check', 'appdb' ])
+{
+	$r = run(@$cmd);
+	is($r->{exit}, $cmd->[0] eq 'status' ? 3 : 1, "$cmd->[0] refuses a column grant of UPDATE to the application");
+	like($r->{stdout} . $r->{stderr}, qr/role app has UPDATE \(pending_role\) on pgrotate\.state/, "$cmd->[0] names it");
+}
+like($r->{stdout}, qr/REVOKE UPDATE \(pending_role\) ON pgrotate\.state FROM app/, 'with the REVOKE that fixes it');
+su('REVOKE UPDATE (pending_role) ON pgrotate.state FROM app');
+
+# PostgreSQL 17+: MAINTAIN lets its holder LOCK TABLE pgrotate.state and
+# so stall every run.
+SKIP:
+{
+	skip 'MAINTAIN is a privilege from PostgreSQL 17 on', 4 if $node->server_version_num < 170000;
+	su(<<'SQL');
+GRANT MAINTAIN ON pgrotate.state TO app;
+BEGIN;
+SET ROLE app;
+LOCK TABLE pgrotate.state IN ACCESS EXCLUSIVE MODE;
+COMMIT;
+SQL
+	$r = run('cycle', 'appdb');
+	is($r->{exit}, 1, 'cycle refuses MAINTAIN for the application');
+	like($r->{stderr}, qr/role app has MAINTAIN on pgrotate\.state/, 'it names the grant');
+	like($r->{stderr}, qr/REVOKE MAINTAIN ON pgrotate\.state FROM app/, 'and the REVOKE that fixes it');
+	$r = run('check', 'appdb');
+	like($r->{stdout}, qr/^  FAIL  state schema "pgrotate" is the admin's own: .*role app has MAINTAIN/m,
+		'check fails the schema item');
+	su('REVOKE MAINTAIN ON pgrotate.state FROM app');
+}
+$r = run('cycle', 'appdb');
+is($r->{exit}, 0, 'cycle works once the column grant is gone') or diag($r->{stderr});
+
 # 3. Roles read from the state are checked against the configuration: a
 #    pending_role written into the state never reaches ALTER ROLE.
 su("CREATE ROLE victim LOGIN");
@@ -124,6 +165,21 @@ is($node->safe_psql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'victim'")
 $r = run('revoke', 'appdb', (read_env_sink($t->{sink}))[0] eq 'app_user_a' ? 'app_user_b' : 'app_user_a');
 is($r->{exit}, 1, 'revoke refuses the tampered state too');
 like($r->{stderr}, qr/pending role "victim"/, 'revoke says why');
+# init reads the state as well: an interrupted first init (generation 0)
+# would roll the pending role back, so it is checked before that.
+su("ALTER ROLE victim PASSWORD 'victim-secret'");
+my $victim_pw = su("SELECT rolpassword FROM pg_authid WHERE rolname = 'victim'");
+my $gen = su('SELECT generation FROM pgrotate.state');
+su("UPDATE pgrotate.state SET generation = 0, pending_generation = 1");
+my $log_pos = $node->log_position;
+$r = run('init', 'appdb');
+is($r->{exit}, 1, 'init refuses the tampered state of an unfinished first init');
+like($r->{stderr}, qr/target appdb: the state's pending role "victim" is not the standby role "app_user_[ab]"; nothing was changed/,
+	'it says so, as cycle does');
+is(role_row($node, 'victim'), 't|t', 'the role named by the state kept LOGIN and a password');
+is(su("SELECT rolpassword FROM pg_authid WHERE rolname = 'victim'"), $victim_pw, 'its own password');
+unlike($node->log_since($log_pos), qr/ALTER ROLE "?victim"?/, 'no ALTER ROLE of it reached the server');
+su("UPDATE pgrotate.state SET generation = $gen");
 su("UPDATE pgrotate.state SET phase = 'idle', pending_role = NULL, pending_generation = NULL");
 
 # 4. The lock. The leaked application credential, disguised as a pgrotate
@@ -145,6 +201,25 @@ unlike($r->{stderr}, qr/holds target|host ops-bastion, pgrotate pid 4242/, 'the 
 is(role_row($node, $user), 'f|f', 'the leaked role is revoked');
 poll_until(sub { su("SELECT count(*) FROM pg_stat_activity WHERE pid = " . $spoof->backend_pid) eq '0' },
 	what => 'the emergency cycle terminated the spoofing session');
+
+# The issue's other case: the leaked credential is the old role of a cycle
+# left draining, and the operator revokes it with --terminate while it
+# holds the old advisory lock under a pgrotate-like application_name.
+($user, $pw) = read_env_sink($t->{sink});
+$spoof = $node->background_session(user => $user, password => $pw, dbname => 'appdb',
+	application_name => 'pgrotate:4242@ops-bastion');
+$spoof->query_safe("SELECT pg_advisory_lock(hashtext('pgrotate'), hashtext('appdb'))");
+$r = run('cycle', 'appdb', '--no-wait');
+is($r->{exit}, 0, 'cycle --no-wait publishes the next credential') or diag($r->{stderr});
+is(su('SELECT phase FROM pgrotate.state'), 'draining', 'and leaves the leaked role draining');
+$r = run('revoke', 'appdb', $user, '--terminate', '--reason', 'leaked');
+is($r->{exit}, 0, 'revoke --terminate is not blocked by the spoofed lock') or diag($r->{stderr});
+unlike($r->{stderr}, qr/holds target|ops-bastion|pgrotate pid 4242/, 'the spoofing session is not taken for a lock holder');
+like($r->{stderr}, qr/terminated 1 session of role \Q$user\E/, 'it terminates the leaked role\'s session');
+is(role_row($node, $user), 'f|f', 'the leaked role is revoked: NOLOGIN, no password');
+is(su('SELECT phase FROM pgrotate.state'), 'idle', 'the draining cycle is finished');
+poll_until(sub { su("SELECT count(*) FROM pg_stat_activity WHERE pid = " . $spoof->backend_pid) eq '0' },
+	what => 'revoke --terminate ended the spoofing session');
 
 # 5. A real holder is named from the server's view, and its lock is free
 #    as soon as it dies.

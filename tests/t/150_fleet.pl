@@ -77,4 +77,39 @@ is(col('t3', 'phase'), 'verified', 'the failing one stopped before publishing');
 my ($u3, $p3) = read_env_sink($sink{t3});
 ok(login_works($node, $u3, $p3), "t3's published credential still logs in");
 
+# The lock of a fleet run (issue 17): the leaked application credential,
+# disguised as a pgrotate run, takes every target's old advisory lock; a
+# cycle --all is not blocked, and while it holds the targets a second run
+# is told the real holder, as the server sees it.
+{
+	my $long = "$dir/fleet-long.conf";
+	write_config($long, target_config(node => $node, target => 't1', sink_path => $sink{t1},
+			defaults => { drain_timeout => '90s' },
+			extra_targets => join('', map {
+					target_block(node => $node, target => $_, group_role => "grp_$_",
+						roles => [ "${_}_a", "${_}_b" ], sink_path => $sink{$_})
+				} qw(t2 t3))));
+	my ($u1, $p1) = read_env_sink($sink{t1});
+	my $spoof = $node->background_session(user => $u1, password => $p1, dbname => 'appdb',
+		application_name => 'pgrotate:4242@ops-bastion');
+	$spoof->query_safe("SELECT pg_advisory_lock(hashtext('pgrotate'), hashtext('$_'))") for qw(t1 t2 t3);
+	my $gen = col('t1', 'generation');
+	my $bg = start_pgrotate(args => [ 'cycle', '--all' ], config => $long, env => $t->{env}, timeout => 120);
+	ok(poll_until(sub { col('t1', 'phase') eq 'draining' && col('t1', 'generation') == $gen + 1 },
+			what => 't1 past its lock, draining the spoofing session', timeout => 60),
+		'cycle --all claims t1 although the application role holds its old advisory lock');
+	my $pid = $bg->pid;
+	$r = run_pgrotate(args => [ 'cycle', 't1' ], config => $long, env => $t->{env});
+	is($r->{exit}, 4, 'a second run of a target that cycle --all holds exits 4');
+	like($r->{stderr}, qr/another pgrotate run holds target t1: host \S+, pgrotate pid $pid, since \S+Z \(database role pgrotate_admin, client local socket, backend pid \d+ started /,
+		'it names the real holder: the fleet run\'s pid and its hub\'s database role');
+	unlike($r->{stderr}, qr/ops-bastion|pgrotate pid 4242/, 'not the spoofing session');
+	$spoof->quit;
+	$r = $bg->finish;
+	is($r->{exit}, 0, 'the fleet run finishes') or diag($r->{stderr});
+	is(col('t1', 'phase') . ' ' . col('t1', 'generation'), 'idle ' . ($gen + 1), 't1 rotated');
+	unlike($r->{stdout} . $r->{stderr}, qr/holds target|host ops-bastion|pgrotate pid 4242/,
+		'the spoofed application_name was never taken for a lock holder');
+}
+
 done_testing();
