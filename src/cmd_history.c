@@ -189,8 +189,8 @@ parse_limit(const char *s, int *limit)
 	char	   *end;
 	long		v = strtol(s, &end, 10);
 
-	if (*s == '\0' || *end != '\0' || v < 0 || v > 1000000000)
-		return cmd_usage_error("history", "invalid --limit \"%s\" (a number of events; 0 for all)", s);
+	if (*s == '\0' || *end != '\0' || v < 1 || v > 1000000000)
+		return cmd_usage_error("history", "invalid --limit \"%s\": it must be a number of events from 1 to 1000000000", s);
 	*limit = (int) v;
 	return PGR_EXIT_OK;
 }
@@ -205,7 +205,7 @@ static void
 usage(void)
 {
 	cmd_print_help(&cmd_history_command, "TARGET [--limit N] [--format=text|json]",
-				   "      --limit=N       newest N events (default 20)\n"
+				   "      --limit=N       newest N events, N from 1 (default 20)\n"
 				   "      --format=FMT    text (default) or json\n");
 }
 
