@@ -849,8 +849,8 @@ check_and_prepare(CycleRun *run)
  * the run would publish, wait, fail to terminate and leave the old role
  * valid. Refuse before anything changes.
  */
-static int
-require_signal(CycleRun *run)
+int
+cycle_require_signal(CycleRun *run)
 {
 	char	   *fix = NULL;
 	char	   *err = NULL;
@@ -914,7 +914,7 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 	if (rc == PGR_EXIT_OK)
 		rc = cycle_load(&run);
 	if (rc == PGR_EXIT_OK)
-		rc = require_signal(&run);
+		rc = cycle_require_signal(&run);
 	if (rc == PGR_EXIT_OK && !o->dry_run && run.st.phase == PHASE_IDLE &&
 		!(o->due_only && !is_due(&run)))
 		rc = check_and_prepare(&run);
