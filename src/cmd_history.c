@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_admin.h"
 #include "commands.h"
 #include "db.h"
 #include "exitcode.h"
@@ -124,6 +125,16 @@ json_row(StrBuf *sb, const HistoryRow *h, bool first)
 	sb_appendc(sb, '}');
 }
 
+/* Log a failed read of t's history on c (NULL if not connected). */
+static void
+history_failed(DbConn *c, const Target *t, const char *err)
+{
+	char	   *hint = check_admin_state_hint(c, t->name);
+
+	log_emit(LOG_LEVEL_ERROR, "failed", NULL, hint, "cannot read the history: %s", err);
+	free(hint);
+}
+
 static int
 read_history(const Target *t, int limit, HistoryRow **rows, int *n)
 {
@@ -136,7 +147,7 @@ read_history(const Target *t, int limit, HistoryRow **rows, int *n)
 	c = db_connect(t->admin, "primary", over, &err);
 	if (c == NULL || state_schema_version(c, &version, &err) != 0)
 	{
-		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "cannot read the history: %s", err);
+		history_failed(c, t, err);
 		goto done;
 	}
 	if (version == 0)
@@ -148,7 +159,7 @@ read_history(const Target *t, int limit, HistoryRow **rows, int *n)
 	}
 	if (state_history_list(c, t->name, limit, rows, n, &err) != 0)
 	{
-		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "cannot read the history: %s", err);
+		history_failed(c, t, err);
 		goto done;
 	}
 	rc = PGR_EXIT_OK;

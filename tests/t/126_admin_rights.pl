@@ -110,6 +110,14 @@ $r = pgr($t, 'active', 'appdb');
 is($r->{exit}, 1, 'active fails');
 like($r->{stderr}, qr/\nHINT: The admin lacks rights on the pgrotate schema .*GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin;/,
 	'with the GRANT');
+for my $cmd ([ 'history', 'appdb' ], [ 'revoke', 'appdb', 'app_user_b' ])
+{
+	$r = pgr($t, @$cmd);
+	is($r->{exit}, 1, "$cmd->[0] fails");
+	like($r->{stderr}, qr/permission denied for schema pgrotate.*\nHINT: The admin lacks rights on the pgrotate schema .*GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin;/,
+		"$cmd->[0] names the GRANT");
+}
+is(roles(), $before, 'and revoke changed no role');
 $node->safe_psql('GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin', dbname => 'appdb');
 $r = pgr($t, 'check', 'appdb');
 like($r->{stdout}, qr/^  ok    admin may read and write the state schema$/m, 'the GRANT fixes check');
