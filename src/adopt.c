@@ -66,7 +66,8 @@ adopt_refuse(CycleRun *run, const RoleInfo *group)
 				 name);
 		return PGR_EXIT_FAIL;
 	}
-	return PGR_EXIT_OK;
+	/* the group's drain terminates under that policy (adopt_finish) */
+	return group->canlogin ? cycle_require_signal(run) : PGR_EXIT_OK;
 }
 
 /* The "group role ... is NOLOGIN" item is skipped while the group logs in. */

@@ -17,7 +17,9 @@
 /*
  * The refusals that apply to the group role under --adopt-group: it must
  * exist, must not be SUPERUSER, REPLICATION or BYPASSRLS, and the admin
- * must not log in as it. Logs the reason; PGR_EXIT_OK or PGR_EXIT_FAIL.
+ * must not log in as it; while it can log in, under on_drain_timeout =
+ * "terminate" the admin must be able to end its sessions
+ * (pg_signal_backend). Logs the reason; PGR_EXIT_OK or PGR_EXIT_FAIL.
  */
 int			adopt_refuse(CycleRun *run, const RoleInfo *group);
 

@@ -80,11 +80,22 @@ check_create(const DbRes *r, CheckList *l)
 	free(fix);
 }
 
+/* The GRANTs admin a (quoted) needs on the state schema, malloc'd. */
+static char *
+schema_fix(const char *a)
+{
+	return xasprintf("as the schema's owner: GRANT USAGE ON SCHEMA pgrotate TO %s;"
+					 " GRANT SELECT, INSERT, UPDATE ON pgrotate.state TO %s;"
+					 " GRANT SELECT, INSERT ON pgrotate.history TO %s;"
+					 " GRANT SELECT ON pgrotate.schema_version TO %s;"
+					 " GRANT USAGE ON SEQUENCE pgrotate.history_id_seq TO %s;"
+					 " (or run pgrotate as the admin that ran init)", a, a, a, a, a);
+}
+
 static void
 check_schema_rights(const DbRes *r, CheckList *l)
 {
 	const char *name = "admin may read and write the state schema";
-	const char *a = db_val(r, 0, 0);
 	char	   *fix;
 
 	if (db_bool(r, 0, 5))
@@ -92,12 +103,7 @@ check_schema_rights(const DbRes *r, CheckList *l)
 		checklist_add(l, CHECK_PASS, name, NULL, NULL);
 		return;
 	}
-	fix = xasprintf("as the schema's owner: GRANT USAGE ON SCHEMA pgrotate TO %s;"
-					" GRANT SELECT, INSERT, UPDATE ON pgrotate.state TO %s;"
-					" GRANT SELECT, INSERT ON pgrotate.history TO %s;"
-					" GRANT SELECT ON pgrotate.schema_version TO %s;"
-					" GRANT USAGE ON SEQUENCE pgrotate.history_id_seq TO %s;"
-					" (or run pgrotate as the admin that ran init)", a, a, a, a, a);
+	fix = schema_fix(db_val(r, 0, 0));
 	checklist_add(l, CHECK_FAIL, name, "some rights on the pgrotate schema or its tables are missing", fix);
 	free(fix);
 }
@@ -156,4 +162,29 @@ check_admin_can_signal(DbConn *c, char **fix, char **err)
 	return ask(c, "SELECT coalesce(pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'USAGE'), false)"
 			   " OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),"
 			   " pg_catalog.format('GRANT pg_signal_backend TO %I;', current_user)", fix, err);
+}
+
+char *
+check_admin_state_hint(DbConn *c, const char *target)
+{
+	DbRes	   *r = NULL;
+	char	   *err = NULL;
+	char	   *fix;
+	char	   *hint;
+
+	if (c == NULL || strcmp(db_last_sqlstate(c), "42501") != 0)
+		return NULL;
+	/* current_user needs no privilege (the failed query was not in a transaction) */
+	if (db_exec(c, "SELECT pg_catalog.quote_ident(current_user)", 0, NULL, 1, &r, &err) != 0)
+	{
+		free(err);
+		return xasprintf("The admin lacks rights on the pgrotate schema; run \"pgrotate check %s\": it prints the GRANTs.",
+						 target);
+	}
+	fix = schema_fix(db_val(r, 0, 0));
+	db_res_free(r);
+	hint = xasprintf("The admin lacks rights on the pgrotate schema (\"pgrotate check %s\" names them): %s.",
+					 target, fix);
+	free(fix);
+	return hint;
 }

@@ -31,4 +31,11 @@ int			check_admin_can_create(DbConn *c, char **fix, char **err);
  */
 int			check_admin_can_signal(DbConn *c, char **fix, char **err);
 
+/*
+ * After a query on c failed: when it failed for want of a privilege
+ * (SQLSTATE 42501) on the state schema of target, the HINT naming the
+ * GRANTs "pgrotate check" prints for it, malloc'd; else NULL.
+ */
+char	   *check_admin_state_hint(DbConn *c, const char *target);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_admin.h"
 #include "commands.h"
 #include "db.h"
 #include "exitcode.h"
@@ -37,7 +38,10 @@ load_active(const Target *t, StateRow *st)
 	if (c == NULL || state_schema_version(c, &version, &err) != 0 ||
 		(version > 0 && state_load(c, t->name, st, &found, &err) != 0))
 	{
-		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "cannot read the state: %s", err);
+		char	   *hint = check_admin_state_hint(c, t->name);
+
+		log_emit(LOG_LEVEL_ERROR, "failed", NULL, hint, "cannot read the state: %s", err);
+		free(hint);
 		free(err);
 		db_close(c);
 		return PGR_EXIT_FAIL;

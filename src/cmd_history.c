@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_admin.h"
 #include "commands.h"
 #include "db.h"
 #include "exitcode.h"
@@ -124,6 +125,16 @@ json_row(StrBuf *sb, const HistoryRow *h, bool first)
 	sb_appendc(sb, '}');
 }
 
+/* Log a failed read of t's history on c (NULL if not connected). */
+static void
+history_failed(DbConn *c, const Target *t, const char *err)
+{
+	char	   *hint = check_admin_state_hint(c, t->name);
+
+	log_emit(LOG_LEVEL_ERROR, "failed", NULL, hint, "cannot read the history: %s", err);
+	free(hint);
+}
+
 static int
 read_history(const Target *t, int limit, HistoryRow **rows, int *n)
 {
@@ -136,7 +147,7 @@ read_history(const Target *t, int limit, HistoryRow **rows, int *n)
 	c = db_connect(t->admin, "primary", over, &err);
 	if (c == NULL || state_schema_version(c, &version, &err) != 0)
 	{
-		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "cannot read the history: %s", err);
+		history_failed(c, t, err);
 		goto done;
 	}
 	if (version == 0)
@@ -148,7 +159,7 @@ read_history(const Target *t, int limit, HistoryRow **rows, int *n)
 	}
 	if (state_history_list(c, t->name, limit, rows, n, &err) != 0)
 	{
-		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "cannot read the history: %s", err);
+		history_failed(c, t, err);
 		goto done;
 	}
 	rc = PGR_EXIT_OK;
@@ -189,8 +200,8 @@ parse_limit(const char *s, int *limit)
 	char	   *end;
 	long		v = strtol(s, &end, 10);
 
-	if (*s == '\0' || *end != '\0' || v < 0 || v > 1000000000)
-		return cmd_usage_error("history", "invalid --limit \"%s\" (a number of events; 0 for all)", s);
+	if (*s == '\0' || *end != '\0' || v < 1 || v > 1000000000)
+		return cmd_usage_error("history", "invalid --limit \"%s\": it must be a number of events from 1 to 1000000000", s);
 	*limit = (int) v;
 	return PGR_EXIT_OK;
 }
@@ -205,7 +216,7 @@ static void
 usage(void)
 {
 	cmd_print_help(&cmd_history_command, "TARGET [--limit N] [--format=text|json]",
-				   "      --limit=N       newest N events (default 20)\n"
+				   "      --limit=N       newest N events, N from 1 (default 20)\n"
 				   "      --format=FMT    text (default) or json\n");
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_admin.h"
 #include "commands.h"
 #include "cycle.h"
 #include "db.h"
@@ -62,9 +63,14 @@ open_locked(Revoke *rv)
 		if (so.failed == STATE_OPEN_TRANSPORT)
 			log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "%s; nothing was revoked", err);
 		else
-			log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL,
+		{
+			char	   *hint = check_admin_state_hint(so.c, rv->t->name);
+
+			log_emit(LOG_LEVEL_ERROR, "failed", NULL, hint,
 					 "cannot take the lock of target %s: %s; nothing was revoked",
 					 rv->t->name, err);
+			free(hint);
+		}
 		free(err);
 		return PGR_EXIT_FAIL;
 	}
@@ -98,7 +104,10 @@ load_state(Revoke *rv)
 	if (state_schema_version(rv->admin, &version, &err) != 0 ||
 		(version > 0 && state_load(rv->admin, rv->t->name, &rv->st, &found, &err) != 0))
 	{
-		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "cannot read the state: %s", err);
+		char	   *hint = check_admin_state_hint(rv->admin, rv->t->name);
+
+		log_emit(LOG_LEVEL_ERROR, "failed", NULL, hint, "cannot read the state: %s", err);
+		free(hint);
 		free(err);
 		return PGR_EXIT_FAIL;
 	}

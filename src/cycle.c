@@ -101,23 +101,35 @@ cycle_require_lock(CycleRun *run)
 	return PGR_EXIT_FAIL;
 }
 
-/* A failure of state_open_locked at step f, logged: PGR_EXIT_FAIL. */
+/*
+ * A failure of state_open_locked at step f, logged with hint (freed) or
+ * the default hint of f: PGR_EXIT_FAIL.
+ */
 static int
-open_failed(StateOpenFail f, char *err)
+open_failed(StateOpenFail f, char *err, char *hint)
 {
+	const char *what = "cannot take the target's lock";
+	const char *h = hint;
+	int			rc;
+
 	switch (f)
 	{
 		case STATE_OPEN_TRANSPORT:
-			return cycle_fail(err, NULL, "refusing to connect, nothing was changed");
+			what = "refusing to connect, nothing was changed";
+			break;
 		case STATE_OPEN_CONNECT:
-			return cycle_fail(err, "check the target's admin conninfo; its password comes from ~/.pgpass, PGPASSFILE or a service file",
-							  "cannot connect to the control database");
+			what = "cannot connect to the control database";
+			h = "check the target's admin conninfo; its password comes from ~/.pgpass, PGPASSFILE or a service file";
+			break;
 		case STATE_OPEN_TRUST:
-			return cycle_fail(err, NULL, "refusing the target's state schema");
+			what = "refusing the target's state schema";
+			break;
 		case STATE_OPEN_LOCK:
 			break;
 	}
-	return cycle_fail(err, NULL, "cannot take the target's lock");
+	rc = cycle_fail(err, h, what);
+	free(hint);
+	return rc;
 }
 
 int
@@ -142,7 +154,7 @@ cycle_open(CycleRun *run, const Config *cfg, const Target *t,
 	rc = state_open_locked(t, &so, &err);
 	run->admin = so.c;
 	if (rc < 0)
-		return open_failed(so.failed, err);
+		return open_failed(so.failed, err, check_admin_state_hint(so.c, t->name));
 	if ((rc = lock_verdict(run, rc, so.holder, err)) != PGR_EXIT_OK)
 		return rc;
 	/* a dry run creates nothing, not even state_dir */
@@ -201,6 +213,7 @@ load_state(CycleRun *run)
 	int			version;
 	bool		found = false;
 	char	   *err = NULL;
+	int			rc;
 
 	state_row_free(&run->st);
 	/*
@@ -214,7 +227,13 @@ load_state(CycleRun *run)
 
 		if (run->have_state ||
 			(strcmp(code, "42P01") != 0 && strcmp(code, "3F000") != 0))
-			return cycle_fail(err, NULL, "cannot read the state");
+		{
+			char	   *hint = check_admin_state_hint(run->admin, t->name);
+
+			rc = cycle_fail(err, hint, "cannot read the state");
+			free(hint);
+			return rc;
+		}
 		free(err);
 		version = 0;
 	}
@@ -836,8 +855,8 @@ check_and_prepare(CycleRun *run)
  * the run would publish, wait, fail to terminate and leave the old role
  * valid. Refuse before anything changes.
  */
-static int
-require_signal(CycleRun *run)
+int
+cycle_require_signal(CycleRun *run)
 {
 	char	   *fix = NULL;
 	char	   *err = NULL;
@@ -901,7 +920,7 @@ cycle_run(const Config *cfg, const Target *t, const CycleOpts *o)
 	if (rc == PGR_EXIT_OK)
 		rc = cycle_load(&run);
 	if (rc == PGR_EXIT_OK)
-		rc = require_signal(&run);
+		rc = cycle_require_signal(&run);
 	if (rc == PGR_EXIT_OK && !o->dry_run && run.st.phase == PHASE_IDLE &&
 		!(o->due_only && !is_due(&run)))
 		rc = check_and_prepare(&run);

@@ -95,6 +95,13 @@ int			cycle_claim(CycleRun *run);
 int			cycle_require_lock(CycleRun *run);
 void		cycle_close(CycleRun *run);
 
+/*
+ * Under --emergency or on_drain_timeout = "terminate", may the admin end
+ * sessions (pg_signal_backend)? PGR_EXIT_OK, else PGR_EXIT_FAIL with the
+ * refusal and its GRANT logged: call it before anything changes.
+ */
+int			cycle_require_signal(CycleRun *run);
+
 /* Run or resume the cycle of run->t (state loaded). Returns the exit code. */
 int			cycle_execute(CycleRun *run);
 

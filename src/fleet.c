@@ -43,6 +43,7 @@
 #include "budget.h"
 #include "commands.h"
 #include "drain.h"
+#include "duration.h"
 #include "exitcode.h"
 #include "fault.h"
 #include "fleet.h"
@@ -740,7 +741,7 @@ progress_per_target(const Fleet *f)
 }
 
 /*
- * "; slowest drains: t1 (2 sessions of role t1_a, 41 s), ..." for at most
+ * "; slowest drains: t1 (2 sessions of role t1_a, 41s), ..." for at most
  * max draining targets with sessions left, the longest draining first
  * (their drains began when they published). "" when none.
  */
@@ -750,6 +751,7 @@ slowest_drains(const Fleet *f, int max)
 	StrBuf		sb;
 	bool	   *shown = xcalloc(f->n + 1, sizeof(bool));
 	int64_t		now = clock_mono_ms();
+	char		took[32];
 
 	sb_init(&sb);
 	for (int k = 0; k < max; k++)
@@ -771,9 +773,11 @@ slowest_drains(const Fleet *f, int max)
 		if (slow == NULL)
 			break;
 		shown[at] = true;
-		sb_appendf(&sb, "%s%s (%lld session%s of role %s, %lld s)", k ? ", " : "; slowest drains: ",
+		/* whole seconds, as duration.c prints them ("1m5s") */
+		duration_format((now - (slow->deadline - drain_limit(f, slow))) / 1000 * 1000, took, sizeof(took));
+		sb_appendf(&sb, "%s%s (%lld session%s of role %s, %s)", k ? ", " : "; slowest drains: ",
 				   slow->t->name, (long long) slow->sessions, slow->sessions == 1 ? "" : "s", slow->old,
-				   (long long) ((now - (slow->deadline - drain_limit(f, slow))) / 1000));
+				   took);
 	}
 	free(shown);
 	return sb_steal(&sb);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_admin.h"
 #include "db.h"
 #include "duration.h"
 #include "secret.h"
@@ -319,7 +320,11 @@ load_state(TargetStatus *ts, DbConn *c)
 	if (state_schema_version(c, &version, &err) != 0 ||
 		(version > 0 && state_load(c, t->name, &ts->st, &found, &err) != 0))
 	{
-		add_problem(ts, STATUS_UNKNOWN, "cannot read the state: %s", err);
+		char	   *hint = check_admin_state_hint(c, t->name);
+
+		add_problem(ts, STATUS_UNKNOWN, "cannot read the state: %s%s%s", err,
+					hint ? "\nHINT: " : "", hint ? hint : "");
+		free(hint);
 		free(err);
 		return false;
 	}

@@ -97,6 +97,10 @@ is(run('revoke', 'appdb')->{exit}, 2, 'no role: exit 2');
 is(run('revoke', 'nosuch', 'app_user_a')->{exit}, 2, 'unknown target: exit 2');
 is(run('history', 'nosuch')->{exit}, 2, 'history of an unknown target: exit 2');
 is(run('history', 'appdb', '--limit', 'x')->{exit}, 2, 'history --limit x: exit 2');
+$r = run('history', 'appdb', '--limit', '0');
+is($r->{exit}, 2, 'history --limit 0: exit 2, not every event');
+like($r->{stderr}, qr/invalid --limit "0": it must be a number of events from 1 to 1000000000/, 'saying what it takes');
+is($r->{stdout}, '', 'and printing no event');
 is(run('history', 'appdb', '--format=xml')->{exit}, 2, 'history --format=xml: exit 2');
 
 # 5. The standby of idle: revoked again (idempotent), recorded.

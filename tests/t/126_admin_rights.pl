@@ -78,11 +78,51 @@ $before = roles() . ' ' . $state->();
 $r = pgr($t, 'cycle', 'appdb');
 is($r->{exit}, 1, 'a cycle fails');
 like($r->{stderr}, qr/permission denied for table state/, 'on the lock, with the server\'s error');
+like($r->{stderr}, qr/\nHINT: The admin lacks rights on the pgrotate schema \("pgrotate check appdb" names them\): as the schema's owner: GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin; GRANT SELECT, INSERT, UPDATE ON pgrotate.state TO pgrotate_admin;/,
+	'and the HINT names the GRANTs check prints');
 is(roles() . ' ' . $state->(), $before, 'before anything changed');
 $node->safe_psql('GRANT UPDATE ON pgrotate.state TO pgrotate_admin', dbname => 'appdb');
 $r = pgr($t, 'check', 'appdb');
 like($r->{stdout}, qr/^  ok    admin may read and write the state schema$/m, 'the GRANT fixes it');
 $r = pgr($t, 'cycle', 'appdb');
 is($r->{exit}, 0, 'and the cycle runs') or diag($r->{stderr});
+
+# 4. USAGE on the schema revoked: check names the GRANT; cycle, status and
+#    active refuse with it before anything changes; the GRANT fixes it.
+my $gen = $node->safe_psql('SELECT generation FROM pgrotate.state', dbname => 'appdb');
+$node->safe_psql('REVOKE USAGE ON SCHEMA pgrotate FROM pgrotate_admin', dbname => 'appdb');
+$r = pgr($t, 'check', 'appdb');
+is($r->{exit}, 1, 'check fails without USAGE on the schema');
+like($r->{stdout}, qr/^  FAIL  admin may read and write the state schema: .*\n        fix: as the schema's owner: GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin;/m,
+	'it names GRANT USAGE ON SCHEMA');
+$before = roles();
+$r = pgr($t, 'cycle', 'appdb');
+is($r->{exit}, 1, 'a cycle refuses');
+like($r->{stderr}, qr/permission denied for schema pgrotate/, 'with the server\'s error');
+like($r->{stderr}, qr/\nHINT: The admin lacks rights on the pgrotate schema \("pgrotate check appdb" names them\): as the schema's owner: GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin;/,
+	'and the HINT names the GRANT');
+is(roles(), $before, 'no role changed');
+is($node->safe_psql('SELECT generation FROM pgrotate.state', dbname => 'appdb'), $gen, 'nor the state');
+$r = pgr($t, 'status', 'appdb');
+like($r->{stdout}, qr/cannot read the state: .*permission denied for schema pgrotate.*\n\s+HINT: The admin lacks rights on the pgrotate schema .*GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin;/,
+	'status says so with the GRANT');
+$r = pgr($t, 'active', 'appdb');
+is($r->{exit}, 1, 'active fails');
+like($r->{stderr}, qr/\nHINT: The admin lacks rights on the pgrotate schema .*GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin;/,
+	'with the GRANT');
+for my $cmd ([ 'history', 'appdb' ], [ 'revoke', 'appdb', 'app_user_b' ])
+{
+	$r = pgr($t, @$cmd);
+	is($r->{exit}, 1, "$cmd->[0] fails");
+	like($r->{stderr}, qr/permission denied for schema pgrotate.*\nHINT: The admin lacks rights on the pgrotate schema .*GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin;/,
+		"$cmd->[0] names the GRANT");
+}
+is(roles(), $before, 'and revoke changed no role');
+$node->safe_psql('GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin', dbname => 'appdb');
+$r = pgr($t, 'check', 'appdb');
+like($r->{stdout}, qr/^  ok    admin may read and write the state schema$/m, 'the GRANT fixes check');
+$r = pgr($t, 'cycle', 'appdb');
+is($r->{exit}, 0, 'and the cycle runs') or diag($r->{stderr});
+is($node->safe_psql('SELECT generation FROM pgrotate.state', dbname => 'appdb'), $gen + 1, 'to the next generation');
 
 done_testing();

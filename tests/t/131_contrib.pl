@@ -305,7 +305,7 @@ $prom = slurp("$tdir/pgrotate.prom");
 ok($rc == 0 && $prom =~ /^pgrotate_textfile_success 0$/m, 'a status without metrics (configuration error) is a failure');
 
 my $alerts = slurp("$contrib/prometheus/alerts.yml");
-for my $a (qw(PgrotateOverdue PgrotateStuck PgrotateSinkStale PgrotateUnreachable))
+for my $a (qw(PgrotateOverdue PgrotateStuck PgrotateSinkStale PgrotateUnreachable PgrotateLastRunFailed))
 {
 	like($alerts, qr/^\s+- alert: $a$/m, "alerts.yml has $a");
 }
@@ -348,6 +348,11 @@ for my $k ('ProtectSystem=strict', 'ReadWritePaths=', 'PrivateTmp=yes', 'NoNewPr
 	like($svc, qr/^\Q$k\E/m, "the service sets $k");
 }
 like($svc, qr/^#.*CAP_CHOWN/m, 'the service explains when CAP_CHOWN is needed');
+# Only state_dir is writable as shipped: a sink folder that may not exist is
+# commented out (a missing ReadWritePaths= folder stops the unit).
+my @rw = $svc =~ /^ReadWritePaths=(.*)$/mg;
+is_deeply(\@rw, ['/var/lib/pgrotate'], 'the only uncommented ReadWritePaths= names /var/lib/pgrotate');
+like($svc, qr/^#ReadWritePaths=\S+/m, 'a sink folder example is there, commented out');
 like($timer, qr/^RandomizedDelaySec=\S+$/m, 'the timer has a randomized delay');
 SKIP:
 {

@@ -164,6 +164,19 @@ push @secrets, $legacy3_pw;
 legacy_role('legacy3', $legacy3_pw, 'things');
 my $held3 = $node->background_session(user => 'legacy3', password => $legacy3_pw, dbname => 'appdb',
 	application_name => 'legacy-three');
+# Without pg_signal_backend it refuses before changing anything, with the GRANT.
+$node->safe_psql('REVOKE pg_signal_backend FROM pgrotate_admin');
+$r = run_pgrotate(args => [ 'init', 'third', '--adopt-group' ], config => $conf3, env => $t->{env});
+is($r->{exit}, 1, 'without pg_signal_backend, init --adopt-group under the terminate policy refuses');
+like($r->{stderr}, qr/on_drain_timeout = "terminate" terminates sessions, but the admin of target third may not \(pg_signal_backend\); nothing was changed\nHINT: GRANT pg_signal_backend TO pgrotate_admin;/,
+	'... naming the GRANT');
+is($node->safe_psql("SELECT count(*) FROM pg_roles WHERE rolname IN ('l3_a', 'l3_b')"), '0', '... creating no role');
+is(role_row($node, 'legacy3'), 't|t', '... leaving the group as it was');
+is($node->safe_psql("SELECT count(*) FROM pgrotate.state WHERE target = 'third'", dbname => 'appdb'), '0',
+	'... and no state');
+is($node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'legacy-three'"), '1',
+	'... nor the legacy session');
+$node->safe_psql('GRANT pg_signal_backend TO pgrotate_admin');
 $r = run_pgrotate(args => [ 'init', 'third', '--adopt-group' ], config => $conf3, env => $t->{env});
 is($r->{exit}, 0, 'under the terminate policy init --adopt-group exits 0') or diag($r->{stderr});
 like($r->{stderr}, qr/terminated 1 session of group role legacy3/, '... after terminating the session');

@@ -129,7 +129,7 @@ sub hold
 	$r = pgr($t, 'cycle', $names[3]);
 	is($r->{exit}, 4, 'without --due: exit 4');
 	ok($bg->wait_for(qr/\d+ targets: \d+ done \(0 failed\), 1 draining, 0 running, 0 waiting for a job slot;/
-				. qr/ slowest drains: $names[3] \(1 session of role ${names[3]}_[ab], \d+ s\)/, stream => 'stderr', timeout => 30),
+				. qr/ slowest drains: $names[3] \(1 session of role ${names[3]}_[ab], \d+(?:[smhd]\d*)*[smhd]\)/, stream => 'stderr', timeout => 30),
 		'the progress line (every 10 s) names the slowest drain and its session');
 	$s->quit;
 	is($bg->finish->{exit}, 0, 'the fleet run finishes');
