@@ -18,6 +18,8 @@ package PgRotateTest;
 #   PGROTATE_SRCDIR    the source tree (exposed as PgRotateTest::srcdir())
 #   PGROTATE_TEST_TMP  scratch folder (created); else the system temp dir
 #   PGROTATE_KEEP_TMP  keep every temporary directory
+#   PGROTATE_PG_CACHE  the CI's servers (/var/cache/pgrotate-ci): libpq_dir
+#                      finds a newer libpq there
 #
 # PostgreSQL refuses to run as root: when the tests run as root, initdb,
 # pg_ctl and postgres run through `runuser -u postgres --` and the
