@@ -173,7 +173,7 @@ void
 cycle_close(CycleRun *run)
 {
 	secret_free(run->password);
-	free(run->verifier);
+	secret_free(run->verifier);
 	run->password = run->verifier = NULL;
 	log_forget_secrets();		/* the redaction list's copies, wiped */
 	/*
@@ -435,7 +435,7 @@ prepare_credential(CycleRun *run)
 	if ((rc = new_password(run, role, run->st.generation + 1)) != PGR_EXIT_OK)
 		return rc;
 	FAULT_POINT("after-pending");
-	free(run->verifier);
+	secret_free(run->verifier);
 	run->verifier = db_scram_verifier(run->admin, role, run->password, &err);
 	if (run->verifier == NULL)
 		return cycle_fail(err, NULL, "cannot compute the SCRAM verifier");
@@ -791,7 +791,7 @@ discard_prepared(CycleRun *run)
 	char	   *err = NULL;
 
 	secret_free(run->password);
-	free(run->verifier);
+	secret_free(run->verifier);
 	run->password = run->verifier = NULL;
 	log_forget_secrets();		/* the redaction list's copies, wiped */
 	run->prepared = false;

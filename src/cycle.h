@@ -47,7 +47,7 @@ typedef struct CycleRun
 	StateRow	next;			/* the state a step's last change read back */
 	bool		have_state;
 	char	   *password;		/* pending plaintext (wiped on free) */
-	char	   *verifier;
+	char	   *verifier;		/* its SCRAM verifier (wiped on free) */
 	bool		rolled_back;	/* this run ended a cycle by rolling it back */
 	bool		prepared;		/* password saved, verifier made, standby unused */
 	bool		locked;			/* this session holds the target's claim */

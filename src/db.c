@@ -1,8 +1,11 @@
 /*
  * db.c: the only file that includes libpq-fe.h.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -929,13 +932,106 @@ db_conninfo_resolve(const char *conninfo, const char *const *overrides,
 	return 0;
 }
 
+/* An int as libpq reads one: base 10, blanks around it allowed. */
+static bool
+int_value(const char *s, long lo, long hi)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || errno != 0)
+		return false;
+	while (isspace((unsigned char) *end))
+		end++;
+	return *end == '\0' && v >= lo && v <= hi;
+}
+
+/* One port of a list: empty (the default) or 1..65535. */
+static bool
+port_value(const char *s)
+{
+	return s[0] == '\0' || int_value(s, 1, 65535);
+}
+
+/* One hostaddr of a list: empty, or a numeric IPv4 or IPv6 address (no lookup). */
+static bool
+hostaddr_value(const char *s)
+{
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_family = AF_UNSPEC};
+	struct addrinfo *res = NULL;
+	int			rc;
+
+	if (s[0] == '\0')
+		return true;
+	rc = getaddrinfo(s, NULL, &hints, &res);
+	if (res != NULL)
+		freeaddrinfo(res);
+	return rc == 0;
+}
+
+/* The first element of the comma-separated list v that fails ok, malloc'd; NULL if none. */
+static char *
+list_bad(const char *v, bool (*ok)(const char *))
+{
+	for (const char *p = v;; p++)
+	{
+		size_t		len = strcspn(p, ",");
+		char	   *elem = xstrndup(p, len);
+
+		if (!ok(elem))
+			return elem;
+		free(elem);
+		p += len;
+		if (*p == '\0')
+			return NULL;
+	}
+}
+
+/*
+ * The problem with the values libpq checks only when it connects (or, for
+ * load_balance_hosts, after the stop value of resolve_conn), as libpq will
+ * use them (after a service file and the PG* environment): v[] holds port,
+ * hostaddr, load_balance_hosts, connect_timeout. malloc'd; NULL if none.
+ */
+static char *
+late_value_problem(char *const *v)
+{
+	char	   *bad = NULL;
+	char	   *e = NULL;
+
+	if (v[0] != NULL && (bad = list_bad(v[0], port_value)) != NULL)
+		e = xasprintf("invalid port number: \"%s\"", bad);
+	else if (v[1] != NULL && (bad = list_bad(v[1], hostaddr_value)) != NULL)
+		e = xasprintf("invalid hostaddr value: \"%s\" is not an IPv4 or IPv6 address", bad);
+	else if (v[2] != NULL && strcmp(v[2], "disable") != 0 && strcmp(v[2], "random") != 0)
+		e = xasprintf("invalid load_balance_hosts value: \"%s\"", v[2]);
+	else if (v[3] != NULL && v[3][0] != '\0' && !int_value(v[3], INT_MIN, INT_MAX))
+		e = xasprintf("invalid integer value \"%s\" for connection option"
+					  " \"connect_timeout\"", v[3]);
+	free(bad);
+	return e;
+}
+
 int
 db_conninfo_check(const char *conninfo, char **err)
 {
-	static const char *const none[] = {NULL};
-	char	   *unused[1];
+	static const char *const keys[] = {"port", "hostaddr", "load_balance_hosts",
+	"connect_timeout", NULL};
+	char	   *v[4];
+	char	   *e;
 
-	return db_conninfo_resolve(conninfo, NULL, none, unused, err);
+	if (db_conninfo_resolve(conninfo, NULL, keys, v, err) != 0)
+		return -1;
+	e = late_value_problem(v);
+	for (int i = 0; i < 4; i++)
+		free(v[i]);
+	if (e == NULL)
+		return 0;
+	*err = xasprintf("invalid connection string: %s", e);
+	free(e);
+	return -1;
 }
 
 bool

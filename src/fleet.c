@@ -211,7 +211,31 @@ open_consoles(Fleet *f, FTarget *ft)
 	return 0;
 }
 
-/* Open the hubs of every target (its primary and replicas). 0 or -1. */
+/*
+ * The transport rule of target ft, before the run connects for it: a
+ * target that breaks it is done and failed with nothing changed, opens no
+ * hub and gets no worker; the other targets go on, as with any failing
+ * target. false if refused.
+ */
+static bool
+transport_allowed(FTarget *ft)
+{
+	char	   *err = NULL;
+
+	if (transport_enforce(ft->t, &err) == 0)
+		return true;
+	log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL,
+			 "target %s: refusing to connect, nothing was changed: %s", ft->t->name, err);
+	free(err);
+	ft->st = F_DONE;
+	ft->rc = PGR_EXIT_FAIL;
+	return false;
+}
+
+/*
+ * Open the hubs of every target (its primary and replicas) that the
+ * transport rule allows. 0 or -1.
+ */
 static int
 open_hubs(Fleet *f)
 {
@@ -222,13 +246,8 @@ open_hubs(Fleet *f)
 		char	   *err = NULL;
 
 		ft->hubs = xcalloc(1 + t->replicas.n, sizeof(int));
-		if (transport_enforce(t, &err) != 0)
-		{
-			log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL, "target %s: %s; nothing was changed",
-					 t->name, err);
-			free(err);
-			return -1;
-		}
+		if (!transport_allowed(ft))
+			continue;
 		for (int k = -1; k < t->replicas.n; k++)
 		{
 			int			h = hub_for(f, k < 0 ? t->admin : t->replicas.items[k], &err);

@@ -18,6 +18,8 @@ package PgRotateTest;
 #   PGROTATE_SRCDIR    the source tree (exposed as PgRotateTest::srcdir())
 #   PGROTATE_TEST_TMP  scratch folder (created); else the system temp dir
 #   PGROTATE_KEEP_TMP  keep every temporary directory
+#   PGROTATE_PG_CACHE  the CI's servers (/var/cache/pgrotate-ci): libpq_dir
+#                      finds a newer libpq there
 #
 # PostgreSQL refuses to run as root: when the tests run as root, initdb,
 # pg_ctl and postgres run through `runuser -u postgres --` and the
@@ -59,6 +61,7 @@ our @EXPORT_OK = qw(
   pg_bindir
   pg_client_bindir
   pg_major_version
+  libpq_dir
   srcdir
   secrets_found_in
   quote_ident
@@ -217,6 +220,27 @@ sub pg_major_version
 	($SERVER_MAJOR) = $out =~ /\(PostgreSQL\)\s+(\d+)/
 	  or croak "cannot read the version in \"$out\"";
 	return $SERVER_MAJOR;
+}
+
+# A folder with a libpq.so.5 of major version $min or later, for running
+# pgrotate with it (LD_LIBRARY_PATH) where it links an older one (Debian
+# 12's 15): the server's own (pg_bindir()/../lib), else one of the CI's
+# servers (PGROTATE_PG_CACHE, else /var/cache/pgrotate-ci: pg-NN/lib, as
+# .ci/install-deps unpacks them), newest first. The version is the one the
+# file is named for (libpq.so.5.NN). undef when there is none.
+sub libpq_dir
+{
+	my ($min) = @_;
+	my $cache = $ENV{PGROTATE_PG_CACHE} // '/var/cache/pgrotate-ci';
+	my @cand = (pg_bindir() . '/../lib', reverse sort glob("$cache/pg-*/lib"));
+	for my $d (@cand)
+	{
+		my $real = Cwd::abs_path("$d/libpq.so.5");
+		next unless defined $real && -f $real;
+		my ($major) = $real =~ /libpq\.so\.5\.(\d+)$/;
+		return Cwd::abs_path($d) if defined $major && $major >= $min;
+	}
+	return undef;
 }
 
 # Per-test scratch folder (root-owned; traversable by postgres when root).

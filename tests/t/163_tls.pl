@@ -96,10 +96,12 @@ $r = run_with($good, 'cycle', 'appdb');
 is($r->{exit}, 1, 'a verify without channel binding fails');
 like($r->{stderr}, qr/channel binding required|authentication method requirement/, 'libpq says why');
 is(slurp_file($sink), $before, 'nothing was published');
-$r = run_with(conf('no_binding', $ca->{cert}, ' channel_binding=disable'), 'cycle', 'appdb');
+my $no_binding = conf('no_binding', $ca->{cert}, ' channel_binding=disable');
+# With the libpq pgrotate links (Debian 12's 15 here, which has no
+# require_auth) the cycle publishes.
+$r = run_with($no_binding, 'cycle', 'appdb');
 if ($r->{stderr} =~ /authentication method requirement "scram-sha-256"/)
 {
-	# libpq 16 or later at run time: require_auth refuses cleartext anyway
 	is($r->{exit}, 1, 'channel_binding=disable in app is respected; require_auth still refuses cleartext');
 	is(slurp_file($sink), $before, 'nothing was published');
 }
@@ -107,6 +109,23 @@ else
 {
 	is($r->{exit}, 0, 'channel_binding=disable in app is respected') or diag($r->{stderr});
 	isnt(slurp_file($sink), $before, 'and the cycle published');
+}
+# With a libpq of 16 or later at run time (LD_LIBRARY_PATH, as in 166),
+# so that CI runs this branch too.
+SKIP:
+{
+	my $lib = PgRotateTest::libpq_dir(16);
+	skip 'no libpq of 16 or later (PG_BINDIR/../lib or /var/cache/pgrotate-ci/pg-NN/lib, see .ci/install-deps)', 3
+	  unless defined $lib;
+	note("libpq 16+ from $lib");
+	# require_auth=scram-sha-256 refuses the cleartext request anyway
+	$before = slurp_file($sink);
+	$r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $no_binding,
+		env => { %$env, LD_LIBRARY_PATH => $lib });
+	is($r->{exit}, 1, 'libpq 16+: channel_binding=disable in app is respected; require_auth still refuses cleartext');
+	like($r->{stderr}, qr/the server asked for another method than scram-sha-256 \(libpq: authentication method requirement "scram-sha-256" failed: server requested a cleartext password\)/,
+		'libpq 16+: the message says the server asked for cleartext');
+	is(slurp_file($sink), $before, 'libpq 16+: nothing was published');
 }
 
 done_testing();

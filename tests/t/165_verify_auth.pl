@@ -45,15 +45,16 @@ sub state_row
 		dbname => 'appdb');
 }
 
-# A cycle that must fail at verify and change nothing that matters.
+# A cycle that must fail at verify and change nothing that matters (run
+# with $run, default $t: its conf and env).
 sub refused_cycle
 {
-	my ($what, $node_re) = @_;
+	my ($what, $node_re, $run) = @_;
 	my $before = slurp_file($sink);
 	my ($active, $apw) = read_env_sink($sink);
 	my $standby = $active eq 'app_user_a' ? 'app_user_b' : 'app_user_a';
 	my $state = state_row();
-	my $r = pgr($t, 'cycle', 'appdb');
+	my $r = pgr($run // $t, 'cycle', 'appdb');
 	isnt($r->{exit}, 0, "$what: the cycle fails");
 	like($r->{stderr}, qr/$node_re: the server let the role in without asking for its password \(pg_hba trust\/peer\/ident\/cert on that path\)/,
 		"$what: the message names the node and the cause");
@@ -93,7 +94,31 @@ like($r->{stdout}, qr/^\s*ok\s+app path asks for the password on primary$/m, 'an
 $r = refused_cycle('trust on the replica', qr/replica \Q$rnode\E/);
 set_trust($replica, 0);
 
-# 3. pg_hba fixed: the cycle completes.
+# 3. The same with a libpq of 16 or later at run time (pgrotate links
+# Debian 12's 15 here, so LD_LIBRARY_PATH brings a newer one, as in 166):
+# the verify login sets require_auth=scram-sha-256 and libpq itself
+# refuses the trusting server, before any query on that session.
+SKIP:
+{
+	my $lib = PgRotateTest::libpq_dir(16);
+	skip 'no libpq of 16 or later (PG_BINDIR/../lib or /var/cache/pgrotate-ci/pg-NN/lib, see .ci/install-deps)', 20
+	  unless defined $lib;
+	note("libpq 16+ from $lib");
+	my $t16 = { %$t, env => { %{ $t->{env} }, LD_LIBRARY_PATH => $lib } };
+	my $scram_trust = qr/libpq: authentication method requirement "scram-sha-256" failed: server did not complete authentication/;
+	$primary->wait_for_catchup($replica);
+	set_trust($primary, 1);
+	$r = refused_cycle('libpq 16+, trust on the primary', qr/primary/, $t16);
+	like($r->{stderr}, $scram_trust, 'libpq 16+: require_auth=scram-sha-256 refused the trust login');
+	set_trust($primary, 0);
+	$primary->wait_for_catchup($replica);
+	set_trust($replica, 1);
+	$r = refused_cycle('libpq 16+, trust on the replica', qr/replica \Q$rnode\E/, $t16);
+	like($r->{stderr}, $scram_trust, 'libpq 16+: and on the replica');
+	set_trust($replica, 0);
+}
+
+# 4. pg_hba fixed: the cycle completes.
 my $logpos = $primary->log_position;
 $r = pgr($t, 'check', 'appdb');
 is($r->{exit}, 0, 'check passes with scram on the app path') or diag($r->{stdout});

@@ -1,7 +1,8 @@
 /*
  * test_transport.c: the remote/local classifier of the transport rule
  * (host names, IPv4, IPv6, lists of hosts, URIs, service files, the
- * environment) and the value checks a conninfo gets at config load.
+ * environment) and the value checks a conninfo gets at config load
+ * (also of port, hostaddr, load_balance_hosts, connect_timeout).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -118,6 +119,76 @@ test_conninfos(void)
 		is_int(classify(cases[i].conninfo, NULL), cases[i].want, "%s", cases[i].conninfo);
 }
 
+/*
+ * Values libpq would check only when it connects: port, hostaddr,
+ * load_balance_hosts, connect_timeout. want: 0 accepted, else the message
+ * must contain it.
+ */
+static void
+test_late_values(void)
+{
+	static const struct
+	{
+		const char *conninfo;
+		const char *want;
+	}			cases[] = {
+		{"host=/tmp port=5432 dbname=appdb", NULL},
+		{"host=a,b,c port=5432,,6543 dbname=appdb", NULL},
+		{"host=a port=' 5432 ' dbname=appdb", NULL},
+		{"host=a port=1", NULL},
+		{"host=a port=65535", NULL},
+		{"host=a port=abc", "invalid port number: \"abc\""},
+		{"host=a port=0", "invalid port number: \"0\""},
+		{"host=a port=65536", "invalid port number: \"65536\""},
+		{"host=a port=-1", "invalid port number: \"-1\""},
+		{"host=a port=54x", "invalid port number: \"54x\""},
+		{"host=a,b port=5432,abc", "invalid port number: \"abc\""},
+		{"postgresql://a:99999/appdb", "invalid port number: \"99999\""},
+		{"host=a hostaddr=127.0.0.1", NULL},
+		{"host=a hostaddr=::1", NULL},
+		{"host=a hostaddr=2001:db8::7", NULL},
+		{"host=a,b hostaddr=192.0.2.1,2001:db8::7", NULL},
+		{"host=a,b hostaddr=,192.0.2.1", NULL},
+		{"host=a hostaddr=notanip", "invalid hostaddr value: \"notanip\" is not an IPv4 or IPv6 address"},
+		{"host=a hostaddr=db.example", "invalid hostaddr value: \"db.example\""},
+		{"host=a hostaddr=300.1.1.1", "invalid hostaddr value: \"300.1.1.1\""},
+		{"host=a,b hostaddr=127.0.0.1,::g", "invalid hostaddr value: \"::g\""},
+		{"host=a connect_timeout=10", NULL},
+		{"host=a connect_timeout=' 5'", NULL},
+		{"host=a connect_timeout=ten", "invalid integer value \"ten\" for connection option \"connect_timeout\""},
+		{"host=a connect_timeout=5s", "invalid integer value \"5s\""},
+		{"host=a connect_timeout=99999999999", "invalid integer value \"99999999999\""},
+		/* libpq 15 does not know the keyword; 16 and later check the value */
+		{"host=a load_balance_hosts=x", "load_balance_hosts"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		char	   *err = NULL;
+		int			rc = db_conninfo_check(cases[i].conninfo, &err);
+
+		if (cases[i].want == NULL)
+			is_int(rc, 0, "accepted: %s%s%s", cases[i].conninfo, err ? ": " : "", err ? err : "");
+		else
+			ok(rc == -1 && err != NULL && strstr(err, cases[i].want) != NULL,
+			   "refused: %s: %s", cases[i].conninfo, err ? err : "(no message)");
+		free(err);
+	}
+	if (db_libpq_version() >= 160000)
+	{
+		char	   *err = NULL;
+
+		is_int(db_conninfo_check("host=a,b load_balance_hosts=random", &err), 0, "load_balance_hosts=random");
+		free(err);
+		err = NULL;
+		(void) db_conninfo_check("host=a load_balance_hosts=x", &err);
+		ok(err && strstr(err, "invalid load_balance_hosts value: \"x\""), "load_balance_hosts=x: %s", err ? err : "");
+		free(err);
+	}
+	else
+		ok(1, "libpq %d has no load_balance_hosts (skipped)", db_libpq_version());
+}
+
 static void
 test_service_and_env(const char *dir)
 {
@@ -182,6 +253,7 @@ main(void)
 	unsetenv("PGSERVICEFILE");
 	test_hosts();
 	test_conninfos();
+	test_late_values();
 	if (dir)
 	{
 		test_service_and_env(dir);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cycle.h"
 #include "log.h"
 #include "util.h"
 #include "../tap.h"
@@ -185,10 +186,36 @@ test_log_output(void)
 	log_set_target(NULL);
 }
 
+/*
+ * Closing a cycle forgets and wipes the redaction list's copies of its
+ * passwords, and its own password and verifier (a run that holds no
+ * connection, lock or state row).
+ */
+static void
+test_cycle_close(void)
+{
+	CycleOpts	o = {0};
+	CycleRun	run = {.o = &o};
+	char		msg[64];
+	const char *pw = "Hk4Lm8Np2Qr6St0Uv3Wx";
+
+	run.password = xstrdup(pw);
+	run.verifier = xstrdup("SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy");
+	log_register_secret(pw);
+	log_register_secret("an-older-password-of-the-run");
+	ok(log_longest_secret() > 0, "the redaction list holds the run's passwords");
+	cycle_close(&run);
+	is_int((int) log_longest_secret(), 0, "after cycle_close the redaction list is empty");
+	ok(run.password == NULL && run.verifier == NULL, "and the run's password and verifier are gone");
+	snprintf(msg, sizeof(msg), "%s", pw);
+	log_redact(msg);
+	is_str(msg, pw, "the password is no longer redacted: the list forgot it");
+}
+
 int
 main(void)
 {
-	plan(23);
+	plan(27);
 	test_strbuf();
 	test_local_times();
 	test_json();
@@ -197,5 +224,6 @@ main(void)
 	test_strlist();
 	test_redact();
 	test_log_output();
+	test_cycle_close();
 	return done_testing();
 }
