@@ -34,14 +34,25 @@ enum
 	COL_FLAG					/* settable (s), ADMIN (m), grantable (p) */
 };
 
+/*
+ * May the admin SET (and RESET) the parameter for another role? A
+ * parameter missing from pg_settings (context NULL) is a placeholder, a
+ * custom "prefix.name" setting no loaded module defines: ALTER ROLE lets
+ * only a superuser set one, or from PostgreSQL 15 a role granted SET ON
+ * PARAMETER on it (only dotted names reach has_parameter_privilege).
+ */
+#define ADMIN_IS_SUPERUSER \
+	"(SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.rolname = current_user)"
 #define SETTABLE_14 \
-	"((SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.rolname = current_user)" \
-	" OR g.context IS NULL OR g.context IN ('user', 'backend'))"
+	"(" ADMIN_IS_SUPERUSER " OR g.context IS NOT NULL AND g.context IN ('user', 'backend'))"
 #define SETTABLE_15 \
-	"((SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.rolname = current_user)" \
-	" OR g.context IS NULL OR g.context IN ('user', 'backend')" \
-	" OR (g.context IN ('superuser', 'superuser-backend')" \
-	"  AND pg_catalog.has_parameter_privilege(g.name, 'SET')))"
+	"(" ADMIN_IS_SUPERUSER " OR g.context IS NOT NULL AND g.context IN ('user', 'backend')" \
+	" OR CASE WHEN g.context IS NOT NULL" \
+	"  THEN g.context IN ('superuser', 'superuser-backend')" \
+	"  AND pg_catalog.has_parameter_privilege(g.name, 'SET')" \
+	"  WHEN pg_catalog.strpos(pg_catalog.split_part(c.cfg, '=', 1), '.') > 0" \
+	"  THEN pg_catalog.has_parameter_privilege(pg_catalog.split_part(c.cfg, '=', 1), 'SET')" \
+	"  ELSE false END)"
 
 /*
  * The settings of the roles in r(i, oid), every database, as items. The
@@ -323,7 +334,7 @@ check_settings(ParityCtx *x, char **err)
 	if (refused.n > 0)
 	{
 		sb_appendf(&detail, "%d setting%s of %s differ%s from %s's and the admin may"
-				   " not set %s (a superuser-only parameter)", refused.n,
+				   " not set %s (a superuser-only or custom parameter)", refused.n,
 				   refused.n == 1 ? "" : "s", x->q[si], refused.n == 1 ? "s" : "",
 				   x->q[x->ref], refused.n == 1 ? "it" : "them");
 		for (int i = 0; i < refused.n; i++)

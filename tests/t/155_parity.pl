@@ -159,6 +159,45 @@ sql("ALTER ROLE $qa RESET log_statement; ALTER ROLE $qb RESET log_statement");
 ($active) = cred();
 my ($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
 
+# ---- a custom (placeholder) parameter: only a superuser may set it ----
+# No loaded module defines "app.tenant", so pg_settings has no row for it and
+# ALTER ROLE lets only a superuser (or, from 15, a role granted SET ON
+# PARAMETER) set or reset it.
+my $ver = sql('SHOW server_version_num');
+sql(qq{ALTER ROLE $qact SET "app.tenant" = 'x'});
+$r = refused('custom setting', qr/SET "app"\."tenant" TO 'x';  -- as a superuser/);
+unlike(sql("SELECT count(*) FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE c LIKE 'app.tenant=%'"),
+	qr/^2$/, 'custom setting: the standby did not get it');
+$r = check();
+is($r->{exit}, 1, 'check fails on the custom setting');
+like($r->{stdout}, qr/the admin may not set it \(a superuser-only or custom parameter\)/,
+	'check: the custom setting is named as one the admin may not set');
+$fix = fix_of($r, qr/same settings/);
+is($fix, qq{ALTER ROLE $qsb SET "app"."tenant" TO 'x';  -- as a superuser}, 'custom setting: the superuser fix');
+sql($fix);
+$r = cycle();
+is($r->{exit}, 0, 'custom setting: after the fix the cycle passes') or diag($r->{stderr});
+is(settings_of($ra), settings_of($rb), 'custom setting: both roles have it');
+like(settings_of($ra), qr/^\*\|app\.tenant=x$/m, 'custom setting: exactly as set');
+($active) = cred();
+($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
+SKIP:
+{
+	skip 'SET ON PARAMETER comes with PostgreSQL 15', 3 if $ver < 150000;
+	# with SET ON PARAMETER the admin copies it itself
+	sql(qq{GRANT SET ON PARAMETER "app.tenant" TO pgrotate_admin; ALTER ROLE $qact SET "app.tenant" = 'y'});
+	$r = check();
+	like($r->{stdout}, qr/^  WARN  login roles .* have the same settings: 1 setting of .*provision copies/m,
+		'SET ON PARAMETER: the custom setting only warns');
+	$r = cycle();
+	is($r->{exit}, 0, 'SET ON PARAMETER: the cycle copies the custom setting') or diag($r->{stderr});
+	is(settings_of($ra), settings_of($rb), 'SET ON PARAMETER: both roles have the new value');
+	sql('REVOKE SET ON PARAMETER "app.tenant" FROM pgrotate_admin');
+}
+sql("ALTER ROLE $qa RESET \"app.tenant\"; ALTER ROLE $qb RESET \"app.tenant\"");
+($active) = cred();
+($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
+
 # ---- a membership of one login role: refused, the fix moves it to the group ----
 sql("GRANT pg_read_all_data TO $qact");
 refused('membership', qr/is a member of "pg_read_all_data"/);
