@@ -413,6 +413,23 @@ done:
 	return rc;
 }
 
+/*
+ * Is membership row i the standby's in a role the reference (active) login
+ * role is also a member of, with other options? Then the group gets the
+ * reference's options, and this row only its REVOKE.
+ */
+static bool
+standby_also_ref(const ParityCtx *x, int i)
+{
+	if (db_int(x->res, i, COL_I) == x->ref)
+		return false;
+	for (int j = 0; j < db_nrows(x->res); j++)
+		if (row_kind(x, j, "m") && db_int(x->res, j, COL_I) == x->ref &&
+			strcmp(db_val(x->res, j, COL_K2), db_val(x->res, i, COL_K2)) == 0)
+			return true;
+	return false;
+}
+
 /* Memberships other than the group: move them to the group. */
 static int
 check_memberships(ParityCtx *x, char **err)
@@ -438,11 +455,13 @@ check_memberships(ParityCtx *x, char **err)
 		join(&detail, "; ", s);
 		free(s);
 		/* from 16, the grant keeps its options: "ADMIN x, INHERIT y, SET z" */
-		sb_appendf(&fix, "%sGRANT %s TO %s%s%s;\nREVOKE %s FROM %s;", fix.len ? "\n" : "",
-				   qg, x->q[0], strstr(db_val(x->res, i, COL_VAL), "INHERIT") ? " WITH " :
-				   db_bool(x->res, i, COL_FLAG) ? " WITH ADMIN OPTION" : "",
-				   strstr(db_val(x->res, i, COL_VAL), "INHERIT") ? db_val(x->res, i, COL_VAL) : "",
-				   qg, x->q[k]);
+		if (!standby_also_ref(x, i))
+			sb_appendf(&fix, "%sGRANT %s TO %s%s%s;", fix.len ? "\n" : "", qg, x->q[0],
+					   strstr(db_val(x->res, i, COL_VAL), "INHERIT") ? " WITH " :
+					   db_bool(x->res, i, COL_FLAG) ? " WITH ADMIN OPTION" : "",
+					   strstr(db_val(x->res, i, COL_VAL), "INHERIT") ?
+					   db_val(x->res, i, COL_VAL) : "");
+		sb_appendf(&fix, "%sREVOKE %s FROM %s;", fix.len ? "\n" : "", qg, x->q[k]);
 		free(qg);
 	}
 	report(x, "memberships", CHECK_FAIL, &detail, &fix);

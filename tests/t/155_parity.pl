@@ -308,22 +308,30 @@ is(sql("SELECT string_agg(rolname || ':' || rolcreatedb || rolcreaterole || roli
 
 # ---- memberships: the ADMIN option, and INHERIT and SET from 16 ----
 sql('CREATE ROLE "extra r" NOLOGIN; CREATE ROLE extra2 NOLOGIN');
-refused_then_fixed('membership ADMIN option',
+$fix = refused_then_fixed('membership ADMIN option',
 	sub { qq{GRANT "extra r" TO $_[0] WITH ADMIN OPTION; GRANT "extra r" TO $_[1]} },
 	qr/is a member of "extra r" \(ADMIN true/, qr/same memberships/,
 	sub { [ qr/^GRANT "extra r" TO \Q$qg\E WITH ADMIN (?:OPTION|true, INHERIT true, SET true);\nREVOKE "extra r" FROM \Q$_[0]\E;$/m,
 			qr/^REVOKE "extra r" FROM \Q$_[1]\E;$/m ] });
+unlike($fix, qr/^GRANT "extra r" TO \Q$qg\E(?:;| WITH ADMIN false)/m,
+	'membership ADMIN option: no second grant without it');
+is(sql(q{SELECT bool_and(admin_option) FROM pg_auth_members WHERE roleid = '"extra r"'::regrole}), 't',
+	'membership ADMIN option: the group has the active role\'s ADMIN option');
 is(sql(q{SELECT count(*) FROM pg_auth_members WHERE roleid = '"extra r"'::regrole AND member IN
 	(SELECT oid FROM pg_roles WHERE rolname IN (} . join(', ', map { PgRotateTest::quote_literal($_) } $ra, $rb) . '))'),
 	0, 'membership ADMIN option: the login roles are no longer members');
 SKIP:
 {
-	skip 'membership INHERIT and SET options come with PostgreSQL 16', 6 if $ver < 160000;
-	refused_then_fixed('membership INHERIT and SET options',
+	skip 'membership INHERIT and SET options come with PostgreSQL 16', 8 if $ver < 160000;
+	$fix = refused_then_fixed('membership INHERIT and SET options',
 		sub { qq{GRANT extra2 TO $_[0] WITH INHERIT FALSE; GRANT extra2 TO $_[1] WITH SET FALSE} },
 		qr/is a member of "extra2" \(ADMIN false, INHERIT false, SET true\)/, qr/same memberships/,
 		sub { [ qr/^GRANT "extra2" TO \Q$qg\E WITH ADMIN false, INHERIT false, SET true;\nREVOKE "extra2" FROM \Q$_[0]\E;$/m,
-				qr/^GRANT "extra2" TO \Q$qg\E WITH ADMIN false, INHERIT true, SET false;\nREVOKE "extra2" FROM \Q$_[1]\E;$/m ] });
+				qr/^REVOKE "extra2" FROM \Q$_[1]\E;$/m ] });
+	unlike($fix, qr/INHERIT true, SET false/, 'membership options: the standby\'s options are not granted');
+	is(sql(q{SELECT string_agg(admin_option || ',' || inherit_option || ',' || set_option, ';')
+		FROM pg_auth_members WHERE roleid = 'extra2'::regrole}), 'false,false,true',
+		'membership options: the group has the active role\'s options');
 }
 
 # ---- default privileges FOR ROLE a login role: compared, not owned ----
