@@ -6,10 +6,11 @@
  * the group (with ADMIN, and INHERIT and SET from PostgreSQL 16),
  * attributes pgrotate does not manage, and privileges granted to the login
  * role itself in this database (aclexplode over pg_class, pg_attribute,
- * pg_namespace, pg_proc and pg_database). Settings are copied from the active role to
- * the standby at provision (parity_mirror, in the provision's
- * transaction); every other difference refuses with the statements that
- * move the grant to the group role. Names reach SQL text only through
+ * pg_namespace, pg_proc and pg_database), and default privileges defined
+ * for it (pg_default_acl). Settings are copied from the active role to the
+ * standby at provision (parity_mirror, in the provision's transaction);
+ * every other difference refuses with the statements that move the grant
+ * to the group role. Names reach SQL text only through
  * db_quote_ident, values through db_quote_literal.
  */
 #include <stdio.h>
