@@ -720,7 +720,9 @@ read_facts(SetupCtx *x, const DbRes *res, char **err)
  * The deps query: for both login roles, their "role" settings for all
  * databases and for this one (kind 's': role oid, setdatabase <> 0, value;
  * global first) and the objects they own (kind 'o': role oid, datname or
- * NULL for shared objects, count; this database first).
+ * NULL for shared objects, count; this database first). Default
+ * privileges (pg_default_acl) are not objects REASSIGN OWNED moves: the
+ * parity check compares them.
  */
 #define DEPS_SQL \
 	"WITH r AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname IN ($1, $2))" \
@@ -738,6 +740,7 @@ read_facts(SetupCtx *x, const DbRes *res, char **err)
 	" LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid" \
 	" WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass" \
 	" AND s.refobjid IN (SELECT oid FROM r) AND s.deptype = 'o'" \
+	" AND s.classid <> 'pg_catalog.pg_default_acl'::pg_catalog.regclass" \
 	" GROUP BY s.refobjid, d.datname" \
 	" ORDER BY 1, 2, 6, 4"
 

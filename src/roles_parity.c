@@ -5,11 +5,12 @@
  * settings (pg_db_role_setting, every database), memberships other than
  * the group (with ADMIN, and INHERIT and SET from PostgreSQL 16),
  * attributes pgrotate does not manage, and privileges granted to the login
- * role itself in this database (aclexplode over pg_class, pg_namespace,
- * pg_proc and pg_database). Settings are copied from the active role to
- * the standby at provision (parity_mirror, in the provision's
- * transaction); every other difference refuses with the statements that
- * move the grant to the group role. Names reach SQL text only through
+ * role itself in this database (aclexplode over pg_class, pg_attribute,
+ * pg_namespace, pg_proc and pg_database), and default privileges defined
+ * for it (pg_default_acl). Settings are copied from the active role to the
+ * standby at provision (parity_mirror, in the provision's transaction);
+ * every other difference refuses with the statements that move the grant
+ * to the group role. Names reach SQL text only through
  * db_quote_ident, values through db_quote_literal.
  */
 #include <stdio.h>
@@ -27,21 +28,35 @@ enum
 {
 	COL_I,						/* 1 or 2: which login role has it */
 	COL_KIND,					/* s setting, m membership, a attribute,
-								 * p privilege, o owned object */
-	COL_K1,						/* database (s, NULL: all), object kind (p, o) */
-	COL_K2,						/* parameter, role, attribute, object */
+								 * p privilege, d default privilege, o owned
+								 * object */
+	COL_K1,						/* database (s, NULL: all), object kind (p, o),
+								 * ["schema".]object type (d) */
+	COL_K2,						/* parameter, role, attribute, object,
+								 * grantee (d) */
 	COL_VAL,					/* value, options, privilege */
-	COL_FLAG					/* settable (s), ADMIN (m), grantable (p) */
+	COL_FLAG					/* settable (s), ADMIN (m), grantable (p, d) */
 };
 
+/*
+ * May the admin SET (and RESET) the parameter for another role? A
+ * parameter missing from pg_settings (context NULL) is a placeholder, a
+ * custom "prefix.name" setting no loaded module defines: ALTER ROLE lets
+ * only a superuser set one, or from PostgreSQL 15 a role granted SET ON
+ * PARAMETER on it (only dotted names reach has_parameter_privilege).
+ */
+#define ADMIN_IS_SUPERUSER \
+	"(SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.rolname = current_user)"
 #define SETTABLE_14 \
-	"((SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.rolname = current_user)" \
-	" OR g.context IS NULL OR g.context IN ('user', 'backend'))"
+	"(" ADMIN_IS_SUPERUSER " OR g.context IS NOT NULL AND g.context IN ('user', 'backend'))"
 #define SETTABLE_15 \
-	"((SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.rolname = current_user)" \
-	" OR g.context IS NULL OR g.context IN ('user', 'backend')" \
-	" OR (g.context IN ('superuser', 'superuser-backend')" \
-	"  AND pg_catalog.has_parameter_privilege(g.name, 'SET')))"
+	"(" ADMIN_IS_SUPERUSER " OR g.context IS NOT NULL AND g.context IN ('user', 'backend')" \
+	" OR CASE WHEN g.context IS NOT NULL" \
+	"  THEN g.context IN ('superuser', 'superuser-backend')" \
+	"  AND pg_catalog.has_parameter_privilege(g.name, 'SET')" \
+	"  WHEN pg_catalog.strpos(pg_catalog.split_part(c.cfg, '=', 1), '.') > 0" \
+	"  THEN pg_catalog.has_parameter_privilege(pg_catalog.split_part(c.cfg, '=', 1), 'SET')" \
+	"  ELSE false END)"
 
 /*
  * The settings of the roles in r(i, oid), every database, as items. The
@@ -80,6 +95,55 @@ enum
 	" CROSS JOIN LATERAL pg_catalog.aclexplode(" alias "." acl ") x" \
 	" WHERE x.grantee <> " alias "." owner
 
+/*
+ * Column privileges, as privileges on the table whose privilege names the
+ * column: "SELECT (c)" reads back as GRANT SELECT (c) ON TABLE t.
+ */
+#define COLUMN_ACL \
+	" UNION ALL SELECT 'TABLE', 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid," \
+	" x.grantee, x.privilege_type || ' (' || pg_catalog.quote_ident(a.attname) || ')'," \
+	" x.is_grantable FROM pg_catalog.pg_attribute a" \
+	" JOIN pg_catalog.pg_class c ON c.oid = a.attrelid" \
+	" CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x" \
+	" WHERE a.attnum > 0 AND NOT a.attisdropped AND x.grantee <> c.relowner"
+
+/*
+ * Owned-object row s (pg_shdepend) is a sequence linked to a table of the
+ * same owner (serial: deptype 'a', identity: 'i'): ALTER TABLE ... OWNER
+ * moves it with its table, and ALTER SEQUENCE ... OWNER refuses it.
+ */
+#define LINKED_SEQUENCE \
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_depend k" \
+	" JOIN pg_catalog.pg_class t ON t.oid = k.refobjid" \
+	" WHERE s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	" AND k.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND k.objid = s.objid" \
+	" AND k.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	" AND k.deptype IN ('a', 'i') AND t.relowner = s.refobjid)"
+
+/*
+ * Default privileges defined FOR ROLE a login role (pg_default_acl), as
+ * they apply: for all schemas, the row, else the built-in default
+ * (acldefault; its 's' is pg_default_acl's 'S'); in a schema, the row's
+ * grants. k1: ["schema".]TABLES|SEQUENCES|..., k2: the grantee, "" for the
+ * login role itself, PUBLIC, else the quoted role name.
+ */
+#define DEFAULT_ACL_ITEMS \
+	" UNION ALL SELECT r.i, 'd', coalesce(pg_catalog.quote_ident(n.nspname)" \
+	" || '.', '') || CASE t.typ WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES'" \
+	" WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' WHEN 'n' THEN 'SCHEMAS'" \
+	" ELSE 'LARGE OBJECTS' END," \
+	" CASE WHEN x.grantee = r.oid THEN '' WHEN x.grantee = 0 THEN 'PUBLIC'" \
+	" ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END," \
+	" x.privilege_type, x.is_grantable FROM r CROSS JOIN (SELECT DISTINCT" \
+	" a.defaclnamespace, a.defaclobjtype FROM pg_catalog.pg_default_acl a" \
+	"  JOIN r ON r.oid = a.defaclrole) t(nsp, typ)" \
+	" LEFT JOIN pg_catalog.pg_default_acl a ON a.defaclrole = r.oid" \
+	"  AND a.defaclnamespace = t.nsp AND a.defaclobjtype = t.typ" \
+	" LEFT JOIN pg_catalog.pg_namespace n ON n.oid = t.nsp" \
+	" CROSS JOIN LATERAL pg_catalog.aclexplode(CASE WHEN a.oid IS NOT NULL" \
+	"  THEN a.defaclacl WHEN t.nsp = 0 THEN pg_catalog.acldefault(CASE t.typ" \
+	"  WHEN 'S' THEN 's' ELSE t.typ END, r.oid) END) x"
+
 #define PARITY_SQL(settable, member_opts) \
 	ROLES_CTE("$2", "$3") ", items(i, kind, k1, k2, val, flag) AS (" \
 	SETTINGS_ITEMS(settable) \
@@ -102,12 +166,16 @@ enum
 	" UNION ALL" ACL_OF("CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END", \
 						"pg_catalog.pg_proc", "f", "proacl", "proowner") \
 	" UNION ALL" ACL_OF("'DATABASE'", "pg_catalog.pg_database", "d", "datacl", "datdba") \
-	" AND d.datname = pg_catalog.current_database())" \
+	" AND d.datname = pg_catalog.current_database()" \
+	COLUMN_ACL ")" \
 	" p(kind, cls, obj, grantee, priv, gr) JOIN r ON r.oid = p.grantee" \
+	DEFAULT_ACL_ITEMS \
 	" UNION ALL SELECT r.i, 'o', pg_catalog.upper(o.type), o.identity, NULL, false" \
 	" FROM pg_catalog.pg_shdepend s JOIN r ON r.oid = s.refobjid" \
 	" CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.objsubid) o" \
 	" WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND s.deptype = 'o'" \
+	" AND s.classid <> 'pg_catalog.pg_default_acl'::pg_catalog.regclass" \
+	" AND NOT " LINKED_SEQUENCE \
 	" AND s.dbid = (SELECT d.oid FROM pg_catalog.pg_database d" \
 	"  WHERE d.datname = pg_catalog.current_database()))" \
 	DIFF_SELECT
@@ -323,7 +391,7 @@ check_settings(ParityCtx *x, char **err)
 	if (refused.n > 0)
 	{
 		sb_appendf(&detail, "%d setting%s of %s differ%s from %s's and the admin may"
-				   " not set %s (a superuser-only parameter)", refused.n,
+				   " not set %s (a superuser-only or custom parameter)", refused.n,
 				   refused.n == 1 ? "" : "s", x->q[si], refused.n == 1 ? "s" : "",
 				   x->q[x->ref], refused.n == 1 ? "it" : "them");
 		for (int i = 0; i < refused.n; i++)
@@ -344,6 +412,23 @@ done:
 	sb_free(&detail);
 	sb_free(&fix);
 	return rc;
+}
+
+/*
+ * Is membership row i the standby's in a role the reference (active) login
+ * role is also a member of, with other options? Then the group gets the
+ * reference's options, and this row only its REVOKE.
+ */
+static bool
+standby_also_ref(const ParityCtx *x, int i)
+{
+	if (db_int(x->res, i, COL_I) == x->ref)
+		return false;
+	for (int j = 0; j < db_nrows(x->res); j++)
+		if (row_kind(x, j, "m") && db_int(x->res, j, COL_I) == x->ref &&
+			strcmp(db_val(x->res, j, COL_K2), db_val(x->res, i, COL_K2)) == 0)
+			return true;
+	return false;
 }
 
 /* Memberships other than the group: move them to the group. */
@@ -371,11 +456,13 @@ check_memberships(ParityCtx *x, char **err)
 		join(&detail, "; ", s);
 		free(s);
 		/* from 16, the grant keeps its options: "ADMIN x, INHERIT y, SET z" */
-		sb_appendf(&fix, "%sGRANT %s TO %s%s%s;\nREVOKE %s FROM %s;", fix.len ? "\n" : "",
-				   qg, x->q[0], strstr(db_val(x->res, i, COL_VAL), "INHERIT") ? " WITH " :
-				   db_bool(x->res, i, COL_FLAG) ? " WITH ADMIN OPTION" : "",
-				   strstr(db_val(x->res, i, COL_VAL), "INHERIT") ? db_val(x->res, i, COL_VAL) : "",
-				   qg, x->q[k]);
+		if (!standby_also_ref(x, i))
+			sb_appendf(&fix, "%sGRANT %s TO %s%s%s;", fix.len ? "\n" : "", qg, x->q[0],
+					   strstr(db_val(x->res, i, COL_VAL), "INHERIT") ? " WITH " :
+					   db_bool(x->res, i, COL_FLAG) ? " WITH ADMIN OPTION" : "",
+					   strstr(db_val(x->res, i, COL_VAL), "INHERIT") ?
+					   db_val(x->res, i, COL_VAL) : "");
+		sb_appendf(&fix, "%sREVOKE %s FROM %s;", fix.len ? "\n" : "", qg, x->q[k]);
 		free(qg);
 	}
 	report(x, "memberships", CHECK_FAIL, &detail, &fix);
@@ -472,6 +559,80 @@ check_privileges(ParityCtx *x)
 	sb_free(&fix);
 }
 
+/*
+ * The fix of default privilege row i (login role k has it, the other not):
+ * a built-in default the other revoked is granted back to it; anything
+ * else moves to the group's default privileges.
+ */
+static void
+default_priv_fix(const ParityCtx *x, int i, StrBuf *fix)
+{
+	int			k = (int) db_int(x->res, i, COL_I);
+	const char *k1 = db_val(x->res, i, COL_K1);
+	const char *dot = strrchr(k1, '.');
+	const char *type = dot ? dot + 1 : k1;
+	const char *grantee = db_val(x->res, i, COL_K2);
+	const char *priv = db_val(x->res, i, COL_VAL);
+	bool		self = grantee[0] == '\0';
+	char	   *in = dot ? xasprintf(" IN SCHEMA %.*s", (int) (dot - k1), k1) : xstrdup("");
+
+	if (fix->len > 0)
+		sb_appendc(fix, '\n');
+	if (!dot && (self || (strcmp(grantee, "PUBLIC") == 0 &&
+						  (strcmp(type, "FUNCTIONS") == 0 || strcmp(type, "TYPES") == 0))))
+	{
+		sb_appendf(fix, "ALTER DEFAULT PRIVILEGES FOR ROLE %s GRANT %s ON %s TO %s;",
+				   x->q[3 - k], priv, type, self ? x->q[3 - k] : grantee);
+		free(in);
+		return;
+	}
+	if (!self && strcmp(grantee, x->q[0]) != 0)
+		sb_appendf(fix, "ALTER DEFAULT PRIVILEGES FOR ROLE %s%s GRANT %s ON %s TO %s%s;\n",
+				   x->q[0], in, priv, type, grantee,
+				   db_bool(x->res, i, COL_FLAG) ? " WITH GRANT OPTION" : "");
+	sb_appendf(fix, "ALTER DEFAULT PRIVILEGES FOR ROLE %s%s REVOKE %s ON %s FROM %s;",
+			   x->q[k], in, priv, type, self ? x->q[k] : grantee);
+	free(in);
+}
+
+/*
+ * Default privileges (ALTER DEFAULT PRIVILEGES FOR ROLE a login role): the
+ * objects a login role creates itself would get other privileges after the
+ * switch. They belong to the group, whose role setting creates the
+ * applications' objects.
+ */
+static void
+check_default_privs(ParityCtx *x)
+{
+	StrBuf		detail,
+				fix;
+
+	sb_init(&detail);
+	sb_init(&fix);
+	for (int i = 0; i < db_nrows(x->res); i++)
+	{
+		int			k = (int) db_int(x->res, i, COL_I);
+		const char *k1 = db_val(x->res, i, COL_K1);
+		const char *dot = strrchr(k1, '.');
+		const char *grantee = db_val(x->res, i, COL_K2);
+		char	   *s;
+
+		if (!row_kind(x, i, "d"))
+			continue;
+		s = xasprintf("%s gives %s by default %s on new %s%s%.*s and %s does not",
+					  x->q[k], grantee[0] ? grantee : "itself",
+					  db_val(x->res, i, COL_VAL), dot ? dot + 1 : k1,
+					  dot ? " in schema " : "", dot ? (int) (dot - k1) : 0, k1,
+					  x->q[3 - k]);
+		join(&detail, "; ", s);
+		free(s);
+		default_priv_fix(x, i, &fix);
+	}
+	report(x, "default privileges", CHECK_FAIL, &detail, &fix);
+	sb_free(&detail);
+	sb_free(&fix);
+}
+
 int
 parity_check(DbConn *c, const Target *t, int active, const DbRes *res,
 			 CheckList *l, char **err)
@@ -493,11 +654,33 @@ parity_check(DbConn *c, const Target *t, int active, const DbRes *res,
 		goto done;
 	check_attrs(&x);
 	check_privileges(&x);
+	check_default_privs(&x);
 	rc = 0;
 done:
 	for (int i = 0; i < 3; i++)
 		free(x.q[i]);
 	return rc;
+}
+
+/*
+ * The ALTER command for an object type of pg_identify_object (upper case),
+ * where its name is not the SQL keyword; NULL when the object has no
+ * ALTER ... OWNER (an extension: REASSIGN OWNED moves it).
+ */
+static const char *
+alter_keyword(const char *type)
+{
+	static const char *const map[][2] = {
+		{"STATISTICS OBJECT", "STATISTICS"},
+		{"FOREIGN-DATA WRAPPER", "FOREIGN DATA WRAPPER"},
+		{"COMPOSITE TYPE", "TYPE"},
+		{"EXTENSION", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(type, map[i][0]) == 0)
+			return map[i][1];
+	return type;
 }
 
 int
@@ -510,14 +693,22 @@ parity_owned_fixes(DbConn *c, const DbRes *res, int k, const char *qgroup,
 	(void) err;
 	for (int i = 0; i < db_nrows(res); i++)
 	{
+		const char *kw;
+
 		if (strcmp(db_val(res, i, COL_KIND), "o") != 0 ||
 			db_int(res, i, COL_I) != k)
 			continue;
 		if (n == 0)
 			sb_append(fix, "\n-- or object by object:");
-		if (n++ < max)
-			sb_appendf(fix, "\nALTER %s %s OWNER TO %s;", db_val(res, i, COL_K1),
-					   db_val(res, i, COL_K2), qgroup);
+		kw = alter_keyword(db_val(res, i, COL_K1));
+		if (n++ >= max)
+			continue;
+		if (kw)
+			sb_appendf(fix, "\nALTER %s %s OWNER TO %s;", kw, db_val(res, i, COL_K2),
+					   qgroup);
+		else
+			sb_appendf(fix, "\n-- %s %s: only REASSIGN OWNED moves it",
+					   db_val(res, i, COL_K1), db_val(res, i, COL_K2));
 	}
 	if (n > max)
 		sb_appendf(fix, "\n-- and %d more", n - max);

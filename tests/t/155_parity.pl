@@ -81,6 +81,31 @@ sub refused
 	return $r;
 }
 
+# The active login role, and both quoted: active first.
+sub roles_now
+{
+	my ($act) = cred();
+	return $act eq $ra ? ($qa, $qb) : ($qb, $qa);
+}
+
+# A difference made by $setup->() (given the quoted active and standby
+# roles) refuses the cycle with nothing changed; "check" prints under the
+# item matching $item a fix matching each of @$fix_res; the fix, once run by
+# a superuser, lets the cycle pass. Returns the fix.
+sub refused_then_fixed
+{
+	my ($what, $setup, $refusal, $item, $fix_res) = @_;
+	my ($qact, $qsb) = roles_now();
+	sql($setup->($qact, $qsb));
+	refused($what, ref $refusal eq 'CODE' ? $refusal->($qact, $qsb) : $refusal);
+	my $fix = fix_of(check(), $item);
+	like($fix, $_, "$what: the fix") or diag($fix) for @{ $fix_res->($qact, $qsb) };
+	sql($fix);
+	my $r = cycle();
+	is($r->{exit}, 0, "$what: after the fix the cycle passes") or diag($r->{stderr});
+	return $fix;
+}
+
 note('PostgreSQL ' . sql('SHOW server_version'));
 my $r = pgr($t, 'init', 'appdb');
 is($r->{exit}, 0, 'init') or BAIL_OUT($r->{stderr});
@@ -159,6 +184,45 @@ sql("ALTER ROLE $qa RESET log_statement; ALTER ROLE $qb RESET log_statement");
 ($active) = cred();
 my ($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
 
+# ---- a custom (placeholder) parameter: only a superuser may set it ----
+# No loaded module defines "app.tenant", so pg_settings has no row for it and
+# ALTER ROLE lets only a superuser (or, from 15, a role granted SET ON
+# PARAMETER) set or reset it.
+my $ver = sql('SHOW server_version_num');
+sql(qq{ALTER ROLE $qact SET "app.tenant" = 'x'});
+$r = refused('custom setting', qr/SET "app"\."tenant" TO 'x';  -- as a superuser/);
+unlike(sql("SELECT count(*) FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE c LIKE 'app.tenant=%'"),
+	qr/^2$/, 'custom setting: the standby did not get it');
+$r = check();
+is($r->{exit}, 1, 'check fails on the custom setting');
+like($r->{stdout}, qr/the admin may not set it \(a superuser-only or custom parameter\)/,
+	'check: the custom setting is named as one the admin may not set');
+$fix = fix_of($r, qr/same settings/);
+is($fix, qq{ALTER ROLE $qsb SET "app"."tenant" TO 'x';  -- as a superuser}, 'custom setting: the superuser fix');
+sql($fix);
+$r = cycle();
+is($r->{exit}, 0, 'custom setting: after the fix the cycle passes') or diag($r->{stderr});
+is(settings_of($ra), settings_of($rb), 'custom setting: both roles have it');
+like(settings_of($ra), qr/^\*\|app\.tenant=x$/m, 'custom setting: exactly as set');
+($active) = cred();
+($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
+SKIP:
+{
+	skip 'SET ON PARAMETER comes with PostgreSQL 15', 3 if $ver < 150000;
+	# with SET ON PARAMETER the admin copies it itself
+	sql(qq{GRANT SET ON PARAMETER "app.tenant" TO pgrotate_admin; ALTER ROLE $qact SET "app.tenant" = 'y'});
+	$r = check();
+	like($r->{stdout}, qr/^  WARN  login roles .* have the same settings: 1 setting of .*provision copies/m,
+		'SET ON PARAMETER: the custom setting only warns');
+	$r = cycle();
+	is($r->{exit}, 0, 'SET ON PARAMETER: the cycle copies the custom setting') or diag($r->{stderr});
+	is(settings_of($ra), settings_of($rb), 'SET ON PARAMETER: both roles have the new value');
+	sql('REVOKE SET ON PARAMETER "app.tenant" FROM pgrotate_admin');
+}
+sql("ALTER ROLE $qa RESET \"app.tenant\"; ALTER ROLE $qb RESET \"app.tenant\"");
+($active) = cred();
+($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
+
 # ---- a membership of one login role: refused, the fix moves it to the group ----
 sql("GRANT pg_read_all_data TO $qact");
 refused('membership', qr/is a member of "pg_read_all_data"/);
@@ -186,7 +250,7 @@ like($fix, qr/^GRANT SELECT ON TABLE public\."odd ""t" TO \Q$qg\E;\nREVOKE SELEC
 sql($fix);
 $r = check();
 like($r->{stdout}, qr/^  ok    login roles .* have the same direct privileges$/m, 'after the fix the privileges match');
-is(sql(q{SELECT string_agg(x.privilege_type, ',' ORDER BY 1) FROM pg_class c, aclexplode(c.relacl) x
+is(sql(q{SELECT string_agg(x.privilege_type, ',' ORDER BY x.privilege_type) FROM pg_class c, aclexplode(c.relacl) x
 	WHERE c.relname = 'odd "t' AND x.grantee = (SELECT oid FROM pg_roles WHERE rolname = }
 	  . PgRotateTest::quote_literal($group) . ')'), 'INSERT,SELECT', 'the group holds both privileges');
 
@@ -202,6 +266,115 @@ is($r->{exit}, 0, 'after the attribute fix the cycle passes') or diag($r->{stder
 ($active) = cred();
 ($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
 
+# ---- direct privileges on a schema, a sequence, a function, the database ----
+sql(q{CREATE SCHEMA "s ""p"; CREATE SEQUENCE "sq 1"; CREATE FUNCTION "fn x"(int) RETURNS int
+	LANGUAGE sql AS 'SELECT 1'});
+refused_then_fixed('schema privilege', sub { qq{GRANT USAGE, CREATE ON SCHEMA "s ""p" TO $_[0]} },
+	qr/has CREATE on SCHEMA "s ""p"/, qr/same direct privileges/,
+	sub { [ qr/^GRANT CREATE ON SCHEMA "s ""p" TO \Q$qg\E;\nREVOKE CREATE ON SCHEMA "s ""p" FROM \Q$_[0]\E;$/m,
+			qr/^GRANT USAGE ON SCHEMA "s ""p" TO \Q$qg\E;\nREVOKE USAGE ON SCHEMA "s ""p" FROM \Q$_[0]\E;$/m ] });
+refused_then_fixed('sequence privilege', sub { qq{GRANT USAGE ON SEQUENCE "sq 1" TO $_[0] WITH GRANT OPTION} },
+	qr/has USAGE on SEQUENCE public\."sq 1"/, qr/same direct privileges/,
+	sub { [ qr/^GRANT USAGE ON SEQUENCE public\."sq 1" TO \Q$qg\E WITH GRANT OPTION;\nREVOKE USAGE ON SEQUENCE public\."sq 1" FROM \Q$_[0]\E;$/m ] });
+refused_then_fixed('function privilege', sub { qq{GRANT EXECUTE ON FUNCTION "fn x"(int) TO $_[0]} },
+	qr/has EXECUTE on FUNCTION public\."fn x"\(integer\)/, qr/same direct privileges/,
+	sub { [ qr/^GRANT EXECUTE ON FUNCTION public\."fn x"\(integer\) TO \Q$qg\E;\nREVOKE EXECUTE ON FUNCTION public\."fn x"\(integer\) FROM \Q$_[0]\E;$/m ] });
+refused_then_fixed('database privilege', sub { qq{GRANT TEMPORARY ON DATABASE appdb TO $_[1]} },
+	sub { qr/\Q$_[1]\E has TEMPORARY on DATABASE appdb and \Q$_[0]\E has not/ }, qr/same direct privileges/,
+	sub { [ qr/^GRANT TEMPORARY ON DATABASE appdb TO \Q$qg\E;\nREVOKE TEMPORARY ON DATABASE appdb FROM \Q$_[1]\E;$/m ] });
+is(sql(q{SELECT string_agg(x.privilege_type, ',' ORDER BY x.privilege_type) FROM pg_namespace n, aclexplode(n.nspacl) x
+	WHERE n.nspname = 's "p' AND x.grantee = (SELECT oid FROM pg_roles WHERE rolname = }
+	  . PgRotateTest::quote_literal($group) . ')'), 'CREATE,USAGE', 'the group holds the schema privileges');
+
+# ---- column privileges ----
+sql(q{CREATE TABLE colt (c int, "we ird" int)});
+refused_then_fixed('column privilege', sub { qq{GRANT SELECT (c, "we ird"), UPDATE (c) ON colt TO $_[0]} },
+	qr/has SELECT \("we ird"\) on TABLE public\.colt/, qr/same direct privileges/,
+	sub { [ qr/^GRANT SELECT \(c\) ON TABLE public\.colt TO \Q$qg\E;\nREVOKE SELECT \(c\) ON TABLE public\.colt FROM \Q$_[0]\E;$/m,
+			qr/^GRANT SELECT \("we ird"\) ON TABLE public\.colt TO \Q$qg\E;\nREVOKE SELECT \("we ird"\) ON TABLE public\.colt FROM \Q$_[0]\E;$/m,
+			qr/^GRANT UPDATE \(c\) ON TABLE public\.colt TO \Q$qg\E;\nREVOKE UPDATE \(c\) ON TABLE public\.colt FROM \Q$_[0]\E;$/m ] });
+is(sql(q{SELECT string_agg(a.attname || ':' || x.privilege_type || ':' || x.grantee::regrole, ',' ORDER BY a.attname, x.privilege_type)
+	FROM pg_attribute a, aclexplode(a.attacl) x WHERE a.attrelid = 'colt'::regclass}),
+	"c:SELECT:$qg,c:UPDATE:$qg,we ird:SELECT:$qg", 'the group holds the column privileges, the login roles none');
+
+# ---- attributes: CREATEDB, CREATEROLE, INHERIT ----
+refused_then_fixed('attributes', sub { "ALTER ROLE $_[1] CREATEDB CREATEROLE NOINHERIT" },
+	sub { qr/\Q$_[0]\E has NOCREATEDB, \Q$_[1]\E has CREATEDB/ }, qr/same attributes/,
+	sub { [ qr/^ALTER ROLE \Q$_[1]\E NOCREATEDB;$/m, qr/^ALTER ROLE \Q$_[1]\E NOCREATEROLE;$/m,
+			qr/^ALTER ROLE \Q$_[1]\E INHERIT;$/m ] });
+is(sql("SELECT string_agg(rolname || ':' || rolcreatedb || rolcreaterole || rolinherit, ',' ORDER BY rolname)
+	FROM pg_roles WHERE rolname IN (" . join(', ', map { PgRotateTest::quote_literal($_) } $ra, $rb) . ')'),
+	join(',', map { "$_:falsefalsetrue" } sort $ra, $rb), 'both login roles have the same attributes again');
+
+# ---- memberships: the ADMIN option, and INHERIT and SET from 16 ----
+sql('CREATE ROLE "extra r" NOLOGIN; CREATE ROLE extra2 NOLOGIN');
+$fix = refused_then_fixed('membership ADMIN option',
+	sub { qq{GRANT "extra r" TO $_[0] WITH ADMIN OPTION; GRANT "extra r" TO $_[1]} },
+	qr/is a member of "extra r" \(ADMIN true/, qr/same memberships/,
+	sub { [ qr/^GRANT "extra r" TO \Q$qg\E WITH ADMIN (?:OPTION|true, INHERIT true, SET true);\nREVOKE "extra r" FROM \Q$_[0]\E;$/m,
+			qr/^REVOKE "extra r" FROM \Q$_[1]\E;$/m ] });
+unlike($fix, qr/^GRANT "extra r" TO \Q$qg\E(?:;| WITH ADMIN false)/m,
+	'membership ADMIN option: no second grant without it');
+is(sql(q{SELECT bool_and(admin_option) FROM pg_auth_members WHERE roleid = '"extra r"'::regrole}), 't',
+	'membership ADMIN option: the group has the active role\'s ADMIN option');
+is(sql(q{SELECT count(*) FROM pg_auth_members WHERE roleid = '"extra r"'::regrole AND member IN
+	(SELECT oid FROM pg_roles WHERE rolname IN (} . join(', ', map { PgRotateTest::quote_literal($_) } $ra, $rb) . '))'),
+	0, 'membership ADMIN option: the login roles are no longer members');
+SKIP:
+{
+	skip 'membership INHERIT and SET options come with PostgreSQL 16', 8 if $ver < 160000;
+	$fix = refused_then_fixed('membership INHERIT and SET options',
+		sub { qq{GRANT extra2 TO $_[0] WITH INHERIT FALSE; GRANT extra2 TO $_[1] WITH SET FALSE} },
+		qr/is a member of "extra2" \(ADMIN false, INHERIT false, SET true\)/, qr/same memberships/,
+		sub { [ qr/^GRANT "extra2" TO \Q$qg\E WITH ADMIN false, INHERIT false, SET true;\nREVOKE "extra2" FROM \Q$_[0]\E;$/m,
+				qr/^REVOKE "extra2" FROM \Q$_[1]\E;$/m ] });
+	unlike($fix, qr/INHERIT true, SET false/, 'membership options: the standby\'s options are not granted');
+	is(sql(q{SELECT string_agg(admin_option || ',' || inherit_option || ',' || set_option, ';')
+		FROM pg_auth_members WHERE roleid = 'extra2'::regrole}), 'false,false,true',
+		'membership options: the group has the active role\'s options');
+}
+
+# ---- default privileges FOR ROLE a login role: compared, not owned ----
+refused_then_fixed('default privileges', sub { qq{ALTER DEFAULT PRIVILEGES FOR ROLE $_[0] GRANT SELECT ON TABLES TO $qg;
+	ALTER DEFAULT PRIVILEGES FOR ROLE $_[0] IN SCHEMA "my schema" GRANT USAGE ON SEQUENCES TO PUBLIC;
+	ALTER DEFAULT PRIVILEGES FOR ROLE $_[1] REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC} },
+	sub { qr/\Q$_[0]\E gives \Q$qg\E by default SELECT on new TABLES and \Q$_[1]\E does not/ },
+	qr/same default privileges/,
+	sub { [ qr/^ALTER DEFAULT PRIVILEGES FOR ROLE \Q$_[0]\E REVOKE SELECT ON TABLES FROM \Q$qg\E;$/m,
+			qr/^ALTER DEFAULT PRIVILEGES FOR ROLE \Q$qg\E IN SCHEMA "my schema" GRANT USAGE ON SEQUENCES TO PUBLIC;\n/m,
+			qr/^ALTER DEFAULT PRIVILEGES FOR ROLE \Q$_[0]\E IN SCHEMA "my schema" REVOKE USAGE ON SEQUENCES FROM PUBLIC;$/m,
+			qr/^ALTER DEFAULT PRIVILEGES FOR ROLE \Q$_[1]\E GRANT EXECUTE ON FUNCTIONS TO PUBLIC;$/m ] });
+is(sql('SELECT count(*) FROM pg_default_acl WHERE defaclrole IN (SELECT oid FROM pg_roles WHERE rolname IN ('
+	  . join(', ', map { PgRotateTest::quote_literal($_) } $ra, $rb) . '))'), 0,
+	'default privileges: the fix leaves the login roles with the built-in defaults');
+# default privileges alone are not owned objects (REASSIGN OWNED leaves them)
+($qact, $qsb) = roles_now();
+sql(qq{ALTER DEFAULT PRIVILEGES FOR ROLE $qact GRANT SELECT ON TABLES TO $qg;
+	ALTER DEFAULT PRIVILEGES FOR ROLE $qsb GRANT SELECT ON TABLES TO $qg});
+$r = check();
+is($r->{exit}, 0, 'the same default privileges on both roles pass') or diag($r->{stdout});
+like($r->{stdout}, qr/^  ok    login role \Q$qact\E owns no objects$/m, 'default privileges are not owned objects');
+sql(qq{ALTER DEFAULT PRIVILEGES FOR ROLE $qact REVOKE SELECT ON TABLES FROM $qg;
+	ALTER DEFAULT PRIVILEGES FOR ROLE $qsb REVOKE SELECT ON TABLES FROM $qg});
+
+# ---- owned serial and identity sequences: the per-object fix works ----
+($qact, $qsb) = roles_now();
+sql(qq{CREATE TABLE owned_s (i serial, j int GENERATED ALWAYS AS IDENTITY); ALTER TABLE owned_s OWNER TO $qact;
+	CREATE STATISTICS owned_st ON i, j FROM owned_s; ALTER STATISTICS owned_st OWNER TO $qact});
+refused('owned serial table', qr/\Q$qact\E owns no objects/);
+$fix = fix_of(check(), qr/login role \Q$qact\E owns no objects/);
+like($fix, qr/^ALTER TABLE public\.owned_s OWNER TO \Q$qg\E;$/m, 'owned serial table: ALTER TABLE');
+like($fix, qr/^ALTER STATISTICS public\.owned_st OWNER TO \Q$qg\E;$/m, 'owned statistics: ALTER STATISTICS');
+unlike($fix, qr/ALTER SEQUENCE/, 'no ALTER SEQUENCE for the linked sequences');
+sql(join "\n", grep { /^ALTER / } split /\n/, $fix);
+is(sql(q{SELECT string_agg(DISTINCT r.rolname, ',') FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+	WHERE c.relname IN ('owned_s', 'owned_s_i_seq', 'owned_s_j_seq')}), $group,
+	'the per-object fix moved the table and its sequences to the group');
+$r = cycle();
+is($r->{exit}, 0, 'owned serial table: after the per-object fix the cycle passes') or diag($r->{stderr});
+($active) = cred();
+($qact, $qsb) = $active eq $ra ? ($qa, $qb) : ($qb, $qa);
+
 # ---- objects owned by the active role ----
 sql("CREATE TABLE owned_t (i int); ALTER TABLE owned_t OWNER TO $qact");
 $r = refused('owned table', qr/\Q$qact\E owns no objects: 1 object in database "appdb"/);
@@ -213,7 +386,15 @@ $r = cycle();
 is($r->{exit}, 0, 'allow_owned_objects = true lets it through') or diag($r->{stderr});
 like($r->{stderr}, qr/\Q$qact\E owns no objects.*allowed by allow_owned_objects/,
 	'with a warning');
+# allow_owned_objects = false again: objects the standby owns only warn
+write_config($t->{conf}, target_config(node => $node, sink_path => $t->{sink}, %cfg));
+$r = check();
+is($r->{exit}, 0, 'objects owned by the standby: check passes') or diag($r->{stdout});
+like($r->{stdout}, qr/^  WARN  login role \Q$qact\E owns no objects: 1 object in database "appdb"/m,
+	'objects owned by the standby: a warning');
 $r = cycle();
-is($r->{exit}, 0, 'the role that owns objects is the standby now: cycle passes') or diag($r->{stderr});
+is($r->{exit}, 0, 'objects owned by the standby: the cycle passes') or diag($r->{stderr});
+like($r->{stderr}, qr/\Q$qact\E owns no objects/, 'with the warning');
+refused('owned table, active again', qr/\Q$qact\E owns no objects: 1 object in database "appdb"/);
 
 done_testing();
