@@ -294,8 +294,9 @@ result_error(DbConn *c, const PGresult *res)
 		sb_append(&sb, m);
 		free(m);
 	}
+	/* log_emit makes them the message's DETAIL and HINT lines */
 	if (detail)
-		sb_appendf(&sb, " (%s)", detail);
+		sb_appendf(&sb, " (detail: %s)", detail);
 	if (hint)
 		sb_appendf(&sb, " (hint: %s)", hint);
 	return sb_steal(&sb);

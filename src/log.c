@@ -247,22 +247,17 @@ emit_json(LogLevel level, const char *event, const char *detail,
 }
 
 /*
- * Messages built far from log_emit carry their hint inline, "... (hint:
- * H)". Split them: the primary message without those, and the hint (them,
- * one per line, then the caller's), so that the hint is its own HINT line
- * (its own JSON field), as in PostgreSQL. An unbalanced "(hint: " stays.
+ * Take every " (MARK T)" out of msg, balanced parentheses: *rest is msg
+ * without them, and each T goes to taken, one per line.
  */
 static void
-split_hints(const char *msg, const char *given, char **primary, char **hint)
+split_mark(const char *msg, const char *mark, char **rest, StrBuf *taken)
 {
-	static const char mark[] = " (hint: ";
-	StrBuf		p,
-				h;
+	StrBuf		p;
 	const char *s = msg;
 	const char *at;
 
 	sb_init(&p);
-	sb_init(&h);
 	while ((at = strstr(s, mark)) != NULL)
 	{
 		const char *start = at + strlen(mark);
@@ -274,20 +269,67 @@ split_hints(const char *msg, const char *given, char **primary, char **hint)
 		if (depth > 0)
 			break;
 		sb_appendn(&p, s, (size_t) (at - s));
-		if (h.len)
-			sb_appendc(&h, '\n');
-		sb_appendn(&h, start, (size_t) (c - 1 - start));
+		if (taken->len)
+			sb_appendc(taken, '\n');
+		sb_appendn(taken, start, (size_t) (c - 1 - start));
 		s = c;
 	}
 	sb_append(&p, s);
-	if (given)
+	*rest = sb_steal(&p);
+}
+
+/* Add line (if any) to sb, on a line of its own. */
+static void
+add_line(StrBuf *sb, const char *line)
+{
+	if (line == NULL || line[0] == '\0')
+		return;
+	if (sb->len)
+		sb_appendc(sb, '\n');
+	sb_append(sb, line);
+}
+
+/*
+ * Messages built far from here (an error passed up in *err, a server's
+ * error from db.c) carry their detail and hint inline: "M (detail: D)
+ * (hint: H)", in the message or in the detail a caller gives. Split them:
+ * the primary message; the detail (the message's, then the caller's); the
+ * hint (the message's, the detail's, then the caller's). Each is then its
+ * own DETAIL and HINT line (its own JSON field), as in PostgreSQL. An
+ * unbalanced mark stays where it is.
+ */
+static void
+split_parts(const char *msg, const char *detail, const char *hint, char **primary,
+			char **details, char **hints)
+{
+	StrBuf		d,
+				h;
+	char	   *rest;
+
+	sb_init(&d);
+	sb_init(&h);
+	split_mark(msg, " (hint: ", &rest, &h);
+	split_mark(rest, " (detail: ", primary, &d);
+	free(rest);
+	if (detail)
 	{
-		if (h.len)
-			sb_appendc(&h, '\n');
-		sb_append(&h, given);
+		StrBuf		dd;
+		char	   *r1,
+				   *r2;
+
+		sb_init(&dd);
+		split_mark(detail, " (hint: ", &r1, &h);
+		split_mark(r1, " (detail: ", &r2, &dd);
+		add_line(&d, r2);
+		add_line(&d, dd.data);
+		free(r1);
+		free(r2);
+		sb_free(&dd);
 	}
-	*primary = sb_steal(&p);
-	*hint = h.len ? sb_steal(&h) : NULL;
+	add_line(&h, hint);
+	*details = d.len ? sb_steal(&d) : NULL;
+	*hints = h.len ? sb_steal(&h) : NULL;
+	sb_free(&d);
 	sb_free(&h);
 }
 
@@ -298,6 +340,7 @@ log_emit(LogLevel level, const char *event, const char *detail,
 	va_list		ap;
 	char	   *msg;
 	char	   *primary;
+	char	   *details;
 	char	   *hints;
 
 	if (!log_enabled(level))
@@ -308,14 +351,15 @@ log_emit(LogLevel level, const char *event, const char *detail,
 	va_end(ap);
 	if (msg == NULL)
 		return;
-	split_hints(msg, hint, &primary, &hints);
+	split_parts(msg, detail, hint, &primary, &details, &hints);
 	free(msg);
 	if (level == LOG_LEVEL_ERROR)
-		remember_error(primary, detail);
+		remember_error(primary, details);
 	if (log_json)
-		emit_json(level, event, detail, hints, primary);
+		emit_json(level, event, details, hints, primary);
 	else
-		emit_text(level, detail, hints, primary);
+		emit_text(level, details, hints, primary);
 	free(primary);
+	free(details);
 	free(hints);
 }

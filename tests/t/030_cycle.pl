@@ -4,6 +4,7 @@
 use strict;
 use warnings;
 use Test::More;
+use JSON::PP;
 use PgRotateTest;
 use PgRotateSetup;
 
@@ -162,6 +163,28 @@ sub r_active
 		qr/^verify: .*no_such_table/, 'the state records the step and the error');
 	ok(!-e test_dir() . '/state/appdb.pending', 'the pending file is gone');
 	ok(login_works($node, read_env_sink($t->{sink})), 'the active credential still works');
+}
+
+# 5b. A server error's DETAIL and HINT are the message's own DETAIL and
+# HINT lines (fields in JSON), as PostgreSQL prints them, not inline.
+{
+	my $conf = test_dir() . '/detailverify.conf';
+	write_config($conf, target_config(node => $node, sink_path => $t->{sink},
+			defaults => { verify_query => q{DO $$BEGIN RAISE EXCEPTION 'verify says no'}
+				  . q{ USING DETAIL = 'the server detail', HINT = 'the server hint'; END$$} }));
+	$r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env});
+	$outputs .= $r->{stderr};
+	is($r->{exit}, 1, 'a verify_query raising an error exits 1');
+	like($r->{stderr}, qr/^pgrotate: error: .*verify says no$/m, 'the server\'s message ends the error line');
+	like($r->{stderr}, qr/^DETAIL: +the server detail$/m, 'its DETAIL is a DETAIL line');
+	like($r->{stderr}, qr/^HINT: +the server hint$/m, 'its HINT is a HINT line');
+	unlike($r->{stderr}, qr/verify says no.*the server (detail|hint)/, 'neither is in the message');
+	$r = run_pgrotate(args => [ '--log-format=json', 'cycle', 'appdb' ], config => $conf, env => $t->{env});
+	my ($e) = grep { ($_->{msg} // '') =~ /verify says no/ && $_->{level} eq 'error' }
+	  map { eval { JSON::PP::decode_json($_) } // () } split /\n/, $r->{stderr};
+	ok($e && ($e->{detail} // '') eq 'the server detail' && ($e->{hint} // '') =~ /^the server hint/m
+		  && $e->{msg} !~ /server (detail|hint)/, 'in JSON: the detail and hint fields')
+	  or diag($r->{stderr});
 }
 
 # 6. A sink that cannot be written: exit 1, nothing revoked; fixed, the
