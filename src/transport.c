@@ -280,7 +280,7 @@ transport_enforce(const Target *t, char **err)
 		sb_free(&sb);
 		return 0;
 	}
-	*err = xasprintf("insecure transport: %s (fix: " TRANSPORT_FIX ")", sb.data);
+	*err = xasprintf("insecure transport: %s (hint: " TRANSPORT_FIX ")", sb.data);
 	sb_free(&sb);
 	return -1;
 }
