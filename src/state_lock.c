@@ -238,6 +238,21 @@ state_connect(const char *conninfo, char **err)
 	return db_connect(conninfo, "primary", over, err);
 }
 
+/* Whether pgrotate.state exists: 1, 0, or -1 with *err. */
+static int
+state_table_exists(DbConn *c, char **err)
+{
+	DbRes	   *r = NULL;
+	int			rc;
+
+	if (db_exec(c, "SELECT pg_catalog.to_regclass('pgrotate.state') IS NOT NULL",
+				0, NULL, 1, &r, err) != 0)
+		return -1;
+	rc = db_bool(r, 0, 0) ? 1 : 0;
+	db_res_free(r);
+	return rc;
+}
+
 /* The lock of so->mode on the open so->c; see state_open_locked. */
 static int
 open_lock(const Target *t, StateOpen *so, char **err)
@@ -267,5 +282,13 @@ state_open_locked(const Target *t, StateOpen *so, char **err)
 	if (!so->trusted && state_schema_trusted(so->c, err) != 0)
 		return -1;
 	so->failed = STATE_OPEN_LOCK;
+	/* no state table yet (init's first run): nothing to claim, no ERROR in the server log */
+	switch (state_table_exists(so->c, err))
+	{
+		case -1:
+			return -1;
+		case 0:
+			return 2;
+	}
 	return open_lock(t, so, err);
 }

@@ -19,8 +19,11 @@ is($node->safe_psql("SELECT count(*) FROM pg_roles WHERE rolname IN ('app', 'app
 	'0', '--print-sql created no role');
 
 # init from nothing.
+my $initpos = $t->{node}->log_position;
 $r = pgr($t, 'init', 'appdb');
 is($r->{exit}, 0, 'init exits 0') or diag($r->{stderr});
+is(join("\n", grep { / (ERROR|FATAL): / } split /\n/, $t->{node}->log_since($initpos)), '',
+	'init from nothing leaves no ERROR in the server log (it does not try a lock before the schema exists)');
 is($node->safe_psql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'"), 'f', 'group role is NOLOGIN');
 is(role_row($node, 'app_user_a'), 't|t', 'role A can log in with a password');
 is(role_row($node, 'app_user_b'), 'f|f', 'role B is NOLOGIN without a password');
