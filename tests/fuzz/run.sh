@@ -51,12 +51,15 @@ mkdir -p "$out"
 # the targets write a scratch file per input: memory-backed if possible
 scratch=$(mktemp -d "${SCRATCH_DIR:-/dev/shm}/pgr-fuzz.XXXXXX" 2>/dev/null || mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-status=0
-for t in $targets; do
+# fuzz_one TARGET: build and run one target; prints its report. Exits 0,
+# 1 (it crashed) or 2 (it does not build).
+fuzz_one() {
+	t=$1
+	shift
 	src="$srcdir/tests/fuzz/fuzz_$t.c"
 	if [ ! -f "$src" ]; then
 		echo "run.sh: no target $t ($src)" >&2
-		exit 2
+		return 2
 	fi
 	files=""
 	for f in $(sources_of "$t"); do
@@ -68,7 +71,7 @@ for t in $targets; do
 	if ! $CC "$@" -o "$bin" "$src" $files $deps -lpthread 2> "$out/$t.build.log"; then
 		cat "$out/$t.build.log" >&2
 		echo "run.sh: $t does not build" >&2
-		exit 2
+		return 2
 	fi
 	mkdir -p "$out/corpus/$t" "$out/artifacts/$t"
 	dict=""
@@ -84,11 +87,38 @@ for t in $targets; do
 		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log")
 		cov=$(grep -o 'cov: [0-9]*' "$out/$t.log" | tail -1)
 		echo "== $t: ok, ${runs:-?} runs, $cov, corpus $(ls "$out/corpus/$t" | wc -l) files"
-	else
-		status=1
-		echo "== $t: CRASH; log $out/$t.log, artifact(s):"
-		ls "$out/artifacts/$t/" | sed "s|^|   $out/artifacts/$t/|"
-		grep -m 20 -E 'ERROR|SUMMARY|runtime error|#[0-9]+ 0x' "$out/$t.log" | head -20 || true
+		return 0
+	fi
+	echo "== $t: CRASH; log $out/$t.log, artifact(s):"
+	ls "$out/artifacts/$t/" | sed "s|^|   $out/artifacts/$t/|"
+	grep -m 20 -E 'ERROR|SUMMARY|runtime error|#[0-9]+ 0x' "$out/$t.log" | head -20 || true
+	return 1
+}
+
+# FUZZ_JOBS targets at once (default 2: one per CPU of a CI machine); each
+# report is printed whole when its target is done.
+status=0
+running=""
+reap() {
+	for job in $running; do
+		pid=${job%%:*}
+		t=${job#*:}
+		rc=0
+		wait "$pid" || rc=$?
+		cat "$out/$t.report"
+		[ "$rc" -gt "$status" ] && status=$rc
+	done
+	running=""
+}
+n=0
+for t in $targets; do
+	fuzz_one "$t" "$@" > "$out/$t.report" 2>&1 &
+	running="$running $!:$t"
+	n=$((n + 1))
+	if [ "$n" -ge "${FUZZ_JOBS:-2}" ]; then
+		reap
+		n=0
 	fi
 done
+reap
 exit $status
