@@ -9,8 +9,8 @@
 # duration config sink_format sink_read. Output (binaries, the growing
 # corpus, crash-* artifacts, logs) goes to $FUZZ_OUT (default
 # .ci/out/fuzz in the source tree); the seeds in tests/fuzz/corpus/ are
-# only read. FUZZ_JOBS (2) targets run at once. Exits 1 if a target crashed (the artifact and the log are
-# named), 2 if one does not build. Needs clang and Debian's
+# only read. FUZZ_JOBS (2) targets run at once. Exits 1 if a target
+# crashed (the artifact and the log are named), 2 if one does not build. Needs clang and Debian's
 # libclang-rt-14-dev (the fuzzer runtime), libpq-dev, libssl-dev,
 # libconfig-dev.
 set -eu
