@@ -282,8 +282,11 @@ state_open_locked(const Target *t, StateOpen *so, char **err)
 	if (!so->trusted && state_schema_trusted(so->c, err) != 0)
 		return -1;
 	so->failed = STATE_OPEN_LOCK;
-	/* no state table yet (init's first run): nothing to claim, no ERROR in the server log */
-	switch (state_table_exists(so->c, err))
+	/*
+	 * No state table yet (init's first run): nothing to claim, and no ERROR
+	 * in the server log. A run that checked the schema already found it.
+	 */
+	switch (so->trusted ? 1 : state_table_exists(so->c, err))
 	{
 		case -1:
 			return -1;
