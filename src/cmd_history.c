@@ -89,16 +89,6 @@ text_row(StrBuf *sb, const HistoryRow *h)
 }
 
 static void
-json_str_or_null(StrBuf *sb, const char *key, const char *v)
-{
-	sb_appendf(sb, ",\"%s\":", key);
-	if (v)
-		sb_append_json(sb, v);
-	else
-		sb_append(sb, "null");
-}
-
-static void
 json_row(StrBuf *sb, const HistoryRow *h, bool first)
 {
 	char		at[40];
@@ -106,22 +96,22 @@ json_row(StrBuf *sb, const HistoryRow *h, bool first)
 	format_ms(h->at_ms, at);
 	sb_appendf(sb, "%s{\"id\":%lld,\"time\":\"%s\"", first ? "" : ",\n ",
 			   (long long) h->id, at);
-	json_str_or_null(sb, "event", h->event);
-	json_str_or_null(sb, "from_role", h->from_role);
-	json_str_or_null(sb, "to_role", h->to_role);
+	sb_append_json_field(sb, "event", h->event);
+	sb_append_json_field(sb, "from_role", h->from_role);
+	sb_append_json_field(sb, "to_role", h->to_role);
 	if (h->generation > 0)
 		sb_appendf(sb, ",\"generation\":%lld", (long long) h->generation);
 	else
 		sb_append(sb, ",\"generation\":null");
-	json_str_or_null(sb, "actor", h->actor);
-	json_str_or_null(sb, "host", h->host);
+	sb_append_json_field(sb, "actor", h->actor);
+	sb_append_json_field(sb, "host", h->host);
 	if (h->pid > 0)
 		sb_appendf(sb, ",\"pid\":%d", h->pid);
 	else
 		sb_append(sb, ",\"pid\":null");
-	json_str_or_null(sb, "db_user", h->db_user);
-	json_str_or_null(sb, "reason", h->reason);
-	json_str_or_null(sb, "detail", h->detail);
+	sb_append_json_field(sb, "db_user", h->db_user);
+	sb_append_json_field(sb, "reason", h->reason);
+	sb_append_json_field(sb, "detail", h->detail);
 	sb_appendc(sb, '}');
 }
 

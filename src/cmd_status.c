@@ -123,22 +123,12 @@ print_text(const TargetStatus *all, int n, StrBuf *sb)
 /* ---- json ---- */
 
 static void
-json_kv_str(StrBuf *sb, const char *key, const char *val)
-{
-	sb_appendf(sb, ",\"%s\":", key);
-	if (val)
-		sb_append_json(sb, val);
-	else
-		sb_append(sb, "null");
-}
-
-static void
 json_kv_time(StrBuf *sb, const char *key, int64_t epoch_s)
 {
 	char		t[32];
 
 	format_utc(epoch_s, t);
-	json_kv_str(sb, key, epoch_s != 0 ? t : NULL);
+	sb_append_json_field(sb, key, epoch_s != 0 ? t : NULL);
 }
 
 static void
@@ -146,21 +136,21 @@ json_state(StrBuf *sb, const TargetStatus *ts)
 {
 	const StateRow *st = &ts->st;
 
-	json_kv_str(sb, "active_role", st->active_role);
-	json_kv_str(sb, "standby_role", st->standby_role);
-	json_kv_str(sb, "group_role", st->group_role);
+	sb_append_json_field(sb, "active_role", st->active_role);
+	sb_append_json_field(sb, "standby_role", st->standby_role);
+	sb_append_json_field(sb, "group_role", st->group_role);
 	sb_appendf(sb, ",\"generation\":%lld", (long long) st->generation);
 	json_kv_time(sb, "rotated_at", st->rotated_at);
 	sb_appendf(sb, ",\"credential_age_seconds\":%lld", (long long) (ts->now - st->rotated_at));
 	json_kv_time(sb, "next_due", ts->next_due);
 	sb_appendf(sb, ",\"due_in_seconds\":%lld", (long long) (ts->next_due - ts->now));
-	json_kv_str(sb, "phase", st->phase_text);
+	sb_append_json_field(sb, "phase", st->phase_text);
 	json_kv_time(sb, "phase_since", st->phase_since);
 	sb_appendf(sb, ",\"phase_age_seconds\":%lld", (long long) (ts->now - st->phase_since));
-	json_kv_str(sb, "pending_role", st->pending_role);
-	json_kv_str(sb, "lock_holder", ts->lock_holder);
-	json_kv_str(sb, "last_error", ts->last_error.msg);
-	json_kv_str(sb, "last_error_step", ts->last_error.msg ? ts->last_error.step : NULL);
+	sb_append_json_field(sb, "pending_role", st->pending_role);
+	sb_append_json_field(sb, "lock_holder", ts->lock_holder);
+	sb_append_json_field(sb, "last_error", ts->last_error.msg);
+	sb_append_json_field(sb, "last_error_step", ts->last_error.msg ? ts->last_error.step : NULL);
 	json_kv_time(sb, "last_error_at", ts->last_error.at);
 	json_kv_time(sb, "password_valid_until", ts->valid_until);
 }
@@ -177,7 +167,7 @@ json_nodes_sinks(StrBuf *sb, const TargetStatus *ts)
 		sb_append_json(sb, ns->node);
 		sb_appendf(sb, ",\"reachable\":%s", ns->reachable ? "true" : "false");
 		if (!ns->reachable)
-			json_kv_str(sb, "error", ns->error);
+			sb_append_json_field(sb, "error", ns->error);
 		else
 		{
 			sb_append(sb, ",\"sessions\":{");
@@ -198,17 +188,17 @@ json_nodes_sinks(StrBuf *sb, const TargetStatus *ts)
 		bool		file = ss->cfg->type == SINK_FILE;
 
 		sb_appendf(sb, "%s{\"type\":\"%s\"", i ? "," : "", file ? "file" : "command");
-		json_kv_str(sb, file ? "path" : "command", ss->name);
-		json_kv_str(sb, "format", file ? cfg_format_name(ss->cfg->format) : NULL);
-		json_kv_str(sb, "state", sink_state_name(ss->state));
+		sb_append_json_field(sb, file ? "path" : "command", ss->name);
+		sb_append_json_field(sb, "format", file ? cfg_format_name(ss->cfg->format) : NULL);
+		sb_append_json_field(sb, "state", sink_state_name(ss->state));
 		if (ss->state == SINK_ST_NOT_CHECKED || ss->state == SINK_ST_UNREADABLE)
 			sb_append(sb, ",\"stale\":null,\"compared_by\":null");
 		else
 			sb_appendf(sb, ",\"stale\":%s,\"compared_by\":\"%s\"",
 					   ss->state == SINK_ST_OK || ss->state == SINK_ST_PENDING ? "false" : "true",
 					   ss->role_only ? "role" : "fingerprint");
-		json_kv_str(sb, "role", ss->role);
-		json_kv_str(sb, "detail", ss->detail);
+		sb_append_json_field(sb, "role", ss->role);
+		sb_append_json_field(sb, "detail", ss->detail);
 		sb_appendc(sb, '}');
 	}
 	sb_appendc(sb, ']');

@@ -222,6 +222,16 @@ sb_append_indented(StrBuf *sb, const char *text, const char *indent)
 }
 
 void
+sb_append_json_field(StrBuf *sb, const char *key, const char *value)
+{
+	sb_appendf(sb, ",\"%s\":", key);
+	if (value)
+		sb_append_json(sb, value);
+	else
+		sb_append(sb, "null");
+}
+
+void
 sb_append_json(StrBuf *sb, const char *s)
 {
 	const unsigned char *p;

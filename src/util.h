@@ -51,6 +51,8 @@ void		sb_free_secret(StrBuf *sb);
 void		sb_append_indented(StrBuf *sb, const char *text, const char *indent);
 /* Append s as a JSON string literal, quotes included. */
 void		sb_append_json(StrBuf *sb, const char *s);
+/* Append ,"key":"value" (JSON null when value is NULL). */
+void		sb_append_json_field(StrBuf *sb, const char *key, const char *value);
 
 /* A growable list of owned strings. */
 typedef struct StrList
