@@ -105,6 +105,18 @@ static const char TRUST_SQL[] =
 	"   WHERE t.attnum > 0 AND NOT t.attisdropped"
 	"   AND a.privilege_type IN ('INSERT', 'UPDATE', 'REFERENCES')"
 	"   AND a.grantee NOT IN (SELECT oid FROM trusted)"
+	/*
+	 * members of the predefined roles that reach every table: pg_write_all_data
+	 * writes it, pg_maintain (PostgreSQL 17+) may LOCK it. Direct members
+	 * only: every chain of membership starts with one, and the REVOKE that
+	 * ends the chain names it.
+	 */
+	"  UNION ALL SELECT 13, pg_catalog.format('role %s is a member of %s, which may %s every table, pgrotate''s included',"
+	"   m.member::regrole::text, g.rolname, CASE g.rolname WHEN 'pg_maintain' THEN 'lock' ELSE 'write' END),"
+	"   pg_catalog.format('REVOKE %s FROM %s', g.rolname, m.member::regrole::text)"
+	"   FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid"
+	"   WHERE g.rolname IN ('pg_write_all_data', 'pg_maintain')"
+	"   AND m.member NOT IN (SELECT oid FROM trusted)"
 	" ) p ORDER BY o, what";
 
 int

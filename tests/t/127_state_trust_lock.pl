@@ -149,6 +149,34 @@ SQL
 		'check fails the schema item');
 	su('REVOKE MAINTAIN ON pgrotate.state FROM app');
 }
+
+# The predefined roles that reach every table without a grant on it:
+# pg_write_all_data (14+) writes pgrotate.state, pg_maintain (17+) locks it.
+{
+	my @pre = ('pg_write_all_data', $node->server_version_num >= 170000 ? ('pg_maintain') : ());
+	su('CREATE ROLE etl LOGIN');
+	su("GRANT $_ TO etl") for @pre;
+	is(su("SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid"
+			. " WHERE m.member = 'etl'::regrole AND g.rolname LIKE 'pg\\_%'"), scalar(@pre),
+		'etl is a member of ' . join(' and ', @pre));
+	# (an UPDATE that reads no column: pg_write_all_data does not give SELECT)
+	is(su("SET ROLE etl; UPDATE pgrotate.state SET lock_host = NULL; SELECT 'written'"), 'written',
+		'etl writes pgrotate.state without any grant on it');
+	my $before_etl = su('SELECT s::text FROM pgrotate.state s');
+	$r = run('cycle', 'appdb');
+	is($r->{exit}, 1, 'cycle refuses a member of ' . join(' or ', @pre));
+	for my $g (@pre)
+	{
+		like($r->{stderr}, qr/role etl is a member of $g, which may (write|lock) every table/, "it names etl's $g");
+		like($r->{stderr}, qr/REVOKE $g FROM etl/, "and the REVOKE of $g that fixes it");
+	}
+	is(su('SELECT s::text FROM pgrotate.state s'), $before_etl, 'the state row is unchanged');
+	$r = run('check', 'appdb');
+	like($r->{stdout}, qr/^  FAIL  state schema "pgrotate" is the admin's own: .*role etl is a member of pg_write_all_data/m,
+		'check fails the schema item');
+	su("REVOKE $_ FROM etl") for @pre;
+	su('DROP ROLE etl');
+}
 $r = run('cycle', 'appdb');
 is($r->{exit}, 0, 'cycle works once the column grant is gone') or diag($r->{stderr});
 
