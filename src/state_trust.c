@@ -35,21 +35,21 @@ static const char TRUST_SQL[] =
 	" rel AS (SELECT c.* FROM pg_catalog.pg_class c, ns WHERE c.relnamespace = ns.oid)"
 	" SELECT what, fix, pg_catalog.current_database() FROM ("
 	/* the schema's owner */
-	"  SELECT 1 AS o, pg_catalog.format('schema pgrotate is owned by role %I', n.nspowner::regrole::text) AS what,"
+	"  SELECT 1 AS o, pg_catalog.format('schema pgrotate is owned by role %I', pg_catalog.pg_get_userbyid(n.nspowner)) AS what,"
 	"   pg_catalog.format('if it is not pgrotate''s, DROP SCHEMA pgrotate CASCADE; else, as a superuser, ALTER SCHEMA pgrotate OWNER TO %I', current_user) AS fix"
 	"   FROM ns n WHERE n.nspowner NOT IN (SELECT oid FROM trusted)"
 	/* the owners of its tables, sequences, indexes, views ... */
 	"  UNION ALL SELECT 2, pg_catalog.format('%s pgrotate.%I is owned by role %I',"
 	"   CASE c.relkind WHEN 'r' THEN 'table' WHEN 'S' THEN 'sequence' WHEN 'i' THEN 'index'"
-	"   WHEN 'v' THEN 'view' ELSE 'relation' END, c.relname, c.relowner::regrole::text),"
+	"   WHEN 'v' THEN 'view' ELSE 'relation' END, c.relname, pg_catalog.pg_get_userbyid(c.relowner)),"
 	"   pg_catalog.format('as a superuser, inspect it, then ALTER TABLE pgrotate.%I OWNER TO %I', c.relname, current_user)"
 	"   FROM rel c WHERE c.relowner NOT IN (SELECT oid FROM trusted)"
 	/* its functions */
-	"  UNION ALL SELECT 3, pg_catalog.format('function pgrotate.%I is owned by role %I', p.proname, p.proowner::regrole::text),"
+	"  UNION ALL SELECT 3, pg_catalog.format('function pgrotate.%I is owned by role %I', p.proname, pg_catalog.pg_get_userbyid(p.proowner)),"
 	"   pg_catalog.format('as a superuser, inspect it, then DROP FUNCTION pgrotate.%I or give it to %I', p.proname, current_user)"
 	"   FROM pg_catalog.pg_proc p, ns WHERE p.pronamespace = ns.oid AND p.proowner NOT IN (SELECT oid FROM trusted)"
 	/* its types (a domain or type someone else made) */
-	"  UNION ALL SELECT 4, pg_catalog.format('type pgrotate.%I is owned by role %I', t.typname, t.typowner::regrole::text),"
+	"  UNION ALL SELECT 4, pg_catalog.format('type pgrotate.%I is owned by role %I', t.typname, pg_catalog.pg_get_userbyid(t.typowner)),"
 	"   pg_catalog.format('as a superuser, inspect it, then DROP TYPE pgrotate.%I', t.typname)"
 	"   FROM pg_catalog.pg_type t, ns WHERE t.typnamespace = ns.oid AND t.typowner NOT IN (SELECT oid FROM trusted)"
 	/* the tables pgrotate reads must be tables */
@@ -80,26 +80,26 @@ static const char TRUST_SQL[] =
 	 * stall every run
 	 */
 	"  UNION ALL SELECT 10, pg_catalog.format('role %s may create objects in schema pgrotate',"
-	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END),"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END),"
 	"   pg_catalog.format('REVOKE CREATE ON SCHEMA pgrotate FROM %s',"
-	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END)"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)"
 	"   FROM ns, pg_catalog.aclexplode(ns.nspacl) a"
 	"   WHERE a.privilege_type = 'CREATE' AND a.grantee NOT IN (SELECT oid FROM trusted)"
 	"  UNION ALL SELECT 11, pg_catalog.format('role %s has %s on pgrotate.%I',"
-	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END,"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,"
 	"   a.privilege_type, c.relname),"
 	"   pg_catalog.format('REVOKE %s ON pgrotate.%I FROM %s', a.privilege_type, c.relname,"
-	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END)"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)"
 	"   FROM rel c, pg_catalog.aclexplode(c.relacl) a"
 	"   WHERE a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES',"
 	"    'MAINTAIN')"
 	"   AND a.grantee NOT IN (SELECT oid FROM trusted)"
 	/* the same on single columns: UPDATE (pending_role) is enough to aim a rollback */
 	"  UNION ALL SELECT 12, pg_catalog.format('role %s has %s (%I) on pgrotate.%I',"
-	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END,"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,"
 	"   a.privilege_type, t.attname, c.relname),"
 	"   pg_catalog.format('REVOKE %s (%I) ON pgrotate.%I FROM %s', a.privilege_type, t.attname, c.relname,"
-	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(a.grantee::regrole::text) END)"
+	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)"
 	"   FROM rel c JOIN pg_catalog.pg_attribute t ON t.attrelid = c.oid"
 	"   CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) a"
 	"   WHERE t.attnum > 0 AND NOT t.attisdropped"
@@ -111,9 +111,9 @@ static const char TRUST_SQL[] =
 	 * only: every chain of membership starts with one, and the REVOKE that
 	 * ends the chain names it.
 	 */
-	"  UNION ALL SELECT 13, pg_catalog.format('role %s is a member of %s, which may %s every table, pgrotate''s included',"
-	"   m.member::regrole::text, g.rolname, CASE g.rolname WHEN 'pg_maintain' THEN 'lock' ELSE 'write' END),"
-	"   pg_catalog.format('REVOKE %s FROM %s', g.rolname, m.member::regrole::text)"
+	"  UNION ALL SELECT 13, pg_catalog.format('role %I is a member of %s, which may %s every table, pgrotate''s included',"
+	"   pg_catalog.pg_get_userbyid(m.member), g.rolname, CASE g.rolname WHEN 'pg_maintain' THEN 'lock' ELSE 'write' END),"
+	"   pg_catalog.format('REVOKE %s FROM %I', g.rolname, pg_catalog.pg_get_userbyid(m.member))"
 	"   FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid"
 	"   WHERE g.rolname IN ('pg_write_all_data', 'pg_maintain')"
 	"   AND m.member NOT IN (SELECT oid FROM trusted)"

@@ -152,30 +152,42 @@ SQL
 
 # The predefined roles that reach every table without a grant on it:
 # pg_write_all_data (14+) writes pgrotate.state, pg_maintain (17+) locks it.
+# The member's name needs quoting, and the REVOKE named must work as given.
 {
 	my @pre = ('pg_write_all_data', $node->server_version_num >= 170000 ? ('pg_maintain') : ());
-	su('CREATE ROLE etl LOGIN');
-	su("GRANT $_ TO etl") for @pre;
+	su('CREATE ROLE "ETL job" LOGIN');
+	su(qq{GRANT $_ TO "ETL job"}) for @pre;
+	su('GRANT INSERT ON pgrotate.history TO "ETL job"');
 	is(su("SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid"
-			. " WHERE m.member = 'etl'::regrole AND g.rolname LIKE 'pg\\_%'"), scalar(@pre),
-		'etl is a member of ' . join(' and ', @pre));
+			. " WHERE m.member = '\"ETL job\"'::regrole AND g.rolname LIKE 'pg\\_%'"), scalar(@pre),
+		'"ETL job" is a member of ' . join(' and ', @pre));
 	# (an UPDATE that reads no column: pg_write_all_data does not give SELECT)
-	is(su("SET ROLE etl; UPDATE pgrotate.state SET lock_host = NULL; SELECT 'written'"), 'written',
-		'etl writes pgrotate.state without any grant on it');
+	is(su(qq{SET ROLE "ETL job"; UPDATE pgrotate.state SET lock_host = NULL; SELECT 'written'}), 'written',
+		'"ETL job" writes pgrotate.state without any grant on it');
 	my $before_etl = su('SELECT s::text FROM pgrotate.state s');
 	$r = run('cycle', 'appdb');
 	is($r->{exit}, 1, 'cycle refuses a member of ' . join(' or ', @pre));
+	my @fixes;
 	for my $g (@pre)
 	{
-		like($r->{stderr}, qr/role etl is a member of $g, which may (write|lock) every table/, "it names etl's $g");
-		like($r->{stderr}, qr/REVOKE $g FROM etl/, "and the REVOKE of $g that fixes it");
+		like($r->{stderr}, qr/role "ETL job" is a member of $g, which may (write|lock) every table/,
+			"it names the member of $g");
+		like($r->{stderr}, qr/(REVOKE $g FROM "ETL job")/, "and the REVOKE of $g that fixes it");
+		push @fixes, "REVOKE $g FROM \"ETL job\"" if $r->{stderr} =~ /REVOKE $g FROM "ETL job"/;
 	}
+	like($r->{stderr}, qr/role "ETL job" has INSERT on pgrotate\.history/, 'it names the grant to "ETL job"');
+	like($r->{stderr}, qr/REVOKE INSERT ON pgrotate\.history FROM "ETL job"(;|$)/m,
+		'with the REVOKE that fixes it, the name quoted once');
+	push @fixes, 'REVOKE INSERT ON pgrotate.history FROM "ETL job"';
 	is(su('SELECT s::text FROM pgrotate.state s'), $before_etl, 'the state row is unchanged');
 	$r = run('check', 'appdb');
-	like($r->{stdout}, qr/^  FAIL  state schema "pgrotate" is the admin's own: .*role etl is a member of pg_write_all_data/m,
+	like($r->{stdout}, qr/^  FAIL  state schema "pgrotate" is the admin's own: .*role "ETL job" is a member of pg_write_all_data/m,
 		'check fails the schema item');
-	su("REVOKE $_ FROM etl") for @pre;
-	su('DROP ROLE etl');
+	su($_) for @fixes;
+	is(su(q{SELECT count(*) FROM pg_auth_members WHERE member = '"ETL job"'::regrole}), '0',
+		'the REVOKEs named, run as given, end the memberships');
+	is(su(q{SELECT has_table_privilege('ETL job', 'pgrotate.history', 'INSERT')}), 'f', 'and the grant');
+	su('DROP ROLE "ETL job"');
 }
 $r = run('cycle', 'appdb');
 is($r->{exit}, 0, 'cycle works once the column grant is gone') or diag($r->{stderr});
