@@ -720,7 +720,8 @@ read_facts(SetupCtx *x, const DbRes *res, char **err)
  * The deps query: for both login roles, their "role" settings for all
  * databases and for this one (kind 's': role oid, setdatabase <> 0, value;
  * global first) and the objects they own (kind 'o': role oid, datname or
- * NULL for shared objects, count; this database first). Default
+ * NULL for shared objects, count; this database first; a serial or identity
+ * column's sequence goes with its table, as in the parity check). Default
  * privileges (pg_default_acl) are not objects REASSIGN OWNED moves: the
  * parity check compares them.
  */
@@ -741,6 +742,12 @@ read_facts(SetupCtx *x, const DbRes *res, char **err)
 	" WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass" \
 	" AND s.refobjid IN (SELECT oid FROM r) AND s.deptype = 'o'" \
 	" AND s.classid <> 'pg_catalog.pg_default_acl'::pg_catalog.regclass" \
+	" AND NOT (d.datname = pg_catalog.current_database()" \
+	"  AND s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND EXISTS (" \
+	"  SELECT 1 FROM pg_catalog.pg_depend k JOIN pg_catalog.pg_class t ON t.oid = k.refobjid" \
+	"  WHERE k.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND k.objid = s.objid" \
+	"  AND k.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	"  AND k.deptype IN ('a', 'i') AND t.relowner = s.refobjid))" \
 	" GROUP BY s.refobjid, d.datname" \
 	" ORDER BY 1, 2, 6, 4"
 

@@ -198,7 +198,8 @@ exit_is(check(), 0, 'attributes removed');
 # ---- objects owned by a login role in the target database: a refusal ----
 # (check does not know which login role the next cycle leaves active, so
 # either one owning objects here fails; elsewhere only counts as a warning)
-$node->safe_psql('CREATE TABLE owned_t (i int); CREATE FUNCTION owned_f() RETURNS int LANGUAGE sql AS $$SELECT 1$$;'
+# (the serial's sequence goes with its table: counted and altered with it)
+$node->safe_psql('CREATE TABLE owned_t (i serial); CREATE FUNCTION owned_f() RETURNS int LANGUAGE sql AS $$SELECT 1$$;'
 	  . ' ALTER TABLE owned_t OWNER TO app_user_a; ALTER FUNCTION owned_f() OWNER TO app_user_a;',
 	dbname => 'appdb');
 $r = check();
