@@ -66,7 +66,7 @@ print_detail(const char *s, FILE *f)
 				fputs("\n        ", f);
 			continue;
 		}
-		fputc(*p == '\t' ? ' ' : *p, f);
+		fputc(*p == '\t' ? ' ' : is_terminal_control(*p) ? '?' : *p, f);
 	}
 }
 
@@ -81,7 +81,12 @@ print_fix(const char *fix, FILE *f)
 		size_t		n = strcspn(p, "\n");
 
 		if (n > 0)
-			fprintf(f, "        fix: %.*s\n", (int) n, p);
+		{
+			fputs("        fix: ", f);
+			for (size_t i = 0; i < n; i++)
+				fputc(is_terminal_control(p[i]) ? '?' : p[i], f);
+			fputc('\n', f);
+		}
 		p += n;
 		if (*p == '\n')
 			p++;

@@ -210,7 +210,7 @@ sb_append_indented(StrBuf *sb, const char *text, const char *indent)
 			continue;
 		if (text[i] != '\n')
 		{
-			sb_appendc(sb, text[i]);
+			sb_appendc(sb, is_terminal_control(text[i]) ? '?' : text[i]);
 			continue;
 		}
 		/* the line's own indentation (libpq's tab) and blank lines go */

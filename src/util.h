@@ -46,9 +46,19 @@ void		sb_free_secret(StrBuf *sb);
  * Append text, its line breaks kept and every line after the first
  * prefixed with indent instead of its own leading blanks (a multi-line
  * server error under its item); blank lines and the blanks at its end are
- * dropped.
+ * dropped. Other control characters become '?' (see is_terminal_control).
  */
 void		sb_append_indented(StrBuf *sb, const char *text, const char *indent);
+
+/*
+ * A byte a terminal would act on rather than show: C0 controls other than
+ * tab and newline, and DEL. Text that others control (object and role
+ * names, server errors, PgBouncer's client list) reaches a person's
+ * terminal through pgrotate's messages, so such bytes are shown as '?',
+ * as PostgreSQL does with application_name.
+ */
+#define is_terminal_control(c) \
+	(((unsigned char) (c) < 0x20 && (c) != '\t' && (c) != '\n') || (unsigned char) (c) == 0x7f)
 /* Append s as a JSON string literal, quotes included. */
 void		sb_append_json(StrBuf *sb, const char *s);
 /* Append ,"key":"value" (JSON null when value is NULL). */

@@ -225,6 +225,18 @@ has_lines($r, 'only a warning',
 has_lines($r, 'summary with the warning', 'appdb: 28 ok, 1 warning, 0 failed');
 $node->safe_psql('DROP TABLE other_t');
 
+# ---- a name someone else chose reaches the terminal without its control
+# characters: an escape sequence in a table name is shown as "?" ----
+$node->safe_psql(q{CREATE TABLE "evil} . "\e" . q{[2Jname" (i int); ALTER TABLE "evil} . "\e"
+	  . q{[2Jname" OWNER TO app_user_a;}, dbname => 'appdb');
+is($node->safe_psql(q{SELECT count(*) FROM pg_class WHERE relname = E'evil\\x1b[2Jname'}, dbname => 'appdb'), '1',
+	'a table whose name holds ESC [2J (clear screen) is owned by app_user_a');
+$r = check();
+exit_is($r, 1, 'the owned table refuses');
+unlike($r->{stdout} . $r->{stderr}, qr/\e/, 'no ESC byte reaches the output');
+has_lines($r, 'the name is shown with "?" for ESC', '        fix: ALTER TABLE public."evil?[2Jname" OWNER TO "app";');
+$node->safe_psql(q{DROP TABLE "evil} . "\e" . q{[2Jname"}, dbname => 'appdb');
+
 # ---- admin without CREATEROLE: the exact ALTER ROLE, which then works ----
 $node->safe_psql('ALTER ROLE pgrotate_admin NOCREATEROLE');
 $r = check();

@@ -123,6 +123,34 @@ test_log_multiline(void)
 		   "text log: multi-line message, DETAIL and HINT indented under their first line");
 }
 
+/* Control characters in a message (a name someone else chose) become '?'. */
+static void
+test_log_controls(void)
+{
+	char		path[] = "/tmp/pgr-test-log-XXXXXX";
+	int			fd = mkstemp(path);
+	int			saved = dup(2);
+	char		buf[512] = {0};
+	FILE	   *f;
+
+	log_init(0, false);
+	dup2(fd, 2);
+	log_emit(LOG_LEVEL_ERROR, NULL, "bell\a here", "del\x7f\tthere",
+			 "relation \"evil\x1b[2Jname\" does not exist\r\nnext");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	f = fdopen(fd, "r");
+	rewind(f);
+	if (fread(buf, 1, sizeof(buf) - 1, f) == 0)
+		buf[0] = '\0';
+	fclose(f);
+	unlink(path);
+	is_str(buf, "pgrotate: error: relation \"evil?[2Jname\" does not exist\n    next\n"
+		   "DETAIL: bell? here\nHINT: del?\tthere\n",
+		   "text log: ESC, BEL and DEL shown as '?', tab and line breaks kept");
+}
+
 static void
 test_strlist(void)
 {
@@ -215,12 +243,13 @@ test_cycle_close(void)
 int
 main(void)
 {
-	plan(27);
+	plan(28);
 	test_strbuf();
 	test_local_times();
 	test_json();
 	test_indented();
 	test_log_multiline();
+	test_log_controls();
 	test_strlist();
 	test_redact();
 	test_log_output();
