@@ -28,12 +28,14 @@ enum
 {
 	COL_I,						/* 1 or 2: which login role has it */
 	COL_KIND,					/* s setting, m membership, a attribute,
-								 * p privilege, d default privilege, o owned
+								 * p privilege, d default privilege, g
+								 * default privilege granted to it, o owned
 								 * object */
 	COL_K1,						/* database (s, NULL: all), object kind (p, o),
-								 * ["schema".]object type (d) */
+								 * ["schema".]object type (d), defining role
+								 * (g) */
 	COL_K2,						/* parameter, role, attribute, object,
-								 * grantee (d) */
+								 * grantee (d), ["schema".]object type (g) */
 	COL_VAL,					/* value, options, privilege */
 	COL_FLAG					/* settable (s), ADMIN (m), grantable (p, d) */
 };
@@ -127,11 +129,12 @@ enum
  * grants. k1: ["schema".]TABLES|SEQUENCES|..., k2: the grantee, "" for the
  * login role itself, PUBLIC, else the quoted role name.
  */
+#define DEFACL_OBJECTS(nsp, typ) \
+	" coalesce(pg_catalog.quote_ident(" nsp ") || '.', '') || CASE " typ \
+	" WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS'" \
+	" WHEN 'T' THEN 'TYPES' WHEN 'n' THEN 'SCHEMAS' ELSE 'LARGE OBJECTS' END"
 #define DEFAULT_ACL_ITEMS \
-	" UNION ALL SELECT r.i, 'd', coalesce(pg_catalog.quote_ident(n.nspname)" \
-	" || '.', '') || CASE t.typ WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES'" \
-	" WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' WHEN 'n' THEN 'SCHEMAS'" \
-	" ELSE 'LARGE OBJECTS' END," \
+	" UNION ALL SELECT r.i, 'd'," DEFACL_OBJECTS("n.nspname", "t.typ") "," \
 	" CASE WHEN x.grantee = r.oid THEN '' WHEN x.grantee = 0 THEN 'PUBLIC'" \
 	" ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END," \
 	" x.privilege_type, x.is_grantable FROM r CROSS JOIN (SELECT DISTINCT" \
@@ -143,6 +146,22 @@ enum
 	" CROSS JOIN LATERAL pg_catalog.aclexplode(CASE WHEN a.oid IS NOT NULL" \
 	"  THEN a.defaclacl WHEN t.nsp = 0 THEN pg_catalog.acldefault(CASE t.typ" \
 	"  WHEN 'S' THEN 's' ELSE t.typ END, r.oid) END) x"
+
+/*
+ * Default privileges that another role defines and that grant to a login
+ * role (ALTER DEFAULT PRIVILEGES FOR ROLE app GRANT ... TO app_user_a):
+ * the objects that role creates later would be granted to one login role
+ * only. k1: the defining role, quoted ("" for the group); k2:
+ * ["schema".]object type.
+ */
+#define DEFAULT_GRANT_ITEMS \
+	" UNION ALL SELECT r.i, 'g', CASE pg_catalog.pg_get_userbyid(a.defaclrole) WHEN $1 THEN ''" \
+	" ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.defaclrole)) END," \
+	DEFACL_OBJECTS("n.nspname", "a.defaclobjtype") ", x.privilege_type, x.is_grantable" \
+	" FROM pg_catalog.pg_default_acl a" \
+	" CROSS JOIN LATERAL pg_catalog.aclexplode(a.defaclacl) x JOIN r ON r.oid = x.grantee" \
+	" LEFT JOIN pg_catalog.pg_namespace n ON n.oid = a.defaclnamespace" \
+	" WHERE a.defaclrole NOT IN (SELECT oid FROM r)"
 
 #define PARITY_SQL(settable, member_opts) \
 	ROLES_CTE("$2", "$3") ", items(i, kind, k1, k2, val, flag) AS (" \
@@ -169,7 +188,7 @@ enum
 	" AND d.datname = pg_catalog.current_database()" \
 	COLUMN_ACL ")" \
 	" p(kind, cls, obj, grantee, priv, gr) JOIN r ON r.oid = p.grantee" \
-	DEFAULT_ACL_ITEMS \
+	DEFAULT_ACL_ITEMS DEFAULT_GRANT_ITEMS \
 	" UNION ALL SELECT r.i, 'o', pg_catalog.upper(o.type), o.identity, NULL, false" \
 	" FROM pg_catalog.pg_shdepend s JOIN r ON r.oid = s.refobjid" \
 	" CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.objsubid) o" \
@@ -633,6 +652,57 @@ check_default_privs(ParityCtx *x)
 	sb_free(&fix);
 }
 
+/*
+ * Default privileges another role defines for a login role (kind 'g'):
+ * what that role creates later would be granted to one login role only.
+ * The fix moves the grant to the group.
+ */
+static void
+check_default_grants(ParityCtx *x)
+{
+	StrBuf		detail,
+				fix;
+
+	sb_init(&detail);
+	sb_init(&fix);
+	for (int i = 0; i < db_nrows(x->res); i++)
+	{
+		int			k = (int) db_int(x->res, i, COL_I);
+		const char *definer = db_val(x->res, i, COL_K1);
+		bool		group = definer[0] == '\0';
+		const char *k2 = db_val(x->res, i, COL_K2);
+		const char *dot = strrchr(k2, '.');
+		const char *type = dot ? dot + 1 : k2;
+		const char *priv = db_val(x->res, i, COL_VAL);
+		char	   *in;
+		char	   *s;
+
+		if (!row_kind(x, i, "g"))
+			continue;
+		if (group)
+			definer = x->q[0];
+		in = dot ? xasprintf(" IN SCHEMA %.*s", (int) (dot - k2), k2) : xstrdup("");
+		s = xasprintf("%s gives %s by default %s on new %s%s%.*s and not %s",
+					  definer, x->q[k], priv, type, dot ? " in schema " : "",
+					  dot ? (int) (dot - k2) : 0, k2, x->q[3 - k]);
+		join(&detail, "; ", s);
+		free(s);
+		if (fix.len)
+			sb_appendc(&fix, '\n');
+		/* (the group owns what it creates: it needs no grant of its own) */
+		if (!group)
+			sb_appendf(&fix, "ALTER DEFAULT PRIVILEGES FOR ROLE %s%s GRANT %s ON %s TO %s%s;\n",
+					   definer, in, priv, type, x->q[0],
+					   db_bool(x->res, i, COL_FLAG) ? " WITH GRANT OPTION" : "");
+		sb_appendf(&fix, "ALTER DEFAULT PRIVILEGES FOR ROLE %s%s REVOKE %s ON %s FROM %s;",
+				   definer, in, priv, type, x->q[k]);
+		free(in);
+	}
+	report(x, "default privileges from other roles", CHECK_FAIL, &detail, &fix);
+	sb_free(&detail);
+	sb_free(&fix);
+}
+
 int
 parity_check(DbConn *c, const Target *t, int active, const DbRes *res,
 			 CheckList *l, char **err)
@@ -655,6 +725,7 @@ parity_check(DbConn *c, const Target *t, int active, const DbRes *res,
 	check_attrs(&x);
 	check_privileges(&x);
 	check_default_privs(&x);
+	check_default_grants(&x);
 	rc = 0;
 done:
 	for (int i = 0; i < 3; i++)

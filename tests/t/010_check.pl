@@ -90,7 +90,7 @@ has_lines($r, 'sink, replicas, poolers, pg_stat_activity',
 	'  skip  replicas: none configured',
 	'  skip  poolers: none configured',
 	'  ok    pg_stat_activity of other roles visible',
-	'appdb: 27 ok, 1 warning, 0 failed');
+	'appdb: 28 ok, 1 warning, 0 failed');
 
 # ---- all pass once the schema exists ----
 $node->safe_psql('CREATE SCHEMA pgrotate', dbname => 'appdb');
@@ -98,7 +98,7 @@ $r = check();
 exit_is($r, 0, 'all pass');
 has_lines($r, 'schema present', '  ok    state schema "pgrotate" present');
 has_lines($r, 'schema trusted', q{  ok    state schema "pgrotate" is the admin's own});
-has_lines($r, 'summary', 'appdb: 29 ok, 0 warnings, 0 failed');
+has_lines($r, 'summary', 'appdb: 30 ok, 0 warnings, 0 failed');
 unlike($r->{stdout}, qr/^  (?:FAIL|WARN)/m, 'no FAIL or WARN item');
 
 # ---- the admin cannot connect: libpq's message, never the password ----
@@ -222,7 +222,7 @@ exit_is($r, 0, 'owned objects only in another database');
 has_lines($r, 'only a warning',
 	'  WARN  login role "app_user_a" owns no objects: 1 object in database "postgres" (after a switch they belong to a role the applications no longer use, which they cannot alter)',
 	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";');
-has_lines($r, 'summary with the warning', 'appdb: 28 ok, 1 warning, 0 failed');
+has_lines($r, 'summary with the warning', 'appdb: 29 ok, 1 warning, 0 failed');
 $node->safe_psql('DROP TABLE other_t');
 
 # ---- a name someone else chose reaches the terminal without its control
@@ -266,7 +266,7 @@ has_lines($r, 'warning with the GRANT',
 	$r = check();
 	exit_is($r, 0, 'after the GRANT');
 	has_lines($r, 'visible now', '  ok    pg_stat_activity of other roles visible');
-	has_lines($r, 'no warnings left', 'appdb: 29 ok, 0 warnings, 0 failed');
+	has_lines($r, 'no warnings left', 'appdb: 30 ok, 0 warnings, 0 failed');
 }
 
 # ---- file sinks: folder missing, a symlink ----
@@ -346,7 +346,7 @@ has_lines($r, 'warning with the GRANT',
 	$node->safe_psql(q(CREATE ROLE "App ""Grp""" LOGIN));
 	$r = check(config => $c, targets => []);
 	exit_is($r, 1, 'all targets, one failing');
-	has_lines($r, 'first target passes', 'appdb: 29 ok, 0 warnings, 0 failed');
+	has_lines($r, 'first target passes', 'appdb: 30 ok, 0 warnings, 0 failed');
 	has_lines($r, 'quoted group role and its fix',
 		'  FAIL  group role "App ""Grp""" is NOLOGIN: role "App ""Grp""" can log in: applications may log in as it',
 		'        fix: pgrotate init odd --adopt-group (moves those applications to the login roles with zero downtime, then makes "App ""Grp""" NOLOGIN)');

@@ -347,6 +347,26 @@ refused_then_fixed('default privileges', sub { qq{ALTER DEFAULT PRIVILEGES FOR R
 is(sql('SELECT count(*) FROM pg_default_acl WHERE defaclrole IN (SELECT oid FROM pg_roles WHERE rolname IN ('
 	  . join(', ', map { PgRotateTest::quote_literal($_) } $ra, $rb) . '))'), 0,
 	'default privileges: the fix leaves the login roles with the built-in defaults');
+# ---- default privileges another role defines for one login role ----
+# (what "migrator" or the group creates later would be granted to one login
+# role only)
+sql('CREATE ROLE migrator NOLOGIN');
+refused_then_fixed('default privileges from other roles',
+	sub { qq{ALTER DEFAULT PRIVILEGES FOR ROLE migrator GRANT SELECT ON TABLES TO $_[0];
+	ALTER DEFAULT PRIVILEGES FOR ROLE migrator IN SCHEMA "my schema" GRANT USAGE ON SEQUENCES TO $_[1] WITH GRANT OPTION;
+	ALTER DEFAULT PRIVILEGES FOR ROLE $qg GRANT EXECUTE ON FUNCTIONS TO $_[0]} },
+	sub { qr/migrator gives \Q$_[0]\E by default SELECT on new TABLES and not \Q$_[1]\E/ },
+	qr/same default privileges from other roles/,
+	sub { [ qr/^ALTER DEFAULT PRIVILEGES FOR ROLE migrator GRANT SELECT ON TABLES TO \Q$qg\E;\n/m,
+			qr/^ALTER DEFAULT PRIVILEGES FOR ROLE migrator REVOKE SELECT ON TABLES FROM \Q$_[0]\E;$/m,
+			qr/^ALTER DEFAULT PRIVILEGES FOR ROLE migrator IN SCHEMA "my schema" GRANT USAGE ON SEQUENCES TO \Q$qg\E WITH GRANT OPTION;$/m,
+			qr/^ALTER DEFAULT PRIVILEGES FOR ROLE \Q$qg\E REVOKE EXECUTE ON FUNCTIONS FROM \Q$_[0]\E;$/m ] });
+is(sql(q{SELECT count(*) FROM pg_default_acl a, aclexplode(a.defaclacl) x WHERE x.grantee IN (SELECT oid FROM pg_roles WHERE rolname IN (}
+	  . join(', ', map { PgRotateTest::quote_literal($_) } $ra, $rb) . '))'), 0,
+	'default privileges from other roles: the fix leaves no default grant to a login role');
+is(sql(q{SELECT count(*) FROM pg_default_acl a, aclexplode(a.defaclacl) x WHERE a.defaclrole = 'migrator'::regrole}
+	  . ' AND x.grantee = (SELECT oid FROM pg_roles WHERE rolname = ' . PgRotateTest::quote_literal($group) . ')'), 2,
+	'and migrator\'s two now grant to the group');
 # default privileges alone are not owned objects (REASSIGN OWNED leaves them)
 ($qact, $qsb) = roles_now();
 sql(qq{ALTER DEFAULT PRIVILEGES FOR ROLE $qact GRANT SELECT ON TABLES TO $qg;
