@@ -547,35 +547,22 @@ check_attrs(ParityCtx *x)
 
 /* Privileges granted to a login role itself: move them to the group. */
 static void
-check_privileges(ParityCtx *x)
+privilege_row(const ParityCtx *x, int i, StrBuf *detail, StrBuf *fix)
 {
-	StrBuf		detail,
-				fix;
+	int			k = (int) db_int(x->res, i, COL_I);
+	const char *kind = db_val(x->res, i, COL_K1);
+	const char *obj = db_val(x->res, i, COL_K2);
+	const char *priv = db_val(x->res, i, COL_VAL);
+	char	   *s;
 
-	sb_init(&detail);
-	sb_init(&fix);
-	for (int i = 0; i < db_nrows(x->res); i++)
-	{
-		int			k = (int) db_int(x->res, i, COL_I);
-		const char *kind = db_val(x->res, i, COL_K1);
-		const char *obj = db_val(x->res, i, COL_K2);
-		const char *priv = db_val(x->res, i, COL_VAL);
-		char	   *s;
-
-		if (!row_kind(x, i, "p"))
-			continue;
-		s = xasprintf("%s has %s on %s %s and %s has not", x->q[k], priv, kind,
-					  obj, x->q[3 - k]);
-		join(&detail, "; ", s);
-		free(s);
-		sb_appendf(&fix, "%sGRANT %s ON %s %s TO %s%s;\nREVOKE %s ON %s %s FROM %s;",
-				   fix.len ? "\n" : "", priv, kind, obj, x->q[0],
-				   db_bool(x->res, i, COL_FLAG) ? " WITH GRANT OPTION" : "",
-				   priv, kind, obj, x->q[k]);
-	}
-	report(x, "direct privileges", CHECK_FAIL, &detail, &fix);
-	sb_free(&detail);
-	sb_free(&fix);
+	s = xasprintf("%s has %s on %s %s and %s has not", x->q[k], priv, kind,
+				  obj, x->q[3 - k]);
+	join(detail, "; ", s);
+	free(s);
+	sb_appendf(fix, "%sGRANT %s ON %s %s TO %s%s;\nREVOKE %s ON %s %s FROM %s;",
+			   fix->len ? "\n" : "", priv, kind, obj, x->q[0],
+			   db_bool(x->res, i, COL_FLAG) ? " WITH GRANT OPTION" : "",
+			   priv, kind, obj, x->q[k]);
 }
 
 /*
@@ -621,35 +608,22 @@ default_priv_fix(const ParityCtx *x, int i, StrBuf *fix)
  * applications' objects.
  */
 static void
-check_default_privs(ParityCtx *x)
+default_priv_row(const ParityCtx *x, int i, StrBuf *detail, StrBuf *fix)
 {
-	StrBuf		detail,
-				fix;
+	int			k = (int) db_int(x->res, i, COL_I);
+	const char *k1 = db_val(x->res, i, COL_K1);
+	const char *dot = strrchr(k1, '.');
+	const char *grantee = db_val(x->res, i, COL_K2);
+	char	   *s;
 
-	sb_init(&detail);
-	sb_init(&fix);
-	for (int i = 0; i < db_nrows(x->res); i++)
-	{
-		int			k = (int) db_int(x->res, i, COL_I);
-		const char *k1 = db_val(x->res, i, COL_K1);
-		const char *dot = strrchr(k1, '.');
-		const char *grantee = db_val(x->res, i, COL_K2);
-		char	   *s;
-
-		if (!row_kind(x, i, "d"))
-			continue;
-		s = xasprintf("%s gives %s by default %s on new %s%s%.*s and %s does not",
-					  x->q[k], grantee[0] ? grantee : "itself",
-					  db_val(x->res, i, COL_VAL), dot ? dot + 1 : k1,
-					  dot ? " in schema " : "", dot ? (int) (dot - k1) : 0, k1,
-					  x->q[3 - k]);
-		join(&detail, "; ", s);
-		free(s);
-		default_priv_fix(x, i, &fix);
-	}
-	report(x, "default privileges", CHECK_FAIL, &detail, &fix);
-	sb_free(&detail);
-	sb_free(&fix);
+	s = xasprintf("%s gives %s by default %s on new %s%s%.*s and %s does not",
+				  x->q[k], grantee[0] ? grantee : "itself",
+				  db_val(x->res, i, COL_VAL), dot ? dot + 1 : k1,
+				  dot ? " in schema " : "", dot ? (int) (dot - k1) : 0, k1,
+				  x->q[3 - k]);
+	join(detail, "; ", s);
+	free(s);
+	default_priv_fix(x, i, fix);
 }
 
 /*
@@ -658,7 +632,45 @@ check_default_privs(ParityCtx *x)
  * The fix moves the grant to the group.
  */
 static void
-check_default_grants(ParityCtx *x)
+default_grant_row(const ParityCtx *x, int i, StrBuf *detail, StrBuf *fix)
+{
+	int			k = (int) db_int(x->res, i, COL_I);
+	const char *definer = db_val(x->res, i, COL_K1);
+	bool		group = definer[0] == '\0';
+	const char *k2 = db_val(x->res, i, COL_K2);
+	const char *dot = strrchr(k2, '.');
+	const char *type = dot ? dot + 1 : k2;
+	const char *priv = db_val(x->res, i, COL_VAL);
+	char	   *in;
+	char	   *s;
+
+	if (group)
+		definer = x->q[0];
+	in = dot ? xasprintf(" IN SCHEMA %.*s", (int) (dot - k2), k2) : xstrdup("");
+	s = xasprintf("%s gives %s by default %s on new %s%s%.*s and not %s",
+				  definer, x->q[k], priv, type, dot ? " in schema " : "",
+				  dot ? (int) (dot - k2) : 0, k2, x->q[3 - k]);
+	join(detail, "; ", s);
+	free(s);
+	if (fix->len)
+		sb_appendc(fix, '\n');
+	/* (the group owns what it creates: it needs no grant of its own) */
+	if (!group)
+		sb_appendf(fix, "ALTER DEFAULT PRIVILEGES FOR ROLE %s%s GRANT %s ON %s TO %s%s;\n",
+				   definer, in, priv, type, x->q[0],
+				   db_bool(x->res, i, COL_FLAG) ? " WITH GRANT OPTION" : "");
+	sb_appendf(fix, "ALTER DEFAULT PRIVILEGES FOR ROLE %s%s REVOKE %s ON %s FROM %s;",
+			   definer, in, priv, type, x->q[k]);
+	free(in);
+}
+
+/*
+ * Each row of kind in x->res, as fn describes it, into one item "what":
+ * a FAIL with the fixes, or a pass when there is none.
+ */
+static void
+check_rows(ParityCtx *x, const char *kind, const char *what,
+		   void (*fn) (const ParityCtx *x, int i, StrBuf *detail, StrBuf *fix))
 {
 	StrBuf		detail,
 				fix;
@@ -666,39 +678,9 @@ check_default_grants(ParityCtx *x)
 	sb_init(&detail);
 	sb_init(&fix);
 	for (int i = 0; i < db_nrows(x->res); i++)
-	{
-		int			k = (int) db_int(x->res, i, COL_I);
-		const char *definer = db_val(x->res, i, COL_K1);
-		bool		group = definer[0] == '\0';
-		const char *k2 = db_val(x->res, i, COL_K2);
-		const char *dot = strrchr(k2, '.');
-		const char *type = dot ? dot + 1 : k2;
-		const char *priv = db_val(x->res, i, COL_VAL);
-		char	   *in;
-		char	   *s;
-
-		if (!row_kind(x, i, "g"))
-			continue;
-		if (group)
-			definer = x->q[0];
-		in = dot ? xasprintf(" IN SCHEMA %.*s", (int) (dot - k2), k2) : xstrdup("");
-		s = xasprintf("%s gives %s by default %s on new %s%s%.*s and not %s",
-					  definer, x->q[k], priv, type, dot ? " in schema " : "",
-					  dot ? (int) (dot - k2) : 0, k2, x->q[3 - k]);
-		join(&detail, "; ", s);
-		free(s);
-		if (fix.len)
-			sb_appendc(&fix, '\n');
-		/* (the group owns what it creates: it needs no grant of its own) */
-		if (!group)
-			sb_appendf(&fix, "ALTER DEFAULT PRIVILEGES FOR ROLE %s%s GRANT %s ON %s TO %s%s;\n",
-					   definer, in, priv, type, x->q[0],
-					   db_bool(x->res, i, COL_FLAG) ? " WITH GRANT OPTION" : "");
-		sb_appendf(&fix, "ALTER DEFAULT PRIVILEGES FOR ROLE %s%s REVOKE %s ON %s FROM %s;",
-				   definer, in, priv, type, x->q[k]);
-		free(in);
-	}
-	report(x, "default privileges from other roles", CHECK_FAIL, &detail, &fix);
+		if (row_kind(x, i, kind))
+			fn(x, i, &detail, &fix);
+	report(x, what, CHECK_FAIL, &detail, &fix);
 	sb_free(&detail);
 	sb_free(&fix);
 }
@@ -723,9 +705,9 @@ parity_check(DbConn *c, const Target *t, int active, const DbRes *res,
 	if (check_settings(&x, err) != 0 || check_memberships(&x, err) != 0)
 		goto done;
 	check_attrs(&x);
-	check_privileges(&x);
-	check_default_privs(&x);
-	check_default_grants(&x);
+	check_rows(&x, "p", "direct privileges", privilege_row);
+	check_rows(&x, "d", "default privileges", default_priv_row);
+	check_rows(&x, "g", "default privileges from other roles", default_grant_row);
 	rc = 0;
 done:
 	for (int i = 0; i < 3; i++)

@@ -94,29 +94,53 @@ test_local_times(void)
 	free(saved);
 }
 
+/* stderr into a temporary file, until stderr_read_back. */
+typedef struct Captured
+{
+	char		path[32];
+	int			fd;
+	int			saved;
+} Captured;
+
+static void
+stderr_capture(Captured *c)
+{
+	snprintf(c->path, sizeof(c->path), "/tmp/pgr-test-log-XXXXXX");
+	c->fd = mkstemp(c->path);
+	c->saved = dup(2);
+	dup2(c->fd, 2);
+}
+
+/* Restore stderr; what was written to it into buf (NUL-terminated). */
+static void
+stderr_read_back(Captured *c, char *buf, size_t len)
+{
+	FILE	   *f;
+	size_t		n;
+
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	f = fdopen(c->fd, "r");
+	rewind(f);
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(c->path);
+}
+
 /* A text log message with a multi-line detail: each line indented under it. */
 static void
 test_log_multiline(void)
 {
-	char		path[] = "/tmp/pgr-test-log-XXXXXX";
-	int			fd = mkstemp(path);
-	int			saved = dup(2);
-	char		buf[512] = {0};
-	FILE	   *f;
+	Captured	cap;
+	char		buf[512];
 
 	log_init(0, false);
-	dup2(fd, 2);
+	stderr_capture(&cap);
 	log_emit(LOG_LEVEL_ERROR, NULL, "primary pid 1\nprimary pid 2\nand 3 more",
 			 "do this\nthen that", "cannot connect: refused\n\tIs the server running?\n");
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	f = fdopen(fd, "r");
-	rewind(f);
-	if (fread(buf, 1, sizeof(buf) - 1, f) == 0)
-		buf[0] = '\0';
-	fclose(f);
-	unlink(path);
+	stderr_read_back(&cap, buf, sizeof(buf));
 	is_str(buf, "pgrotate: error: cannot connect: refused\n    Is the server running?\n"
 		   "DETAIL: primary pid 1\n        primary pid 2\n        and 3 more\n"
 		   "HINT: do this\n      then that\n",
@@ -127,25 +151,14 @@ test_log_multiline(void)
 static void
 test_log_controls(void)
 {
-	char		path[] = "/tmp/pgr-test-log-XXXXXX";
-	int			fd = mkstemp(path);
-	int			saved = dup(2);
-	char		buf[512] = {0};
-	FILE	   *f;
+	Captured	cap;
+	char		buf[512];
 
 	log_init(0, false);
-	dup2(fd, 2);
+	stderr_capture(&cap);
 	log_emit(LOG_LEVEL_ERROR, NULL, "bell\a here", "del\x7f\tthere",
 			 "relation \"evil\x1b[2Jname\" does not exist\r\nnext");
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	f = fdopen(fd, "r");
-	rewind(f);
-	if (fread(buf, 1, sizeof(buf) - 1, f) == 0)
-		buf[0] = '\0';
-	fclose(f);
-	unlink(path);
+	stderr_read_back(&cap, buf, sizeof(buf));
 	is_str(buf, "pgrotate: error: relation \"evil?[2Jname\" does not exist\n    next\n"
 		   "DETAIL: bell? here\nHINT: del?\tthere\n",
 		   "text log: ESC, BEL and DEL shown as '?', tab and line breaks kept");
@@ -185,27 +198,16 @@ test_redact(void)
 static void
 test_log_output(void)
 {
-	char		path[] = "/tmp/pgr-test-log-XXXXXX";
-	int			fd = mkstemp(path);
-	int			saved = dup(2);
-	char		buf[512] = {0};
-	FILE	   *f;
+	Captured	cap;
+	char		buf[512];
 	const char *secret = "Qw3rTy7UiOp9AsDfGh1J";
 
 	log_init(0, true);
 	log_set_target("appdb");
 	log_register_secret(secret);
-	dup2(fd, 2);
+	stderr_capture(&cap);
 	log_emit(LOG_LEVEL_ERROR, "failed", "detail", "hint", "bad %s", secret);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	f = fdopen(fd, "r");
-	rewind(f);
-	if (fread(buf, 1, sizeof(buf) - 1, f) == 0)
-		buf[0] = '\0';
-	fclose(f);
-	unlink(path);
+	stderr_read_back(&cap, buf, sizeof(buf));
 	ok(strstr(buf, secret) == NULL, "the secret is not in the JSON log line");
 	like(buf, "\"level\":\"error\",\"target\":\"appdb\",\"event\":\"failed\",\"msg\":\"bad <redacted>\"",
 		 "JSON log line has level, target, event and the redacted message");
