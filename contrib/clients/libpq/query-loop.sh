@@ -7,8 +7,8 @@
 #   query-loop.sh env FILE      FILE is an "env" sink (PGUSER=, PGPASSWORD=)
 #   query-loop.sh pgpass FILE   FILE is a "pgpass" sink: libpq reads the
 #                               password itself; the user is its 4th field
-#                               (two reads: if the file changed in between,
-#                               libpq finds no password; so retry once)
+#                               (both read from one open of the file, so a
+#                               rotation cannot come between the two)
 #
 # Runs "SELECT session_user" until SIGTERM, then prints one line:
 # queries=N failures=N users=role:N,...  PGHOST, PGPORT, PGDATABASE and
@@ -16,11 +16,16 @@
 set -u
 mode=$1 file=$2
 
-# libpq reads the password of the user given from the pgpass file.
+# libpq reads the password of the user given from the pgpass file. The
+# file is opened once, as fd 3, and the user and libpq both read that open
+# file through /dev/fd/3: pgrotate replaces the file by a rename, so a
+# rotation in between leaves this open file whole and consistent.
 pgpass_psql()
 {
-	PGPASSFILE=$file PGUSER=$(cut -d: -f4 "$file" | head -n 1) \
-		psql -w -X -q -At -v ON_ERROR_STOP=1 -c "$1"
+	{
+		PGPASSFILE=/dev/fd/3 PGUSER=$(cut -d: -f4 /dev/fd/3 | head -n 1) \
+			psql -w -X -q -At -v ON_ERROR_STOP=1 -c "$1"
+	} 3<"$file"
 }
 
 # One query on a new connection, with the credential of the file as it is now.
@@ -33,11 +38,7 @@ db_query()
 		(set -a && . "$file" && exec psql -w -X -q -At -v ON_ERROR_STOP=1 -c "$1")
 		;;
 	pgpass)
-		pgpass_psql "$1" 2>/dev/null
-		rc=$?
-		# 2: no connection (a rotation between the two reads); once more
-		[ $rc -eq 2 ] && { pgpass_psql "$1"; rc=$?; }
-		return $rc
+		pgpass_psql "$1"
 		;;
 	esac
 }
