@@ -26,44 +26,18 @@ all_digits(const char *s)
 	return s[0] != '\0' && s[strspn(s, "0123456789")] == '\0';
 }
 
-/* uid of a user name (or a number); -1 with *err if unknown. */
+/*
+ * The uid (is_group false) or gid of a user or group name, or of a number;
+ * -1 with *err if unknown.
+ */
 static int
-lookup_uid(const char *name, const char *path, uid_t *uid, char **err)
+lookup_id(const char *name, bool is_group, const char *path, unsigned long *id,
+		  char **err)
 {
 	struct passwd pw;
-	struct passwd *res = NULL;
-	size_t		buflen = 1024;
-	char	   *buf = NULL;
-	int			rc;
-	int			ret = 0;
-
-	do
-	{
-		buflen *= 2;
-		buf = xrealloc(buf, buflen);
-		rc = getpwnam_r(name, &pw, buf, buflen, &res);
-	} while (rc == ERANGE && buflen < NSS_BUF_MAX);
-	if (res != NULL)
-		*uid = pw.pw_uid;
-	else if (all_digits(name))
-		*uid = (uid_t) strtoul(name, NULL, 10);
-	else
-	{
-		*err = xasprintf("sink file \"%s\": owner \"%s\" is not a known user%s%s "
-						 "(hint: create the user or fix \"owner\" in the sink)",
-						 path, name, rc ? ": " : "", rc ? strerror(rc) : "");
-		ret = -1;
-	}
-	free(buf);
-	return ret;
-}
-
-/* gid of a group name (or a number); -1 with *err if unknown. */
-static int
-lookup_gid(const char *name, const char *path, gid_t *gid, char **err)
-{
+	struct passwd *pwres = NULL;
 	struct group gr;
-	struct group *res = NULL;
+	struct group *grres = NULL;
 	size_t		buflen = 1024;
 	char	   *buf = NULL;
 	int			rc;
@@ -73,17 +47,21 @@ lookup_gid(const char *name, const char *path, gid_t *gid, char **err)
 	{
 		buflen *= 2;
 		buf = xrealloc(buf, buflen);
-		rc = getgrnam_r(name, &gr, buf, buflen, &res);
+		rc = is_group ? getgrnam_r(name, &gr, buf, buflen, &grres) :
+			getpwnam_r(name, &pw, buf, buflen, &pwres);
 	} while (rc == ERANGE && buflen < NSS_BUF_MAX);
-	if (res != NULL)
-		*gid = gr.gr_gid;
+	if (pwres != NULL || grres != NULL)
+		*id = is_group ? (unsigned long) gr.gr_gid : (unsigned long) pw.pw_uid;
 	else if (all_digits(name))
-		*gid = (gid_t) strtoul(name, NULL, 10);
+		*id = strtoul(name, NULL, 10);
 	else
 	{
-		*err = xasprintf("sink file \"%s\": group \"%s\" is not a known group%s%s "
-						 "(hint: create the group or fix \"group\" in the sink)",
-						 path, name, rc ? ": " : "", rc ? strerror(rc) : "");
+		*err = xasprintf("sink file \"%s\": %s \"%s\" is not a known %s%s%s "
+						 "(hint: Create the %s or fix \"%s\" in the sink.)",
+						 path, is_group ? "group" : "owner", name,
+						 is_group ? "group" : "user", rc ? ": " : "",
+						 rc ? strerror(rc) : "", is_group ? "group" : "user",
+						 is_group ? "group" : "owner");
 		ret = -1;
 	}
 	free(buf);
@@ -94,12 +72,18 @@ int
 sink_file_ids(const char *path, const char *owner, const char *group,
 			  uid_t *uid, gid_t *gid, char **err)
 {
+	unsigned long id;
+
 	*uid = (uid_t) -1;
 	*gid = (gid_t) -1;
-	if (owner && lookup_uid(owner, path, uid, err) != 0)
+	if (owner && lookup_id(owner, false, path, &id, err) != 0)
 		return -1;
-	if (group && lookup_gid(group, path, gid, err) != 0)
+	if (owner)
+		*uid = (uid_t) id;
+	if (group && lookup_id(group, true, path, &id, err) != 0)
 		return -1;
+	if (group)
+		*gid = (gid_t) id;
 	return 0;
 }
 

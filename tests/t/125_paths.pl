@@ -210,4 +210,30 @@ sub finish
 	unlike($r->{stderr}, qr/KeyPassphrase0/, 'the message does not show it');
 }
 
+# An owner or group of a sink that no user or group of this machine has:
+# the cycle stops at publish, naming it and the fix; a number is taken as
+# the id itself.
+for my $case ([ 'owner', 'owner = "nosuch_pgr_user"', qr/owner "nosuch_pgr_user" is not a known user/,
+		qr/HINT: Create the user or fix "owner" in the sink\./ ],
+	[ 'group', 'owner = "4242"; group = "nosuch_pgr_group"', qr/group "nosuch_pgr_group" is not a known group/,
+		qr/HINT: Create the group or fix "group" in the sink\./ ])
+{
+	my ($what, $keys, $re, $hint) = @$case;
+	my $name = "an unknown sink $what";
+	my $c = conf_with("unknown_$what", sprintf('{ type = "file"; path = "%s"; format = "env"; %s; }',
+			"$dir/sinks/$what.env", $keys));
+	my $r = refused_at_publish($name, $c, qr/sink file "\Q$dir\E\/sinks\/$what\.env": $re/);
+	like($r->{stderr}, $hint, "$name: the hint says what to fix");
+	ok(!-e "$dir/sinks/$what.env", "$name: nothing was written");
+	finish($name);
+}
+{
+	my $c = conf_with('numeric_ids', sprintf('{ type = "file"; path = "%s"; format = "env"; owner = "4242"; group = "4343"; }',
+			"$dir/sinks/numeric.env"));
+	my $r = pgr($c, 'cycle', 'appdb');
+	is($r->{exit}, 0, 'a sink with a numeric owner and group: the cycle completes') or diag($r->{stderr});
+	my @st = stat "$dir/sinks/numeric.env";
+	is("$st[4]:$st[5]", '4242:4343', 'the file belongs to uid 4242 and gid 4343');
+}
+
 done_testing();
