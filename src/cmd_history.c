@@ -43,8 +43,9 @@ append_oneline(StrBuf *sb, const char *s)
 		{
 			while (p[1] == '\n' || p[1] == '\r')
 				p++;
+			/* (a line that ends a statement has its ";" already) */
 			if (p[1] != '\0' && sb->len > 0)
-				sb_append(sb, "; ");
+				sb_append(sb, sb->data[sb->len - 1] == ';' ? " " : "; ");
 		}
 		else if (*p == '\t')
 		{

@@ -49,6 +49,8 @@ is($r->{exit}, 0, 'history exits 0') or diag($r->{stderr});
 my @lines = split /\n/, $r->{stdout};
 is_deeply([ map { (split ' ', $_)[1] } @lines ], [qw(initialised provisioned verified published completed)],
 	'text: one line per event (a multi-line detail too), oldest first');
+like($lines[0], qr/  detail: CREATE ROLE "app" NOLOGIN; CREATE ROLE "app_user_a" NOLOGIN; GRANT /,
+	'text: the statements of the detail on one line, each ending in one ";"');
 like($lines[3], qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  published +gen 1 app_user_b -> app_user_a  by \S+@\S+ pid \d+ as pgrotate_admin$/,
 	'text: time, event, generation, roles, actor@host, pid, database user');
 $r = run('history', 'appdb', '--format=json');
