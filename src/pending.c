@@ -42,8 +42,8 @@ check_target_name(const char *target, char **err)
 		strchr(target, '/') != NULL)
 	{
 		*err = xasprintf("target name \"%s\" cannot name a pending file "
-						 "(hint: use a name without '/' that does not start "
-						 "with '.')", target ? target : "");
+						 "(hint: Use a name without \"/\" that does not start "
+						 "with \".\".)", target ? target : "");
 		return -1;
 	}
 	return 0;
@@ -70,11 +70,11 @@ statedir_check(const char *dir, const struct stat *st, char **err)
 {
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
 		*err = xasprintf("state_dir \"%s\" can be written by group or others "
-						 "(mode %04o) (hint: chmod 0700 %s)", dir,
+						 "(mode %04o) (hint: Run \"chmod 0700 %s\".)", dir,
 						 (unsigned int) (st->st_mode & 07777), dir);
 	else if (st->st_uid != geteuid() && st->st_uid != 0)
 		*err = xasprintf("state_dir \"%s\" is owned by uid %u, not by the user "
-						 "pgrotate runs as (uid %u) (hint: chown %u %s)", dir,
+						 "pgrotate runs as (uid %u) (hint: Run \"chown %u %s\".)", dir,
 						 (unsigned int) st->st_uid, (unsigned int) geteuid(),
 						 (unsigned int) geteuid(), dir);
 	else
@@ -247,7 +247,8 @@ read_checked(const char *dir, const char *target, const char *path,
 	SafeRead	o = {.what = "pending file", .max_size = PENDING_MAX_SIZE,
 		.single_link = true, .check_owner = true, .owner = (uid_t) -1,
 		.forbidden = S_IRWXG | S_IRWXO,
-	.mode_hint = "its password may have leaked; chmod 0600 it, and rotate again afterwards"};
+	.mode_fix = "0600",
+	.mode_hint = "Its password may have leaked: rotate again afterwards."};
 	struct stat st;
 	char	   *name;
 	int			dirfd = statedir_open(dir, false, err);
@@ -406,10 +407,10 @@ read_pending(const char *dir, const char *target, char **role,
 	rc = read_checked(dir, target, path, &text, &len, err);
 	if (rc == 1 && !parse_pending(text, role, generation, password, verifier))
 	{
-		*err = xasprintf("pending file \"%s\" is corrupt (hint: pgrotate will "
-						 "not guess a password; restore the file, or check "
-						 "whether the standby role of target %s logs in and "
-						 "remove the file to start over)", path, target);
+		*err = xasprintf("pending file \"%s\" is corrupt (hint: Restore the file, "
+						 "or check whether the standby role of target \"%s\" "
+						 "logs in and remove the file to start over; pgrotate "
+						 "will not guess a password.)", path, target);
 		rc = -1;
 	}
 	if (text != NULL)
@@ -458,7 +459,7 @@ pending_set_verifier(const char *dir, const char *target, const char *verifier,
 	int			rc = read_pending(dir, target, &role, &gen, &pw, NULL, err);
 
 	if (rc == 0)
-		*err = xasprintf("no pending file for target %s to add the verifier to", target);
+		*err = xasprintf("no pending file for target \"%s\" to add the verifier to", target);
 	if (rc != 1)
 	{
 		rc = -1;

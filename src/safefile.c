@@ -70,18 +70,18 @@ refuse_folder(const char *folder, const struct stat *fst, const char *next,
 
 	if (!trusted_uid(fst->st_uid))
 		*err = xasprintf("folder \"%s\" on the path of %s \"%s\" belongs to uid %u, "
-						 "who could replace what is in it (hint: chown %s %s, "
-						 "or use a folder that only %s can write)", folder, what,
+						 "who could replace what is in it (hint: Run \"chown %s %s\", "
+						 "or use a folder that only %s can write.)", folder, what,
 						 path, (unsigned int) fst->st_uid, who, folder, me());
 	else if (next != NULL && (fst->st_mode & S_ISVTX))
 		*err = xasprintf("folder \"%s\" on the path of %s \"%s\" is writable by "
 						 "others (mode %04o), and \"%s\" in it belongs to uid %u, "
-						 "who could replace it (hint: chown %s %s)", folder, what,
+						 "who could replace it (hint: Run \"chown %s %s\".)", folder, what,
 						 path, mode, next, (unsigned int) nst->st_uid, who, next);
 	else
 		*err = xasprintf("%s \"%s\" on the path of %s \"%s\" is writable by group "
 						 "or others (mode %04o), who could replace what is in it "
-						 "(hint: chmod go-w %s)", next ? "folder" : "the file's own folder",
+						 "(hint: Run \"chmod go-w %s\".)", next ? "folder" : "the file's own folder",
 						 folder, what, path, mode, folder);
 	free(who);
 	errno = EPERM;
@@ -104,17 +104,17 @@ component_error(int dirfd, const char *name, const char *full, int e,
 	}
 	if (e == ELOOP)
 		*err = xasprintf("\"%s\" on the path of %s \"%s\" is a symbolic link, which "
-						 "pgrotate does not follow (hint: name the real folder in "
-						 "the path, or replace the link with a folder)", full, what,
+						 "pgrotate does not follow (hint: Name the real folder in "
+						 "the path, or replace the link with a folder.)", full, what,
 						 path);
 	else if (e == ENOTDIR)
 		*err = xasprintf("\"%s\" on the path of %s \"%s\" is not a folder (hint: "
-						 "fix the path)", full, what, path);
+						 "Fix the path.)", full, what, path);
 	else
 		*err = xasprintf("cannot open folder \"%s\" of %s \"%s\": %s (hint: %s)",
 						 full, what, path, strerror(e), e == ENOENT ?
-						 "create the folder, or fix the path" :
-						 "check the permissions of the folders on the path");
+						 "Create the folder, or fix the path." :
+						 "Check the permissions of the folders on the path.");
 	errno = e;
 }
 
@@ -302,8 +302,8 @@ safe_parent_open(const char *path, SafeRule rule, const char *what,
 	*name = NULL;
 	if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 	{
-		*err = xasprintf("%s \"%s\" names a folder, not a file (hint: add a "
-						 "file name to the path)", what, path);
+		*err = xasprintf("%s \"%s\" names a folder, not a file (hint: Add a "
+						 "file name to the path.)", what, path);
 		errno = EISDIR;
 		return -1;
 	}
@@ -336,12 +336,12 @@ config_file_problems(const struct stat *fst, const struct stat *st,
 		slash[slash == folder ? 1 : 0] = '\0';
 	if (!trusted_uid(st->st_uid))
 		msg = xasprintf("configuration file \"%s\" belongs to uid %u, who could "
-						 "make pgrotate run any command (hint: chown %s %s)",
+						 "make pgrotate run any command (hint: Run \"chown %s %s\".)",
 						 path, (unsigned int) st->st_uid, who, path);
 	else if (st->st_mode & (S_IWGRP | S_IWOTH))
 		msg = xasprintf("configuration file \"%s\" is writable by group or "
 						 "others (mode %04o), who could make pgrotate run any "
-						 "command (hint: chmod go-w %s)", path,
+						 "command (hint: Run \"chmod go-w %s\".)", path,
 						 (unsigned int) (st->st_mode & 07777), path);
 	else if (writable_by_others(fst) && !sticky_protects(fst, st))
 		refuse_folder(slash ? folder : ".", fst, path, st, "configuration file",
@@ -363,27 +363,29 @@ file_problems(int dirfd, const char *path, SafeRule rule, const SafeRead *o,
 	char	   *msg = NULL;
 
 	if (!S_ISREG(st->st_mode))
-		msg = xasprintf("%s \"%s\" is not a regular file (hint: remove it, or "
-						 "fix the path)", o->what, path);
+		msg = xasprintf("%s \"%s\" is not a regular file (hint: Remove it, or "
+						 "fix the path.)", o->what, path);
 	else if (o->max_size > 0 && (size_t) st->st_size > o->max_size)
 		msg = xasprintf("%s \"%s\" is larger than %zu bytes, too large to be "
 						 "ours", o->what, path, o->max_size);
 	else if (o->single_link && st->st_nlink != 1)
 		msg = xasprintf("%s \"%s\" has %lu hard links; another name could be "
-						 "a file pgrotate must not read (hint: remove the other "
-						 "links, or copy the file)", o->what, path,
+						 "a file pgrotate must not read (hint: Remove the other "
+						 "links, or copy the file.)", o->what, path,
 						 (unsigned long) st->st_nlink);
 	else if (o->check_owner && !trusted_uid(st->st_uid) && st->st_uid != o->owner)
 		msg = xasprintf("%s \"%s\" belongs to uid %u, not to root, to uid %u "
 						 "that pgrotate runs as or to the configured owner "
-						 "(hint: chown it, after checking who changed it)",
+						 "(hint: Run \"chown %u %s\", after checking who changed it.)",
 						 o->what, path, (unsigned int) st->st_uid,
-						 (unsigned int) geteuid());
+						 (unsigned int) geteuid(), (unsigned int) (o->owner != (uid_t) -1 ? o->owner : geteuid()),
+						 path);
 	else if (st->st_mode & o->forbidden)
 		msg = xasprintf("%s \"%s\" can be accessed by group or others (mode "
-						 "%04o) (hint: %s)", o->what, path,
+						 "%04o) (hint: Run \"chmod %s %s\".%s%s)", o->what, path,
 						 (unsigned int) (st->st_mode & 07777),
-						 o->mode_hint ? o->mode_hint : "chmod go-rwx it");
+						 o->mode_fix ? o->mode_fix : "go-rwx", path,
+						 o->mode_hint ? " " : "", o->mode_hint ? o->mode_hint : "");
 	else if (rule == SAFE_CONFIG && fstat(dirfd, &fst) == 0)
 		return config_file_problems(&fst, st, path, err);
 	if (msg == NULL)
@@ -406,7 +408,7 @@ open_checked(int dirfd, const char *name, const char *path, SafeRule rule,
 		e = errno;
 		if (e == ELOOP)
 			*err = xasprintf("%s \"%s\" is a symbolic link, which pgrotate does "
-							 "not follow (hint: point the path at the real file)",
+							 "not follow (hint: Point the path at the real file.)",
 							 o->what, path);
 		else if (e != ENOENT)
 			*err = xasprintf("cannot open %s \"%s\": %s", o->what, path,
@@ -574,11 +576,11 @@ temp_check_target(Temp *t, char **err)
 		return 0;				/* missing: the rename creates it */
 	if (S_ISLNK(st.st_mode))
 		*err = xasprintf("%s \"%s\" is a symbolic link, which pgrotate never "
-						 "writes through (hint: point the path at the real file, "
-						 "or remove the link)", t->o->what, t->path);
+						 "writes through (hint: Point the path at the real file, "
+						 "or remove the link.)", t->o->what, t->path);
 	else if (!S_ISREG(st.st_mode))
 		*err = xasprintf("%s \"%s\" exists and is not a regular file (hint: "
-						 "remove it or choose another path)", t->o->what, t->path);
+						 "Remove it or choose another path.)", t->o->what, t->path);
 	else
 		return 0;
 	return -1;
@@ -605,7 +607,7 @@ temp_create(Temp *t, char **err)
 	if (t->fd >= 0)
 		return 0;
 	*err = xasprintf("cannot create a temp file next to %s \"%s\": %s (hint: "
-					 "pgrotate needs write permission on the folder; %s)",
+					 "Give pgrotate write permission on the folder; %s.)",
 					 t->o->what, t->path, strerror(errno), t->o->unchanged);
 	free(t->tmpname);
 	t->tmpname = NULL;
@@ -634,8 +636,8 @@ temp_set_attrs(Temp *t, char **err)
 		fchown(t->fd, o->uid, o->gid) != 0)
 	{
 		*err = xasprintf("cannot give %s \"%s\" owner \"%s\" and group \"%s\": %s "
-						 "(hint: run pgrotate as root or with CAP_CHOWN to set an owner,"
-						 " or as a member of the group to set the group)", o->what, t->path,
+						 "(hint: Run pgrotate as root or with CAP_CHOWN to set an owner,"
+						 " or as a member of the group to set the group.)", o->what, t->path,
 						 o->owner_name ? o->owner_name : "(unchanged)",
 						 o->group_name ? o->group_name : "(unchanged)",
 						 strerror(errno));
@@ -678,8 +680,8 @@ temp_fill(Temp *t, const char *content, size_t len, char **err)
 
 	if (write_all(t->fd, content, len) != 0)
 	{
-		*err = xasprintf("cannot write %s \"%s\": %s (hint: free space in its "
-						 "folder, or check quotas and file size limits; %s)",
+		*err = xasprintf("cannot write %s \"%s\": %s (hint: Free space in its "
+						 "folder, or check quotas and file size limits; %s.)",
 						 t->o->what, t->path, strerror(errno), t->o->unchanged);
 		return -1;
 	}
@@ -793,8 +795,8 @@ safe_mkdir(const char *dir, SafeRule rule, const char *what, char **err)
 		(void) fsync(parent);	/* best effort: the entry made durable */
 	else if (errno != EEXIST)
 	{
-		*err = xasprintf("cannot create %s \"%s\": %s (hint: create it with "
-						 "install -d -m 0700 %s)", what, dir, strerror(errno), dir);
+		*err = xasprintf("cannot create %s \"%s\": %s (hint: Create it with "
+						 "\"install -d -m 0700 %s\".)", what, dir, strerror(errno), dir);
 		rc = -1;
 	}
 	close(parent);

@@ -39,7 +39,8 @@ typedef struct SafeRead
 	bool		check_owner;	/* owned by root, the effective user or owner */
 	uid_t		owner;			/* one more accepted owner, or (uid_t) -1 */
 	mode_t		forbidden;		/* mode bits that must be clear */
-	const char *mode_hint;		/* the fix for those, NULL: "chmod go-rwx" */
+	const char *mode_fix;		/* the chmod mode that fixes those, NULL: "go-rwx" */
+	const char *mode_hint;		/* a sentence after that fix, or NULL */
 } SafeRead;
 
 /* How a file is replaced. */

@@ -122,7 +122,7 @@ sub finish
 	my $c = conf_with('theirs', sprintf('{ type = "file"; path = "%s"; format = "env"; }',
 			"$dir/srv/app/conf/app.env"));
 	my $r = refused_at_publish($name, $c,
-		qr/folder "\Q$dir\E\/srv\/app" on the path of sink file .* belongs to uid $nuid, who could replace what is in it[^\n]*\n(?:.*\n)*?HINT: chown root \Q$dir\E\/srv\/app/);
+		qr/folder "\Q$dir\E\/srv\/app" on the path of sink file .* belongs to uid $nuid, who could replace what is in it[^\n]*\n(?:.*\n)*?HINT: Run "chown root \Q$dir\E\/srv\/app"/);
 	opendir my $d, "$dir/srv/app/conf" or die;
 	is_deeply([ grep { !/^\.\.?$/ } readdir $d ], [], "$name: nothing was written in it");
 	closedir $d;
@@ -170,7 +170,7 @@ sub finish
 	chown $nuid, $ngid, $theirs;
 	$r = $check->($theirs);
 	is($r->{exit}, 2, 'a config owned by nobody: exit 2');
-	like($r->{stderr}, qr/configuration file "\Q$theirs\E" belongs to uid $nuid.*\nHINT: chown root \Q$theirs\E$/m,
+	like($r->{stderr}, qr/configuration file "\Q$theirs\E" belongs to uid $nuid.*\nHINT: Run "chown root \Q$theirs\E"\.$/m,
 		'a config owned by nobody: the error gives the chown');
 
 	my $gw = "$dir/groupw.conf";
@@ -178,14 +178,14 @@ sub finish
 	chmod 0664, $gw;
 	$r = $check->($gw);
 	is($r->{exit}, 2, 'a 0664 config: exit 2');
-	like($r->{stderr}, qr/configuration file "\Q$gw\E" is writable by group or others \(mode 0664\).*\nHINT: chmod go-w \Q$gw\E$/m,
+	like($r->{stderr}, qr/configuration file "\Q$gw\E" is writable by group or others \(mode 0664\).*\nHINT: Run "chmod go-w \Q$gw\E"\.$/m,
 		'a 0664 config: the error gives the chmod');
 	{
 		require JSON::PP;
 		my $j = run_pgrotate(args => [ '--log-format=json', 'check', 'appdb' ], config => $gw, env => $t->{env});
 		my ($line) = grep { /"level":"error"/ } split /\n/, $j->{stderr};
 		my $doc = $line ? JSON::PP::decode_json($line) : {};
-		is($doc->{hint}, "chmod go-w $gw", 'with --log-format=json the hint is its own field');
+		is($doc->{hint}, "Run \"chmod go-w $gw\".", 'with --log-format=json the hint is its own field');
 		unlike($doc->{msg} // '', qr/hint/, 'and not in the message');
 	}
 
@@ -196,7 +196,7 @@ sub finish
 	chown $nuid, $ngid, "$dir/nobodys";
 	$r = $check->($in);
 	is($r->{exit}, 2, 'a root 0600 config in a folder owned by nobody: exit 2');
-	like($r->{stderr}, qr/folder "\Q$dir\E\/nobodys" on the path of configuration file .* belongs to uid $nuid.*\nHINT: chown root \Q$dir\E\/nobodys,/,
+	like($r->{stderr}, qr/folder "\Q$dir\E\/nobodys" on the path of configuration file .* belongs to uid $nuid.*\nHINT: Run "chown root \Q$dir\E\/nobodys",/,
 		'a root 0600 config in a folder owned by nobody: the error names the folder and the chown');
 
 	my $ssl = "$dir/sslpassword.conf";
