@@ -31,9 +31,12 @@ sink_publish(const SinkCfg *s, const Credential *cred, char **err)
 	/* a sink is never written without the password it hands out */
 	if (cred->password == NULL && !sink_is_pgbouncer(s))
 	{
-		*err = xasprintf("no password to publish to %s for role \"%s\"",
-						 s->type == SINK_COMMAND ? "a command sink" :
-						 s->path ? s->path : "a file sink", cred->role);
+		*err = s->type == SINK_COMMAND || s->path == NULL ?
+			xasprintf("no password to publish to %s for role \"%s\"",
+					  s->type == SINK_COMMAND ? "a command sink" : "a file sink",
+					  cred->role) :
+			xasprintf("no password to publish to \"%s\" for role \"%s\"",
+					  s->path, cred->role);
 		return -1;
 	}
 	if (s->type == SINK_COMMAND)
@@ -44,7 +47,7 @@ sink_publish(const SinkCfg *s, const Credential *cred, char **err)
 	{
 		*err = xasprintf("sink file \"%s\" has mode %04o, but libpq ignores a "
 						 "password file that group or others can access (hint: "
-						 "mode = \"0600\" with owner = the application's user)",
+						 "Set mode = \"0600\" with owner = the application's user.)",
 						 s->path, (unsigned int) (s->mode & 07777));
 		return -1;
 	}
@@ -61,9 +64,9 @@ char *
 sink_describe(const SinkCfg *s)
 {
 	if (s->type == SINK_COMMAND)
-		return xasprintf("command %s",
+		return xasprintf("command \"%s\"",
 						 (s->argv && s->argv[0]) ? s->argv[0] : "(none)");
-	return xasprintf("file %s (%s)", s->path ? s->path : "(none)",
+	return xasprintf("file \"%s\" (%s)", s->path ? s->path : "(none)",
 					 cfg_format_name(s->format));
 }
 
@@ -470,7 +473,7 @@ read_sink(const SinkCfg *s, char **role, char **secret, char **err)
 	*secret = NULL;
 	if (s->type != SINK_FILE)
 	{
-		*err = xasprintf("sink %s is not a file and cannot be read back",
+		*err = xasprintf("sink \"%s\" is not a file and cannot be read back",
 						 (s->argv && s->argv[0]) ? s->argv[0] : "(command)");
 		return -1;
 	}
@@ -545,7 +548,7 @@ sink_handing_out(const Target *t, const char *role)
 		secret_wipe(fp, sizeof(fp));
 		if (rc < 0)
 			log_emit(LOG_LEVEL_WARNING, "sink_unreadable", err, NULL,
-					 "cannot check that sink %s does not hand out role %s", s->path, role);
+					 "cannot check that sink \"%s\" does not hand out role \"%s\"", s->path, role);
 		holds = rc == 1 && strcmp(srole, role) == 0;
 		free(srole);
 		free(err);
@@ -582,10 +585,10 @@ sink_find_password(const Target *t, const char *role, const char *fp,
 				pw = NULL;
 			}
 			else
-				err = xasprintf("%s does not hold the active credential", s->path);
+				err = xasprintf("\"%s\" does not hold the active credential", s->path);
 		}
 		else if (rc == 0)
-			err = xasprintf("%s holds no credential", s->path);
+			err = xasprintf("\"%s\" holds no credential", s->path);
 		secret_free(pw);
 		free(r);
 		if (err != NULL)

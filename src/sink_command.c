@@ -379,9 +379,9 @@ spawn(Child *c, char *const argv[], char *const envp[], char **err)
 	e = exec_status(st[0]);
 	if (e != 0)
 	{
-		*err = xasprintf("cannot run command sink \"%s\": %s (hint: \"argv\"'s "
-						 "first item must be the absolute path of an executable "
-						 "file)", c->name, strerror(e));
+		*err = xasprintf("cannot run command sink \"%s\": %s (hint: The first item "
+						 "of \"argv\" must be the absolute path of an executable "
+						 "file.)", c->name, strerror(e));
 		reap(c, 0);
 		goto done;
 	}
@@ -411,20 +411,20 @@ check_result(const Child *c, int64_t timeout_ms, char **err)
 	{
 		duration_format(timeout_ms, limit, sizeof(limit));
 		*err = xasprintf("command sink \"%s\" did not finish within %s and was "
-						 "killed (hint: make it faster or raise its \"timeout\"; "
-						 "the new credential is not published)", c->name, limit);
+						 "killed (hint: Make it faster or raise its \"timeout\"; "
+						 "the new credential is not published.)", c->name, limit);
 		return -1;
 	}
 	if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0)
 		return 0;
 	if (WIFEXITED(c->status))
-		*err = xasprintf("command sink \"%s\" exited with status %d (hint: see "
+		*err = xasprintf("command sink \"%s\" exited with status %d (hint: See "
 						 "its output above and fix it; the new credential is not "
-						 "published)", c->name, WEXITSTATUS(c->status));
+						 "published.)", c->name, WEXITSTATUS(c->status));
 	else if (WIFSIGNALED(c->status))
 		*err = xasprintf("command sink \"%s\" was killed by signal %d (%s) "
-						 "(hint: see its output above; the new credential is "
-						 "not published)", c->name, WTERMSIG(c->status),
+						 "(hint: See its output above; the new credential is "
+						 "not published.)", c->name, WTERMSIG(c->status),
 						 strsignal(WTERMSIG(c->status)));
 	else
 		*err = xasprintf("command sink \"%s\" ended abnormally (wait status "
@@ -448,8 +448,8 @@ sink_run_command(const SinkCfg *s, const Credential *cred, char **err)
 	if (s->argv == NULL || s->argv[0] == NULL || s->argv[0][0] != '/')
 	{
 		*err = xasprintf("command sink \"%s\" is not an absolute path (hint: "
-						 "pgrotate runs commands without a shell or PATH; give "
-						 "the full path)",
+						 "Give the full path: pgrotate runs commands without a "
+						 "shell or PATH.)",
 						 (s->argv && s->argv[0]) ? s->argv[0] : "");
 		goto done;
 	}

@@ -133,7 +133,7 @@ host_port_pairs(const char *conninfo, bool use_hostaddr, StrList *hosts,
 		else
 		{
 			*err = xasprintf("the app conninfo has %d host%s but %d ports "
-							 "(hint: give one port, or one per host)",
+							 "(hint: Give one port, or one per host.)",
 							 hosts->n, hosts->n == 1 ? "" : "s", plist.n);
 			goto done;
 		}
@@ -159,13 +159,13 @@ format_env(const Credential *cred, char **err)
 	{
 		*err = xasprintf("role \"%s\" cannot be written in the env format, "
 						 "which allows only [A-Za-z0-9_.@-] "
-						 "(hint: use format = \"json\")", cred->role);
+						 "(hint: Use format = \"json\".)", cred->role);
 		return NULL;
 	}
 	if (cred->password && !only_chars(cred->password, ENV_SAFE_PASSWORD))
 	{
 		*err = xstrdup("the password contains characters the env format "
-					   "cannot carry unquoted (hint: use format = \"json\")");
+					   "cannot carry unquoted (hint: Use format = \"json\".)");
 		return NULL;
 	}
 	sb_init(&sb);
@@ -278,7 +278,7 @@ format_pgpass(const Credential *cred, char **err)
 	if (has_line_break(cred->role) || has_line_break(cred->password))
 	{
 		*err = xstrdup("the role or password contains a line break, which "
-					   "the pgpass format cannot carry (hint: use format = \"json\")");
+					   "the pgpass format cannot carry (hint: Use format = \"json\".)");
 		goto done;
 	}
 	if (host_port_pairs(cred->app_conninfo, true, &hosts, &ports, err) != 0 ||
@@ -292,7 +292,7 @@ format_pgpass(const Credential *cred, char **err)
 	{
 		*err = xstrdup("the host, port or dbname of the app conninfo contains "
 					   "a line break, which the pgpass format cannot carry "
-					   "(hint: fix the app conninfo)");
+					   "(hint: Fix the app conninfo.)");
 		goto done;
 	}
 	sb_init(&sb);

@@ -79,7 +79,7 @@ sink_pgbouncer_format(const Credential *cred, char **err)
 		strpbrk(cred->verifier, "\r\n\"") != NULL)
 	{
 		*err = xasprintf("role \"%s\" or its verifier cannot be written as a "
-						 "PgBouncer auth_file line (hint: rename the role)",
+						 "PgBouncer auth_file line (hint: Rename the role.)",
 						 cred->role);
 		return NULL;
 	}

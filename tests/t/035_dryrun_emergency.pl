@@ -32,7 +32,7 @@ like($r->{stdout}, qr/dry run of target appdb: phase idle, active role app_user_
 	'the plan starts with the current state');
 like($r->{stdout}, qr/ALTER ROLE "app_user_b" LOGIN PASSWORD '<redacted>' VALID UNTIL 'infinity'/,
 	'the plan shows the SQL with the password redacted');
-like($r->{stdout}, qr/write file \S+appdb\.env/, 'the plan names the sink');
+like($r->{stdout}, qr/write file "\S+appdb\.env"/, 'the plan names the sink');
 like($r->{stdout}, qr/sessions of app_user_a now, on the primary, replicas and poolers: 1\n {5}primary pid \d+ "emerg-app"/, 'and the sessions the drain would wait on, one per line');
 like($r->{stdout}, qr/ALTER ROLE "app_user_a" NOLOGIN PASSWORD NULL/, 'and the revoke');
 unlike($r->{stdout} . $r->{stderr}, qr/\Q$p\E/, 'no password in the plan');

@@ -582,7 +582,7 @@ test_publish_describe(void)
 	is_str(got, "PGUSER=app_user_a\nPGPASSWORD=" PW "\n", "published content");
 	free(got);
 	got = sink_describe(&s);
-	like(got, "pub.env (env)", "describe a file sink");
+	like(got, "pub.env\" (env)", "describe a file sink");
 	free(got);
 	c.role = "bad role";
 	is_int(sink_publish(&s, &c, &err), -1, "unformattable role: publish fails");
@@ -597,7 +597,7 @@ test_publish_describe(void)
 	free(s.path);
 	s = (SinkCfg) {.type = SINK_COMMAND, .argv = argv, .argc = 1, .timeout_ms = 5000};
 	got = sink_describe(&s);
-	is_str(got, "command /bin/true", "describe a command sink");
+	is_str(got, "command \"/bin/true\"", "describe a command sink");
 	free(got);
 	c = sample();
 	is_int(sink_publish(&s, &c, &err), 0, "sink_publish to a command");
