@@ -14,6 +14,9 @@
  * exists, a state row for the target, and the rights on the schema's
  * objects (by oid: a name lookup would need USAGE on the schema first).
  */
+/* Who may grant CREATE on a database. */
+#define CREATE_FIX_INTRO "Run as a superuser or as the owner of the database:"
+
 static const char RIGHTS_SQL[] =
 	"WITH t AS (SELECT c.oid, c.relname FROM pg_catalog.pg_class c"
 	"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
@@ -34,11 +37,19 @@ static const char RIGHTS_SQL[] =
 	"  AND coalesce((SELECT pg_catalog.has_sequence_privilege(oid, 'USAGE')"
 	"    FROM t WHERE relname = 'history_id_seq'), false)";
 
+/* A name quoted by quote_ident, in double quotes for a message (malloc'd). */
+static char *
+in_quotes(const char *qident)
+{
+	return qident[0] == '"' ? xstrdup(qident) : xasprintf("\"%s\"", qident);
+}
+
 static void
 check_signal(const Target *t, const DbRes *r, CheckList *l)
 {
 	const char *name = "admin may terminate sessions (pg_signal_backend)";
 	bool		needed = t->s.on_drain_timeout == DRAIN_TERMINATE;
+	char	   *admin;
 	char	   *detail;
 	char	   *fix;
 
@@ -47,12 +58,14 @@ check_signal(const Target *t, const DbRes *r, CheckList *l)
 		checklist_add(l, CHECK_PASS, name, NULL, NULL);
 		return;
 	}
+	admin = in_quotes(db_val(r, 0, 0));
 	detail = xasprintf(needed ?
 					   "%s is not a member of pg_signal_backend, and on_drain_timeout = \"terminate\" needs it" :
 					   "%s is not a member of pg_signal_backend: cycle --emergency and revoke --terminate would fail to end sessions",
-					   db_val(r, 0, 0));
-	fix = xasprintf("GRANT pg_signal_backend TO %s;", db_val(r, 0, 0));
+					   admin);
+	fix = xasprintf("Run as a superuser:\nGRANT pg_signal_backend TO %s;", db_val(r, 0, 0));
 	checklist_add(l, needed ? CHECK_FAIL : CHECK_WARN, name, detail, fix);
+	free(admin);
 	free(detail);
 	free(fix);
 }
@@ -61,8 +74,10 @@ check_signal(const Target *t, const DbRes *r, CheckList *l)
 static void
 check_create(const DbRes *r, CheckList *l)
 {
+	char	   *admin = in_quotes(db_val(r, 0, 0));
+	char	   *db = in_quotes(db_val(r, 0, 1));
 	char	   *name = xasprintf("admin may create the state schema in database %s (for init)",
-								 db_val(r, 0, 1));
+								 db);
 	char	   *detail = NULL;
 	char	   *fix = NULL;
 
@@ -70,11 +85,13 @@ check_create(const DbRes *r, CheckList *l)
 		checklist_add(l, CHECK_PASS, name, NULL, NULL);
 	else
 	{
-		detail = xasprintf("%s has no CREATE privilege on database %s", db_val(r, 0, 0),
-						   db_val(r, 0, 1));
-		fix = xasprintf("GRANT CREATE ON DATABASE %s TO %s;", db_val(r, 0, 1), db_val(r, 0, 0));
+		detail = xasprintf("%s has no CREATE privilege on database %s", admin, db);
+		fix = xasprintf(CREATE_FIX_INTRO "\nGRANT CREATE ON DATABASE %s TO %s;",
+						db_val(r, 0, 1), db_val(r, 0, 0));
 		checklist_add(l, CHECK_FAIL, name, detail, fix);
 	}
+	free(admin);
+	free(db);
 	free(name);
 	free(detail);
 	free(fix);
@@ -84,12 +101,12 @@ check_create(const DbRes *r, CheckList *l)
 static char *
 schema_fix(const char *a)
 {
-	return xasprintf("as the schema's owner: GRANT USAGE ON SCHEMA pgrotate TO %s;"
-					 " GRANT SELECT, INSERT, UPDATE ON pgrotate.state TO %s;"
-					 " GRANT SELECT, INSERT ON pgrotate.history TO %s;"
-					 " GRANT SELECT ON pgrotate.schema_version TO %s;"
-					 " GRANT USAGE ON SEQUENCE pgrotate.history_id_seq TO %s;"
-					 " (or run pgrotate as the admin that ran init)", a, a, a, a, a);
+	return xasprintf("Run as the schema's owner (or run pgrotate as the admin that ran init):\n"
+					 "GRANT USAGE ON SCHEMA pgrotate TO %s;\n"
+					 "GRANT SELECT, INSERT, UPDATE ON pgrotate.state TO %s;\n"
+					 "GRANT SELECT, INSERT ON pgrotate.history TO %s;\n"
+					 "GRANT SELECT ON pgrotate.schema_version TO %s;\n"
+					 "GRANT USAGE ON SEQUENCE pgrotate.history_id_seq TO %s;", a, a, a, a, a);
 }
 
 static void
@@ -133,7 +150,7 @@ check_admin_rights(DbConn *c, const Target *t, CheckList *l)
  * 1 yes, 0 no (with *fix), -1 with *err.
  */
 static int
-ask(DbConn *c, const char *sql, char **fix, char **err)
+ask(DbConn *c, const char *sql, const char *intro, char **fix, char **err)
 {
 	DbRes	   *r = NULL;
 	int			rc;
@@ -143,7 +160,7 @@ ask(DbConn *c, const char *sql, char **fix, char **err)
 		return -1;
 	rc = db_bool(r, 0, 0) ? 1 : 0;
 	if (rc == 0)
-		*fix = xstrdup(db_val(r, 0, 1));
+		*fix = xasprintf("%s\n%s", intro, db_val(r, 0, 1));
 	db_res_free(r);
 	return rc;
 }
@@ -153,7 +170,7 @@ check_admin_can_create(DbConn *c, char **fix, char **err)
 {
 	return ask(c, "SELECT pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE'),"
 			   " pg_catalog.format('GRANT CREATE ON DATABASE %I TO %I;',"
-			   "  pg_catalog.current_database(), current_user)", fix, err);
+			   "  pg_catalog.current_database(), current_user)", CREATE_FIX_INTRO, fix, err);
 }
 
 int
@@ -161,7 +178,8 @@ check_admin_can_signal(DbConn *c, char **fix, char **err)
 {
 	return ask(c, "SELECT coalesce(pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'USAGE'), false)"
 			   " OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),"
-			   " pg_catalog.format('GRANT pg_signal_backend TO %I;', current_user)", fix, err);
+			   " pg_catalog.format('GRANT pg_signal_backend TO %I;', current_user)",
+			   "Run as a superuser:", fix, err);
 }
 
 char *
@@ -178,12 +196,12 @@ check_admin_state_hint(DbConn *c, const char *target)
 	if (db_exec(c, "SELECT pg_catalog.quote_ident(current_user)", 0, NULL, 1, &r, &err) != 0)
 	{
 		free(err);
-		return xasprintf("The admin lacks rights on the pgrotate schema; run \"pgrotate check %s\": it prints the GRANTs.",
+		return xasprintf("The admin lacks rights on the pgrotate schema: run \"pgrotate check %s\", which prints the GRANTs.",
 						 target);
 	}
 	fix = schema_fix(db_val(r, 0, 0));
 	db_res_free(r);
-	hint = xasprintf("The admin lacks rights on the pgrotate schema (\"pgrotate check %s\" names them): %s.",
+	hint = xasprintf("The admin lacks rights on the pgrotate schema (\"pgrotate check %s\" names them).\n%s",
 					 target, fix);
 	free(fix);
 	return hint;

@@ -37,6 +37,16 @@ checklist_add(CheckList *l, CheckStatus st, const char *name,
 	it->fix = fix ? xstrdup(fix) : NULL;
 }
 
+void
+checklist_add_sql(CheckList *l, CheckStatus st, const char *name,
+				  const char *detail, const char *intro, const char *sql)
+{
+	char	   *fix = sql && sql[0] ? xasprintf("%s\n%s", intro, sql) : NULL;
+
+	checklist_add(l, st, name, detail, fix);
+	free(fix);
+}
+
 int
 checklist_count(const CheckList *l, CheckStatus st)
 {

@@ -35,6 +35,17 @@ typedef struct CheckList
 /* Add an item; detail and fix are copied (NULL allowed). */
 void		checklist_add(CheckList *l, CheckStatus st, const char *name,
 						  const char *detail, const char *fix);
+/*
+ * The same with a fix made of SQL statements (one per line, kept verbatim
+ * for copy and paste), introduced by the sentence intro (FIX_AS_...).
+ */
+void		checklist_add_sql(CheckList *l, CheckStatus st, const char *name,
+							  const char *detail, const char *intro, const char *sql);
+
+/* Who runs a fix made of SQL statements. */
+#define FIX_AS_SUPERUSER "Run as a superuser:"
+#define FIX_AS_ADMIN "Run as the target's admin or as a superuser:"
+
 int			checklist_count(const CheckList *l, CheckStatus st);
 /*
  * One line per item: "  ok    name", "  WARN  name: detail", "  FAIL  name:

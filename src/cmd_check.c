@@ -91,7 +91,7 @@ check_server_version(DbConn *c, CheckList *l)
 	}
 	d = xasprintf("%s is older than PostgreSQL %d, the oldest server pgrotate"
 				  " supports", detail, MIN_SERVER_MAJOR);
-	fix = xasprintf("upgrade the server to PostgreSQL %d or later", MIN_SERVER_MAJOR);
+	fix = xasprintf("Upgrade the server to PostgreSQL %d or later.", MIN_SERVER_MAJOR);
 	checklist_add(l, CHECK_FAIL, "server version", d, fix);
 	free(d);
 	free(fix);
@@ -145,7 +145,7 @@ check_schema(DbConn *c, const Target *t, CheckList *l)
 		goto done;
 	}
 	detail = xasprintf("not installed in database \"%s\"", db_val(res, 0, 1));
-	fix = xasprintf("run pgrotate init %s", t->name);
+	fix = xasprintf("Run \"pgrotate init %s\".", t->name);
 	checklist_add(l, CHECK_WARN, name, detail, fix);
 done:
 	db_res_free(res);
@@ -181,7 +181,7 @@ check_stats_visible(DbConn *c, CheckList *l)
 	detail = xasprintf("%s is neither superuser nor a member of pg_read_all_stats:"
 					   " the drain counts other roles' sessions but cannot"
 					   " name their clients", qadmin);
-	fix = xasprintf("GRANT pg_read_all_stats TO %s;", qadmin);
+	fix = xasprintf("Run as a superuser:\nGRANT pg_read_all_stats TO %s;", qadmin);
 	checklist_add(l, CHECK_WARN, name, detail, fix);
 done:
 	free(admin);
@@ -264,7 +264,7 @@ missing_folder(const char *path, StrBuf *what, char **fix)
 		slash[slash == dir ? 1 : 0] = '\0';
 	sb_appendf(what, "folder \"%s\" does not exist", dir);
 	q = shell_quote(dir);
-	*fix = xasprintf("mkdir -p %s", q);
+	*fix = xasprintf("Run \"mkdir -p %s\".", q);
 	free(q);
 	free(dir);
 }
@@ -406,8 +406,8 @@ static void
 check_replica(const char *conninfo, DbConn *primary, CheckList *l)
 {
 	char	   *node = db_conninfo_node(conninfo);
-	char	   *label = xasprintf("replica %s", node);
-	char	   *name = xasprintf("replica %s reachable", node);
+	char	   *label = xasprintf("replica \"%s\"", node);
+	char	   *name = xasprintf("replica \"%s\" reachable", node);
 	char	   *err = NULL;
 	char	   *detail = NULL;
 	DbConn	   *c;
@@ -430,7 +430,7 @@ static void
 check_pooler(const char *conninfo, CheckList *l)
 {
 	char	   *node = db_conninfo_node(conninfo);
-	char	   *name = xasprintf("pooler %s reachable", node);
+	char	   *name = xasprintf("pooler \"%s\" reachable", node);
 	char	   *err = NULL;
 	char	   *detail = NULL;
 	Pooler	   *p;
@@ -488,8 +488,8 @@ check_app_auth(const Target *t, CheckList *l)
 	{
 		const char *replica = i < 0 ? NULL : t->replicas.items[i];
 		char	   *node = i < 0 ? xstrdup("primary") : db_conninfo_node(replica);
-		char	   *name = xasprintf("app path asks for the password on %s%s",
-									 i < 0 ? "" : "replica ", node);
+		char	   *name = i < 0 ? xstrdup("app path asks for the password on primary") :
+			xasprintf("app path asks for the password on replica \"%s\"", node);
 		AuthProbe	worst = AUTH_ASKS;
 		char	   *detail = NULL;
 
@@ -626,7 +626,7 @@ static void
 print_config_failed(const GlobalOpts *g, int n, char **names)
 {
 	CheckList	l = {NULL, 0, 0};
-	char	   *detail = xasprintf("%s did not load (see the errors on stderr)",
+	char	   *detail = xasprintf("\"%s\" did not load (see the errors on stderr)",
 							   g->config_path);
 
 	checklist_add(&l, CHECK_FAIL, "config valid", detail, NULL);

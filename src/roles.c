@@ -95,13 +95,13 @@ finding_fix(Finding *f, const char *s)
 /* PASS when nothing was found, else st with what and fix. */
 static void
 finding_report(const Finding *f, CheckList *l, CheckStatus st,
-			   const char *name, const char *ok_detail)
+			   const char *name, const char *ok_detail, const char *intro)
 {
 	if (f->what.len == 0)
 		checklist_add(l, CHECK_PASS, name, ok_detail, NULL);
 	else
-		checklist_add(l, st, name, f->what.data,
-					  f->fix.len > 0 ? f->fix.data : NULL);
+		checklist_add_sql(l, st, name, f->what.data, intro,
+						  f->fix.len > 0 ? f->fix.data : NULL);
 }
 
 int
@@ -318,7 +318,7 @@ check_admin_privileges(SetupCtx *x, char **err)
 							   x->role[i].admin_option, false, &f, err) != 0)
 			goto done;
 	finding_report(&f, x->l, CHECK_FAIL, "admin privileges",
-				   admin_ok_detail(&x->admin, x->version));
+				   admin_ok_detail(&x->admin, x->version), FIX_AS_SUPERUSER);
 	rc = 0;
 done:
 	finding_free(&f);
@@ -352,8 +352,8 @@ roles_check_admin_on(DbConn *c, const char *role, CheckList *l, char **err)
 	if (f.what.len > 0)
 	{
 		name = xasprintf("admin privileges on %s", qrole);
-		checklist_add(l, CHECK_FAIL, name, f.what.data,
-					  f.fix.len > 0 ? f.fix.data : NULL);
+		checklist_add_sql(l, CHECK_FAIL, name, f.what.data, FIX_AS_SUPERUSER,
+						  f.fix.len > 0 ? f.fix.data : NULL);
 	}
 	rc = 0;
 done:
@@ -386,8 +386,8 @@ check_group(SetupCtx *x)
 		 * application that logs in as the group. Adoption is safe either way.
 		 */
 		detail = xasprintf("role %s can log in: applications may log in as it", x->qgroup);
-		fix = xasprintf("pgrotate init %s --adopt-group (moves those applications to the"
-						" login roles with zero downtime, then makes %s NOLOGIN)",
+		fix = xasprintf("Run \"pgrotate init %s --adopt-group\": it moves those applications to the"
+						" login roles with zero downtime, then makes %s NOLOGIN.",
 						x->t->name, x->qgroup);
 		checklist_add(x->l, CHECK_FAIL, name, detail, fix);
 	}
@@ -424,7 +424,7 @@ check_membership(SetupCtx *x, const char *qrole, const RoleFacts *rf)
 							   rf->set ? "" : " SET");
 		fix = xasprintf("GRANT %s TO %s%s;", x->qgroup, qrole,
 						pg16 ? " WITH INHERIT TRUE, SET TRUE" : "");
-		checklist_add(x->l, CHECK_FAIL, name, detail, fix);
+		checklist_add_sql(x->l, CHECK_FAIL, name, detail, FIX_AS_ADMIN, fix);
 	}
 	free(name);
 	free(detail);
@@ -495,7 +495,7 @@ check_role_setting(SetupCtx *x, const char *qrole, const RoleFacts *rf,
 			strcmp(db_val(x->deps, i, 3), x->t->group_role) != 0 &&
 			note_db_override(x, qrole, db_val(x->deps, i, 3), x->curdb, &f, err) != 0)
 			goto done;
-	finding_report(&f, x->l, CHECK_FAIL, name, NULL);
+	finding_report(&f, x->l, CHECK_FAIL, name, NULL, FIX_AS_ADMIN);
 	rc = 0;
 done:
 	finding_free(&f);
@@ -539,7 +539,7 @@ check_attributes(SetupCtx *x, const char *qrole, const RoleInfo *ri)
 									   x->admin.superuser ? "" :
 									   " (only a superuser can run the fix)");
 
-		checklist_add(x->l, CHECK_FAIL, name, detail, fix.data);
+		checklist_add_sql(x->l, CHECK_FAIL, name, detail, FIX_AS_SUPERUSER, fix.data);
 		free(detail);
 	}
 	sb_free(&has);
@@ -616,8 +616,8 @@ check_owned(SetupCtx *x, int k, const char *qrole, const RoleFacts *rf,
 				   n > 1 ? "; run REASSIGN OWNED in each database" : "",
 				   here > 0 && x->t->s.allow_owned_objects ?
 				   "; allowed by allow_owned_objects" : "");
-		checklist_add(x->l, refuse ? CHECK_FAIL : CHECK_WARN, name, detail.data,
-					  fix.data);
+		checklist_add_sql(x->l, refuse ? CHECK_FAIL : CHECK_WARN, name, detail.data,
+						  FIX_AS_SUPERUSER, fix.data);
 	}
 	rc = 0;
 done:
@@ -790,7 +790,7 @@ roles_setup_evaluate(DbConn *c, const Target *t, const char *active,
 	x.parity = res[2];
 	x.active = active == NULL ? -1 : strcmp(active, t->roles[0]) == 0 ? 0 :
 		strcmp(active, t->roles[1]) == 0 ? 1 : -1;
-	x.init_fix = xasprintf("run pgrotate init %s", t->name);
+	x.init_fix = xasprintf("Run \"pgrotate init %s\".", t->name);
 	if (read_facts(&x, res[0], err) != 0 ||
 		(x.qadmin = db_quote_ident(c, x.admin.name, err)) == NULL ||
 		(x.qgroup = db_quote_ident(c, t->group_role, err)) == NULL ||

@@ -372,14 +372,15 @@ item_name(const ParityCtx *x, const char *what)
 
 static void
 report(ParityCtx *x, const char *what, CheckStatus st, const StrBuf *detail,
-	   const StrBuf *fix)
+	   const char *intro, const StrBuf *fix)
 {
 	char	   *name = item_name(x, what);
 
 	if (detail->len == 0)
 		checklist_add(x->l, CHECK_PASS, name, NULL, NULL);
 	else
-		checklist_add(x->l, st, name, detail->data, fix->len ? fix->data : NULL);
+		checklist_add_sql(x->l, st, name, detail->data, intro,
+						  fix->len ? fix->data : NULL);
 	free(name);
 }
 
@@ -423,7 +424,8 @@ check_settings(ParityCtx *x, char **err)
 				   x->q[x->ref]);
 	for (int i = 0; i < stmts.n; i++)
 		sb_appendf(&fix, "%s%s;", fix.len ? "\n" : "", stmts.items[i]);
-	report(x, "settings", refused.n > 0 ? CHECK_FAIL : CHECK_WARN, &detail, &fix);
+	report(x, "settings", refused.n > 0 ? CHECK_FAIL : CHECK_WARN, &detail,
+		   refused.n > 0 ? FIX_AS_SUPERUSER : FIX_AS_ADMIN, &fix);
 	rc = 0;
 done:
 	strlist_free(&stmts);
@@ -484,7 +486,7 @@ check_memberships(ParityCtx *x, char **err)
 		sb_appendf(&fix, "%sREVOKE %s FROM %s;", fix.len ? "\n" : "", qg, x->q[k]);
 		free(qg);
 	}
-	report(x, "memberships", CHECK_FAIL, &detail, &fix);
+	report(x, "memberships", CHECK_FAIL, &detail, FIX_AS_SUPERUSER, &fix);
 	rc = 0;
 done:
 	sb_free(&detail);
@@ -540,7 +542,7 @@ check_attrs(ParityCtx *x)
 		free(opt);
 		free(theirs);
 	}
-	report(x, "attributes", CHECK_FAIL, &detail, &fix);
+	report(x, "attributes", CHECK_FAIL, &detail, FIX_AS_SUPERUSER, &fix);
 	sb_free(&detail);
 	sb_free(&fix);
 }
@@ -680,7 +682,7 @@ check_rows(ParityCtx *x, const char *kind, const char *what,
 	for (int i = 0; i < db_nrows(x->res); i++)
 		if (row_kind(x, i, kind))
 			fn(x, i, &detail, &fix);
-	report(x, what, CHECK_FAIL, &detail, &fix);
+	report(x, what, CHECK_FAIL, &detail, FIX_AS_SUPERUSER, &fix);
 	sb_free(&detail);
 	sb_free(&fix);
 }

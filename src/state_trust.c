@@ -36,29 +36,29 @@ static const char TRUST_SQL[] =
 	" SELECT what, fix, pg_catalog.current_database() FROM ("
 	/* the schema's owner */
 	"  SELECT 1 AS o, pg_catalog.format('schema pgrotate is owned by role %I', pg_catalog.pg_get_userbyid(n.nspowner)) AS what,"
-	"   pg_catalog.format('if it is not pgrotate''s, DROP SCHEMA pgrotate CASCADE; else, as a superuser, ALTER SCHEMA pgrotate OWNER TO %I', current_user) AS fix"
+	"   pg_catalog.format('If it is not pgrotate''s, run \"DROP SCHEMA pgrotate CASCADE\"; else, as a superuser, run \"ALTER SCHEMA pgrotate OWNER TO %I\".', current_user) AS fix"
 	"   FROM ns n WHERE n.nspowner NOT IN (SELECT oid FROM trusted)"
 	/* the owners of its tables, sequences, indexes, views ... */
 	"  UNION ALL SELECT 2, pg_catalog.format('%s pgrotate.%I is owned by role %I',"
 	"   CASE c.relkind WHEN 'r' THEN 'table' WHEN 'S' THEN 'sequence' WHEN 'i' THEN 'index'"
 	"   WHEN 'v' THEN 'view' ELSE 'relation' END, c.relname, pg_catalog.pg_get_userbyid(c.relowner)),"
-	"   pg_catalog.format('as a superuser, inspect it, then ALTER TABLE pgrotate.%I OWNER TO %I', c.relname, current_user)"
+	"   pg_catalog.format('As a superuser, inspect it, then run \"ALTER TABLE pgrotate.%I OWNER TO %I\".', c.relname, current_user)"
 	"   FROM rel c WHERE c.relowner NOT IN (SELECT oid FROM trusted)"
 	/* its functions */
 	"  UNION ALL SELECT 3, pg_catalog.format('function pgrotate.%I is owned by role %I', p.proname, pg_catalog.pg_get_userbyid(p.proowner)),"
-	"   pg_catalog.format('as a superuser, inspect it, then DROP FUNCTION pgrotate.%I or give it to %I', p.proname, current_user)"
+	"   pg_catalog.format('As a superuser, inspect it, then run \"DROP FUNCTION pgrotate.%I\" or give it to %I.', p.proname, current_user)"
 	"   FROM pg_catalog.pg_proc p, ns WHERE p.pronamespace = ns.oid AND p.proowner NOT IN (SELECT oid FROM trusted)"
 	/* its types (a domain or type someone else made) */
 	"  UNION ALL SELECT 4, pg_catalog.format('type pgrotate.%I is owned by role %I', t.typname, pg_catalog.pg_get_userbyid(t.typowner)),"
-	"   pg_catalog.format('as a superuser, inspect it, then DROP TYPE pgrotate.%I', t.typname)"
+	"   pg_catalog.format('As a superuser, inspect it, then run \"DROP TYPE pgrotate.%I\".', t.typname)"
 	"   FROM pg_catalog.pg_type t, ns WHERE t.typnamespace = ns.oid AND t.typowner NOT IN (SELECT oid FROM trusted)"
 	/* the tables pgrotate reads must be tables */
 	"  UNION ALL SELECT 5, pg_catalog.format('pgrotate.%I is not a plain table (relkind %s)', c.relname, c.relkind),"
-	"   'if the schema is not pgrotate''s, DROP SCHEMA pgrotate CASCADE and run pgrotate init'"
+	"   'If the schema is not pgrotate''s, run \"DROP SCHEMA pgrotate CASCADE\", then \"pgrotate init\".'"
 	"   FROM rel c WHERE c.relname IN ('schema_version', 'state', 'history') AND c.relkind <> 'r'"
 	/* triggers other than the history's own two */
 	"  UNION ALL SELECT 6, pg_catalog.format('table pgrotate.%I has a trigger %I that pgrotate did not create', c.relname, g.tgname),"
-	"   pg_catalog.format('DROP TRIGGER %I ON pgrotate.%I (a trigger runs as whoever writes the table)', g.tgname, c.relname)"
+	"   pg_catalog.format('DROP TRIGGER %I ON pgrotate.%I;  -- a trigger runs as whoever writes the table', g.tgname, c.relname)"
 	"   FROM pg_catalog.pg_trigger g JOIN rel c ON c.oid = g.tgrelid"
 	"   LEFT JOIN pg_catalog.pg_proc f ON f.oid = g.tgfoid"
 	"   WHERE NOT g.tgisinternal AND NOT (c.relname = 'history'"
@@ -66,13 +66,13 @@ static const char TRUST_SQL[] =
 	"     AND f.proname = 'history_append_only' AND f.pronamespace = c.relnamespace)"
 	/* rules and row security */
 	"  UNION ALL SELECT 7, pg_catalog.format('table pgrotate.%I has a rule %I', c.relname, w.rulename),"
-	"   pg_catalog.format('DROP RULE %I ON pgrotate.%I', w.rulename, c.relname)"
+	"   pg_catalog.format('DROP RULE %I ON pgrotate.%I;', w.rulename, c.relname)"
 	"   FROM pg_catalog.pg_rewrite w JOIN rel c ON c.oid = w.ev_class WHERE c.relkind = 'r'"
 	"  UNION ALL SELECT 8, pg_catalog.format('table pgrotate.%I has a row security policy %I', c.relname, y.polname),"
-	"   pg_catalog.format('DROP POLICY %I ON pgrotate.%I', y.polname, c.relname)"
+	"   pg_catalog.format('DROP POLICY %I ON pgrotate.%I;', y.polname, c.relname)"
 	"   FROM pg_catalog.pg_policy y JOIN rel c ON c.oid = y.polrelid"
 	"  UNION ALL SELECT 9, pg_catalog.format('table pgrotate.%I has row level security enabled', c.relname),"
-	"   pg_catalog.format('ALTER TABLE pgrotate.%I DISABLE ROW LEVEL SECURITY', c.relname)"
+	"   pg_catalog.format('ALTER TABLE pgrotate.%I DISABLE ROW LEVEL SECURITY;', c.relname)"
 	"   FROM rel c WHERE c.relrowsecurity"
 	/*
 	 * CREATE on the schema, or write access to its tables or their columns,
@@ -81,14 +81,14 @@ static const char TRUST_SQL[] =
 	 */
 	"  UNION ALL SELECT 10, pg_catalog.format('role %s may create objects in schema pgrotate',"
 	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END),"
-	"   pg_catalog.format('REVOKE CREATE ON SCHEMA pgrotate FROM %s',"
+	"   pg_catalog.format('REVOKE CREATE ON SCHEMA pgrotate FROM %s;',"
 	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)"
 	"   FROM ns, pg_catalog.aclexplode(ns.nspacl) a"
 	"   WHERE a.privilege_type = 'CREATE' AND a.grantee NOT IN (SELECT oid FROM trusted)"
 	"  UNION ALL SELECT 11, pg_catalog.format('role %s has %s on pgrotate.%I',"
 	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,"
 	"   a.privilege_type, c.relname),"
-	"   pg_catalog.format('REVOKE %s ON pgrotate.%I FROM %s', a.privilege_type, c.relname,"
+	"   pg_catalog.format('REVOKE %s ON pgrotate.%I FROM %s;', a.privilege_type, c.relname,"
 	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)"
 	"   FROM rel c, pg_catalog.aclexplode(c.relacl) a"
 	"   WHERE a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES',"
@@ -98,7 +98,7 @@ static const char TRUST_SQL[] =
 	"  UNION ALL SELECT 12, pg_catalog.format('role %s has %s (%I) on pgrotate.%I',"
 	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,"
 	"   a.privilege_type, t.attname, c.relname),"
-	"   pg_catalog.format('REVOKE %s (%I) ON pgrotate.%I FROM %s', a.privilege_type, t.attname, c.relname,"
+	"   pg_catalog.format('REVOKE %s (%I) ON pgrotate.%I FROM %s;', a.privilege_type, t.attname, c.relname,"
 	"   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)"
 	"   FROM rel c JOIN pg_catalog.pg_attribute t ON t.attrelid = c.oid"
 	"   CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) a"
@@ -113,11 +113,22 @@ static const char TRUST_SQL[] =
 	 */
 	"  UNION ALL SELECT 13, pg_catalog.format('role %I is a member of %s, which may %s every table, pgrotate''s included',"
 	"   pg_catalog.pg_get_userbyid(m.member), g.rolname, CASE g.rolname WHEN 'pg_maintain' THEN 'lock' ELSE 'write' END),"
-	"   pg_catalog.format('REVOKE %s FROM %I', g.rolname, pg_catalog.pg_get_userbyid(m.member))"
+	"   pg_catalog.format('REVOKE %s FROM %I;', g.rolname, pg_catalog.pg_get_userbyid(m.member))"
 	"   FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid"
 	"   WHERE g.rolname IN ('pg_write_all_data', 'pg_maintain')"
 	"   AND m.member NOT IN (SELECT oid FROM trusted)"
 	" ) p ORDER BY o, what";
+
+/* Who runs the statements that fix what the trust query finds. */
+#define TRUST_FIX_INTRO "Run as a superuser:"
+
+/* A fix of the trust query that is an SQL statement (else a sentence). */
+static bool
+is_statement(const char *fix)
+{
+	return strncmp(fix, "REVOKE ", 7) == 0 || strncmp(fix, "DROP ", 5) == 0 ||
+		strncmp(fix, "ALTER ", 6) == 0;
+}
 
 int
 state_schema_trust(DbConn *c, char **problem, char **fix, char **err)
@@ -125,7 +136,8 @@ state_schema_trust(DbConn *c, char **problem, char **fix, char **err)
 	DbRes	   *r = NULL;
 	int			n;
 	StrBuf		what,
-				how;
+				how,
+				sql;
 
 	*problem = *fix = NULL;
 	if (db_exec(c, TRUST_SQL, 0, NULL, 3, &r, err) != 0)
@@ -138,11 +150,19 @@ state_schema_trust(DbConn *c, char **problem, char **fix, char **err)
 	}
 	sb_init(&what);
 	sb_init(&how);
+	sb_init(&sql);
+	/* the sentences, then the statements after the one that introduces them */
 	for (int i = 0; i < n; i++)
 	{
+		const char *f = db_val(r, i, 1);
+		StrBuf	   *to = is_statement(f) ? &sql : &how;
+
 		sb_appendf(&what, "%s%s", i ? "; " : "", db_val(r, i, 0));
-		sb_appendf(&how, "%s%s", i ? "; " : "", db_val(r, i, 1));
+		sb_appendf(to, "%s%s", to->len ? "\n" : "", f);
 	}
+	if (sql.len > 0)
+		sb_appendf(&how, "%s" TRUST_FIX_INTRO "\n%s", how.len ? "\n" : "", sql.data);
+	sb_free(&sql);
 	*problem = xasprintf("the pgrotate schema in database \"%s\" is not pgrotate's own: %s;"
 						 " pgrotate uses only a schema that its admin owns, with no foreign"
 						 " triggers, rules or policies, and that nobody else can create in"
@@ -163,7 +183,7 @@ state_schema_trusted(DbConn *c, char **err)
 
 	if (rc == 1)
 	{
-		*err = xasprintf("%s (fix: %s); nothing was read or changed", problem, fix);
+		*err = xasprintf("%s; nothing was read or changed (hint: %s)", problem, fix);
 		rc = -1;
 	}
 	free(problem);

@@ -15,8 +15,8 @@
 #include "util.h"
 
 #define TRANSPORT_FIX \
-	"add sslmode=verify-full (with sslrootcert) to the connection string," \
-	" or set allow_insecure_transport = true for this target"
+	"Add sslmode=verify-full (with sslrootcert) to the connection string," \
+	" or set allow_insecure_transport = true for this target."
 
 /* A numeric address in 127.0.0.0/8 or ::1; false for anything else. */
 static bool
@@ -139,7 +139,7 @@ problem_placed(const char *conninfo, const char *const *over, const char *what)
 		return out;
 	}
 	if (tr.remote && !tr.verified_tls)
-		out = xasprintf("%s reaches remote host %s with sslmode=%s: the credentials would"
+		out = xasprintf("%s reaches remote host \"%s\" with sslmode=%s: the credentials would"
 						" travel without a verified TLS connection", what, tr.remote_host,
 						tr.sslmode);
 	transport_free(&tr);
@@ -273,7 +273,7 @@ transport_enforce(const Target *t, char **err)
 	}
 	routes_free(r, n);
 	if (t->s.allow_insecure_transport)
-		log_warning("allow_insecure_transport is true for target %s%s%s", t->name,
+		log_warning("allow_insecure_transport is true for target \"%s\"%s%s", t->name,
 					sb.len ? ": " : " (no connection string needs it)", sb.len ? sb.data : "");
 	if (sb.len == 0 || t->s.allow_insecure_transport)
 	{

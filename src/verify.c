@@ -24,7 +24,7 @@ static const char *const placement[] = {"host", "hostaddr", "port", NULL};
 #define NO_PASSWORD_CHECK \
 	"the server let the role in without asking for its password" \
 	" (pg_hba trust/peer/ident/cert on that path), so this login proves nothing" \
-	" (fix: " VERIFY_AUTH_FIX ")"
+	" (hint: " VERIFY_AUTH_FIX ")"
 
 /* Is keyword set in conninfo? (An unparsable conninfo fails later.) */
 static bool
@@ -100,9 +100,9 @@ verify_login(const char *conninfo, const char *label, const char *role,
 			xasprintf("verification of role \"%s\" failed: %s: " NO_PASSWORD_CHECK
 					  " (libpq: %s)", role, label, why) :
 			xasprintf("verification of role \"%s\" failed: %s: the server asked for"
-					  " another method than scram-sha-256 (libpq: %s) (fix: pg_hba"
-					  " scram-sha-256 on the app path, or set require_auth in the app"
-					  " conninfo)", role, label, why);
+					  " another method than scram-sha-256 (libpq: %s) (hint: Make pg_hba"
+					  " ask for scram-sha-256 on the app path, or set require_auth in the app"
+					  " conninfo.)", role, label, why);
 	else if (c == NULL)
 		*err = xasprintf("the new credential of role \"%s\" cannot log in: %s", role, e);
 	else if (!db_used_password(c))
@@ -247,7 +247,7 @@ open_replicas(const Target *t, DbConn **reps, char **err)
 	for (int i = 0; i < t->replicas.n; i++)
 	{
 		char	   *node = db_conninfo_node(t->replicas.items[i]);
-		char	   *label = xasprintf("replica %s", node);
+		char	   *label = xasprintf("replica \"%s\"", node);
 
 		reps[i] = db_connect(t->replicas.items[i], label, NULL, err);
 		free(node);
@@ -283,7 +283,7 @@ replay_status(const Target *t, DbConn **reps, const char *lsn, int *behind,
 		if (!db_bool(r, 0, 0))
 		{
 			*err = xasprintf("%s is not in recovery: it is no hot standby (promoted?)"
-							 " (hint: fix the target's replicas)", db_label(reps[i]));
+							 " (hint: Fix the target's replicas.)", db_label(reps[i]));
 			db_res_free(r);
 			return -1;
 		}
@@ -399,7 +399,7 @@ hint_app_through_pooler(const Target *t, char **err)
 		{
 			char	   *m = *err;
 
-			*err = xasprintf("%s (hint: app goes through pooler %s, which learns the new role only when it is published; point app at the server)",
+			*err = xasprintf("%s (hint: The app conninfo goes through pooler \"%s\", which learns the new role only when it is published: point it at the server.)",
 							 m, p);
 			free(m);
 			i = t->poolers.n;
@@ -434,7 +434,7 @@ verify_credential(const Target *t, DbConn *primary, const char *role,
 		if (verify_on_replica(t, t->replicas.items[i], db_label(reps[i]), role,
 							  password, err) != 0)
 			goto done;
-	log_info("verified role %s on %d replica%s", role, t->replicas.n,
+	log_info("verified role \"%s\" on %d replica%s", role, t->replicas.n,
 			 t->replicas.n == 1 ? "" : "s");
 	rc = VERIFY_OK;
 done:

@@ -47,8 +47,8 @@ typedef enum AuthProbe
  * *detail (malloc'd) explains AUTH_TRUSTS and AUTH_UNKNOWN.
  */
 #define VERIFY_AUTH_FIX \
-	"point the target's app conninfo at the path the applications use," \
-	" where pg_hba asks for scram-sha-256"
+	"Point the target's app conninfo at the path the applications use," \
+	" where pg_hba asks for scram-sha-256."
 AuthProbe	verify_probe_auth(const Target *t, const char *replica,
 							  const char *role, char **detail);
 

@@ -83,7 +83,7 @@ has_lines($r, 'role items pass',
 	'  ok    login role "app_user_b" exists');
 has_lines($r, 'schema missing is a warning with the init command',
 	'  WARN  state schema "pgrotate" present: not installed in database "appdb"',
-	'        fix: run pgrotate init appdb');
+	'        fix: Run "pgrotate init appdb".');
 has_lines($r, 'sink, replicas, poolers, pg_stat_activity',
 	qq(  ok    file sink "$dir/appdb.env" writable),
 	'  ok    app path asks for the password on primary',
@@ -128,7 +128,7 @@ $r = check();
 exit_is($r, 1, 'group role LOGIN');
 has_lines($r, 'group LOGIN fails with the fix',
 	'  FAIL  group role "app" is NOLOGIN: role "app" can log in: applications may log in as it',
-	'        fix: pgrotate init appdb --adopt-group (moves those applications to the login roles with zero downtime, then makes "app" NOLOGIN)');
+	'        fix: Run "pgrotate init appdb --adopt-group": it moves those applications to the login roles with zero downtime, then makes "app" NOLOGIN.');
 unlike($r->{stdout}, qr/fix: ALTER ROLE "app" NOLOGIN/, 'never a fix that would lock out the applications that log in as the group');
 $node->safe_psql('ALTER ROLE "app" NOLOGIN;');
 exit_is(check(), 0, 'after the fix');
@@ -139,7 +139,7 @@ $r = check();
 exit_is($r, 1, 'login role missing');
 has_lines($r, 'missing role fails with the init command',
 	'  FAIL  login role "app_user_b" exists: role "app_user_b" does not exist',
-	'        fix: run pgrotate init appdb');
+	'        fix: Run "pgrotate init appdb".');
 $node->safe_psql("CREATE ROLE app_user_b NOLOGIN; GRANT app TO app_user_b; ALTER ROLE app_user_b SET role = 'app';");
 $node->grant_admin_option('pgrotate_admin', 'app_user_b');
 
@@ -149,6 +149,7 @@ $r = check();
 exit_is($r, 1, 'not a member');
 has_lines($r, 'membership fails with the GRANT',
 	'  FAIL  login role "app_user_b" is a member of "app": "app_user_b" is not a member of "app"',
+	'        fix: Run as the target\'s admin or as a superuser:',
 	'        fix: GRANT "app" TO "app_user_b"' . ($pg16 ? ' WITH INHERIT TRUE, SET TRUE' : '') . ';');
 $node->safe_psql('GRANT "app" TO "app_user_b";');
 $r = check();
@@ -161,6 +162,7 @@ $r = check();
 exit_is($r, 1, 'no role setting');
 has_lines($r, 'role setting fails with the ALTER ROLE',
 	'  FAIL  login role "app_user_b" has role set to "app": "app_user_b" has no role setting',
+	'        fix: Run as the target\'s admin or as a superuser:',
 	qq(        fix: ALTER ROLE "app_user_b" SET role = 'app';));
 $node->safe_psql(q(ALTER ROLE app_user_b SET role = 'app_user_a';
 	ALTER ROLE app_user_a IN DATABASE appdb SET role = 'app_user_b';));
@@ -168,9 +170,11 @@ $r = check();
 exit_is($r, 1, 'wrong role settings');
 has_lines($r, 'a setting for all databases naming another role',
 	'  FAIL  login role "app_user_b" has role set to "app": role is set to "app_user_a", not "app"',
+	'        fix: Run as the target\'s admin or as a superuser:',
 	qq(        fix: ALTER ROLE "app_user_b" SET role = 'app';));
 has_lines($r, 'a per-database setting overriding it',
 	'  FAIL  login role "app_user_a" has role set to "app": role is set to "app_user_b" in database "appdb"',
+	'        fix: Run as the target\'s admin or as a superuser:',
 	'        fix: ALTER ROLE "app_user_a" IN DATABASE "appdb" RESET role;');
 $node->safe_psql(q(ALTER ROLE "app_user_b" SET role = 'app';
 	ALTER ROLE "app_user_a" IN DATABASE "appdb" RESET role;));
@@ -184,6 +188,7 @@ for my $attr (qw(SUPERUSER BYPASSRLS REPLICATION))
 	exit_is($r, 1, "$attr login role");
 	has_lines($r, "$attr fails with the fix",
 		qq(  FAIL  login role "app_user_a" is not SUPERUSER, REPLICATION or BYPASSRLS: "app_user_a" has $attr (only a superuser can run the fix)),
+		'        fix: Run as a superuser:',
 		qq(        fix: ALTER ROLE "app_user_a" NO$attr;));
 	$node->safe_psql("ALTER ROLE app_user_a NO$attr");
 }
@@ -191,6 +196,7 @@ $node->safe_psql('ALTER ROLE app_user_b SUPERUSER BYPASSRLS');
 $r = check();
 has_lines($r, 'several attributes in one fix',
 	'  FAIL  login role "app_user_b" is not SUPERUSER, REPLICATION or BYPASSRLS: "app_user_b" has SUPERUSER, BYPASSRLS (only a superuser can run the fix)',
+	'        fix: Run as a superuser:',
 	'        fix: ALTER ROLE "app_user_b" NOSUPERUSER NOBYPASSRLS;');
 $node->safe_psql('ALTER ROLE app_user_b NOSUPERUSER NOBYPASSRLS');
 exit_is(check(), 0, 'attributes removed');
@@ -206,6 +212,7 @@ $r = check();
 exit_is($r, 1, 'owned objects in the target database');
 has_lines($r, 'owned objects counted, with REASSIGN OWNED and each ALTER ... OWNER',
 	'  FAIL  login role "app_user_a" owns no objects: 2 objects in database "appdb" (after a switch they belong to a role the applications no longer use, which they cannot alter)',
+	'        fix: Run as a superuser:',
 	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";',
 	'        fix: -- or object by object:',
 	'        fix: ALTER FUNCTION public.owned_f() OWNER TO "app";',
@@ -215,12 +222,14 @@ $r = check();
 exit_is($r, 1, 'owned objects in two databases');
 has_lines($r, 'counted per database',
 	'  FAIL  login role "app_user_a" owns no objects: 2 objects in database "appdb", 1 object in database "postgres" (after a switch they belong to a role the applications no longer use, which they cannot alter; run REASSIGN OWNED in each database)',
+	'        fix: Run as a superuser:',
 	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";');
 $node->safe_psql('DROP TABLE owned_t; DROP FUNCTION owned_f();', dbname => 'appdb');
 $r = check();
 exit_is($r, 0, 'owned objects only in another database');
 has_lines($r, 'only a warning',
 	'  WARN  login role "app_user_a" owns no objects: 1 object in database "postgres" (after a switch they belong to a role the applications no longer use, which they cannot alter)',
+	'        fix: Run as a superuser:',
 	'        fix: REASSIGN OWNED BY "app_user_a" TO "app";');
 has_lines($r, 'summary with the warning', 'appdb: 29 ok, 1 warning, 0 failed');
 $node->safe_psql('DROP TABLE other_t');
@@ -243,9 +252,10 @@ $r = check();
 exit_is($r, 1, 'admin without CREATEROLE');
 has_lines($r, 'privileges fail with the exact fix',
 	'  FAIL  admin privileges: "pgrotate_admin" lacks CREATEROLE',
+	'        fix: Run as a superuser:',
 	'        fix: ALTER ROLE "pgrotate_admin" CREATEROLE;');
 {
-	my ($fix) = $r->{stdout} =~ /^  FAIL  admin privileges: .*\n        fix: (.*)$/m;
+	my ($fix) = $r->{stdout} =~ /^  FAIL  admin privileges: .*\n        fix: Run as a superuser:\n        fix: (.*)$/m;
 	is($fix, 'ALTER ROLE "pgrotate_admin" CREATEROLE;', 'fix extracted from the output');
 	$node->safe_psql($fix);
 	$r = check();
@@ -259,9 +269,10 @@ $r = check();
 exit_is($r, 0, 'pg_stat_activity details hidden only warns');
 has_lines($r, 'warning with the GRANT',
 	q(  WARN  pg_stat_activity of other roles visible: "pgrotate_admin" is neither superuser nor a member of pg_read_all_stats: the drain counts other roles' sessions but cannot name their clients),
+	'        fix: Run as a superuser:',
 	'        fix: GRANT pg_read_all_stats TO "pgrotate_admin";');
 {
-	my ($fix) = $r->{stdout} =~ /^  WARN  pg_stat_activity .*\n        fix: (.*)$/m;
+	my ($fix) = $r->{stdout} =~ /^  WARN  pg_stat_activity .*\n        fix: Run as a superuser:\n        fix: (.*)$/m;
 	$node->safe_psql($fix);
 	$r = check();
 	exit_is($r, 0, 'after the GRANT');
@@ -278,7 +289,7 @@ has_lines($r, 'warning with the GRANT',
 	exit_is($r, 1, 'sink folder missing');
 	has_lines($r, 'sink folder missing fails with mkdir',
 		qq(  FAIL  file sink "$missing/app.env" writable: folder "$missing" does not exist),
-		"        fix: mkdir -p $missing");
+		"        fix: Run \"mkdir -p $missing\".");
 
 	symlink("$dir/elsewhere.env", "$dir/link.env") or die "symlink: $!";
 	$c = write_config("$dir/sink_link.conf",
@@ -299,7 +310,7 @@ has_lines($r, 'warning with the GRANT',
 	$r = check(config => $c);
 	exit_is($r, 1, 'replica unreachable');
 	like($r->{stdout},
-		qr/^  FAIL  replica \Q$host:$noport\E reachable: replica \Q$host:$noport\E: could not connect: .*No such file or directory.*$/m,
+		qr/^  FAIL  replica "\Q$host:$noport\E" reachable: replica "\Q$host:$noport\E": could not connect: .*No such file or directory.*$/m,
 		'unreachable replica fails with the libpq message');
 	like($r->{stdout}, qr/No such file or directory\n {8}Is the server running locally/,
 		'its second line is indented under the item, not joined to the first');
@@ -309,7 +320,7 @@ has_lines($r, 'warning with the GRANT',
 	$r = check(config => $c);
 	exit_is($r, 1, 'replica that is not in recovery');
 	has_lines($r, 'a primary is not a replica',
-		sprintf('  FAIL  replica %s:%d reachable: not in recovery: this is a primary, not a hot standby',
+		sprintf('  FAIL  replica "%s:%d" reachable: not in recovery: this is a primary, not a hot standby',
 			$node->host, $node->port));
 
 	my $standby = $node->backup_replica('standby');
@@ -322,7 +333,7 @@ has_lines($r, 'warning with the GRANT',
 	$r = check(config => $c);
 	exit_is($r, 0, 'hot standby');
 	like($r->{stdout},
-		qr/^  ok    replica \Q$standby->{host}:$standby->{port}\E reachable: in recovery, (?:replay lag \d+\.\ds|no transaction replayed yet)$/m,
+		qr/^  ok    replica "\Q$standby->{host}:$standby->{port}\E" reachable: in recovery, (?:replay lag \d+\.\ds|no transaction replayed yet)$/m,
 		'standby reachable, lag reported');
 	$standby->teardown;
 }
@@ -334,7 +345,7 @@ has_lines($r, 'warning with the GRANT',
 			poolers => [ sprintf('host=%s port=%d dbname=pgbouncer user=pgrotate_admin', $node->host, $node->port + 2) ]));
 	$r = check(config => $c);
 	exit_is($r, 1, 'pooler unreachable');
-	like($r->{stdout}, qr/^  FAIL  pooler \Q${\ $node->host}:${\ ($node->port + 2)}\E reachable: pooler .*could not connect: /m,
+	like($r->{stdout}, qr/^  FAIL  pooler "\Q${\ $node->host}:${\ ($node->port + 2)}\E" reachable: pooler .*could not connect: /m,
 		'unreachable pooler fails');
 }
 
@@ -349,10 +360,10 @@ has_lines($r, 'warning with the GRANT',
 	has_lines($r, 'first target passes', 'appdb: 30 ok, 0 warnings, 0 failed');
 	has_lines($r, 'quoted group role and its fix',
 		'  FAIL  group role "App ""Grp""" is NOLOGIN: role "App ""Grp""" can log in: applications may log in as it',
-		'        fix: pgrotate init odd --adopt-group (moves those applications to the login roles with zero downtime, then makes "App ""Grp""" NOLOGIN)');
+		'        fix: Run "pgrotate init odd --adopt-group": it moves those applications to the login roles with zero downtime, then makes "App ""Grp""" NOLOGIN.');
 	has_lines($r, 'quoted login role',
 		'  FAIL  login role "odd a" exists: role "odd a" does not exist',
-		'        fix: run pgrotate init odd');
+		'        fix: Run "pgrotate init odd".');
 	like($r->{stdout}, qr/^target appdb:\n(?:.*\n)+\ntarget odd:\n/m, 'both targets, in file order');
 	$node->safe_psql(q(DROP ROLE "App ""Grp"""));
 }
@@ -368,14 +379,14 @@ is($r->{stdout}, '', 'nothing checked for an unknown target');
 	$r = check(config => $c);
 	exit_is($r, 2, 'invalid configuration');
 	has_lines($r, 'config item fails',
-		'target appdb:', qq(  FAIL  config valid: $c did not load (see the errors on stderr)),
+		'target appdb:', qq(  FAIL  config valid: "$c" did not load (see the errors on stderr)),
 		'appdb: 0 ok, 0 warnings, 1 failed');
 	like($r->{stderr}, qr/\Q$c\E:1: /, 'the configuration error names file and line');
 
 	$r = check(config => $c, targets => []);
 	exit_is($r, 2, 'invalid configuration, no target named');
 	has_lines($r, 'config item for the file',
-		"config $c:", qq(  FAIL  config valid: $c did not load (see the errors on stderr)),
+		"config $c:", qq(  FAIL  config valid: "$c" did not load (see the errors on stderr)),
 		'config: 0 ok, 0 warnings, 1 failed');
 }
 

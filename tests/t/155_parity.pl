@@ -50,7 +50,9 @@ sub snapshot
 	  . role_row($node, $ra) . role_row($node, $rb) . settings_of($ra) . settings_of($rb);
 }
 
-# The fix lines printed by "check" under the item whose line matches $re.
+# The fix lines printed by "check" under the item whose line matches $re:
+# the statements, after the sentence that introduces them ("Run as ...:"),
+# which a list context gets too.
 sub fix_of
 {
 	my ($r, $re) = @_;
@@ -66,7 +68,8 @@ sub fix_of
 		}
 		last;
 	}
-	return join "\n", @fix;
+	my $intro = @fix && $fix[0] =~ /^Run as .*:$/ ? shift @fix : undef;
+	return wantarray ? (join("\n", @fix), $intro) : join "\n", @fix;
 }
 
 # A refused cycle: exit 1, the item named, nothing changed.
@@ -130,7 +133,7 @@ $r = check();
 is($r->{exit}, 0, 'check: different settings only warn') or diag($r->{stdout});
 like($r->{stdout}, qr/^  WARN  login roles \Q$qa\E and \Q$qb\E have the same settings: 7 settings of \Q$qb\E differ from \Q$qa\E's: provision copies them/m,
 	'check: the settings item names both roles');
-like(fix_of($r, qr/same settings/), qr/^ALTER ROLE \Q$qb\E RESET "work_mem";$/m, 'check: RESET of the standby-only setting');
+like(scalar fix_of($r, qr/same settings/), qr/^ALTER ROLE \Q$qb\E RESET "work_mem";$/m, 'check: RESET of the standby-only setting');
 
 $r = cycle('--dry-run');
 is($r->{exit}, 0, 'dry run') or diag($r->{stderr});
@@ -155,7 +158,7 @@ is($node->safe_psql(q{SELECT current_setting('statement_timeout') || '|' || curr
 my $hist = sql("SELECT detail FROM pgrotate.history WHERE event = 'provisioned' ORDER BY id DESC LIMIT 1");
 like($hist, qr/^settings copied from \Q$ra\E: /, 'the history records the copy');
 like($hist, qr/ALTER ROLE \Q$qb\E RESET "lock_timeout"/, 'with its statements');
-like($r->{stderr}, qr/copied the per-role settings of \Q$ra\E to \Q$rb\E/, 'the copy is logged');
+like($r->{stderr}, qr/copied the per-role settings of "\Q$ra\E" to "\Q$rb\E"/, 'the copy is logged');
 
 # RESET on the active role reaches the standby at the next provision.
 sql("ALTER ROLE $qb RESET statement_timeout");
@@ -175,7 +178,8 @@ sql("ALTER ROLE $qb SET log_statement = 'all'");
 $r = refused('superuser-only setting', qr/log_statement/);
 $r = check();
 is($r->{exit}, 1, 'check fails on the superuser-only setting');
-my $fix = fix_of($r, qr/same settings/);
+my ($fix, $intro) = fix_of($r, qr/same settings/);
+is($intro, 'Run as a superuser:', 'the fix is introduced as a superuser\'s');
 is($fix, qq{ALTER ROLE $qa SET "log_statement" TO 'all';  -- as a superuser}, 'the fix is the statement a superuser runs');
 sql($fix);
 $r = cycle();

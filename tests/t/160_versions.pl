@@ -79,7 +79,7 @@ ok($major >= 14 && $major <= 18, "the server is a supported major ($major)");
 			  . $held->backend_pid), 'app_user_a|appdb', 'the held session is A\'s in pg_stat_activity');
 	$r = run_target($t->{conf}, 'cycle', 'appdb');
 	is($r->{exit}, 3, 'cycle with a session of A held: drain timeout, exit 3') or diag($r->{stderr});
-	like($r->{stderr}, qr/draining app_user_a: sessions primary 1/, 'progress counts the session');
+	like($r->{stderr}, qr/draining "app_user_a": sessions primary 1/, 'progress counts the session');
 	like($r->{stderr}, qr/versions-held/, 'and names it by application_name');
 	is(role_row($node, 'app_user_a'), 't|t', 'A keeps LOGIN and its password while the session lasts');
 	my ($ub) = published();
@@ -176,7 +176,7 @@ ok($major >= 14 && $major <= 18, "the server is a supported major ($major)");
 			sink_path => test_dir() . '/old.env'));
 	$r = run_target($conf, 'check', 'old');
 	is($r->{exit}, 1, 'check of a PostgreSQL 13 server: exit 1') or diag($r->{stdout} . $r->{stderr});
-	like($r->{stdout}, qr/^  ok    admin connects\n  FAIL  server version: PostgreSQL 13\.11 is older than PostgreSQL 14, the oldest server pgrotate supports\n        fix: upgrade the server to PostgreSQL 14 or later\n  skip  admin privileges: the server is not supported\n  skip  group and login roles: the server is not supported\n/m,
+	like($r->{stdout}, qr/^  ok    admin connects\n  FAIL  server version: PostgreSQL 13\.11 is older than PostgreSQL 14, the oldest server pgrotate supports\n        fix: Upgrade the server to PostgreSQL 14 or later\.\n  skip  admin privileges: the server is not supported\n  skip  group and login roles: the server is not supported\n/m,
 		'it names the version, the oldest supported and the fix, and skips the rest');
 	like($r->{stdout}, qr/^  skip  pg_stat_activity of other roles visible: the server is not supported$/m,
 		'pg_stat_activity skipped too');

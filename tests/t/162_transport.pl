@@ -49,15 +49,15 @@ sub schema_exists
 # 1. Before init: check fails the items, init refuses and creates nothing.
 my $r = run_with($insecure, 'check', 'appdb');
 isnt($r->{exit}, 0, 'check fails');
-like($r->{stdout}, qr/^\s*FAIL\s+admin transport: admin reaches remote host db\.example with sslmode=prefer: the credentials would travel without a verified TLS connection$/m,
+like($r->{stdout}, qr/^\s*FAIL\s+admin transport: admin reaches remote host "db\.example" with sslmode=prefer: the credentials would travel without a verified TLS connection$/m,
 	'check fails the admin item, naming the host and sslmode');
-like($r->{stdout}, qr/^\s*FAIL\s+app transport: app reaches remote host db\.example/m, 'and the app item');
-like($r->{stdout}, qr/fix: add sslmode=verify-full \(with sslrootcert\) to the connection string, or set allow_insecure_transport = true/,
+like($r->{stdout}, qr/^\s*FAIL\s+app transport: app reaches remote host "db\.example"/m, 'and the app item');
+like($r->{stdout}, qr/fix: Add sslmode=verify-full \(with sslrootcert\) to the connection string, or set allow_insecure_transport = true/,
 	'with the fix');
 my $logpos = $node->log_position;
 $r = run_with($insecure, 'init', 'appdb');
 is($r->{exit}, 1, 'init refuses: exit 1');
-like($r->{stderr}, qr/refusing to connect, nothing was changed: insecure transport: admin reaches remote host db\.example with sslmode=prefer.*; app reaches remote host db\.example/,
+like($r->{stderr}, qr/refusing to connect, nothing was changed: insecure transport: admin reaches remote host "db\.example" with sslmode=prefer.*; app reaches remote host "db\.example"/,
 	'init names every insecure conninfo');
 is(schema_exists(), '0', 'init created no state schema');
 is($node->safe_psql("SELECT count(*) FROM pg_roles WHERE rolname IN ('app', 'app_user_a', 'app_user_b')"), '0',
@@ -73,7 +73,7 @@ my $sink_before = slurp_file($t->{sink});
 my $state = $node->safe_psql("SELECT active_role || '|' || phase || '|' || generation FROM pgrotate.state", dbname => 'appdb');
 $r = run_with($app_only, 'cycle', 'appdb');
 is($r->{exit}, 1, 'cycle refuses an insecure app conninfo alone: exit 1');
-like($r->{stderr}, qr/refusing to connect, nothing was changed: insecure transport: app reaches remote host db\.example/,
+like($r->{stderr}, qr/refusing to connect, nothing was changed: insecure transport: app reaches remote host "db\.example"/,
 	'the message says nothing changed and names app');
 unlike($r->{stderr}, qr/admin reaches/, 'the socket admin is not blamed');
 is(slurp_file($t->{sink}), $sink_before, 'the sink is unchanged');
@@ -86,10 +86,10 @@ like($r->{stderr}, qr/insecure transport: .*; nothing was revoked/, 'revoke says
 
 # 3. allow_insecure_transport = true: it runs, and warns.
 $r = run_with($allowed, 'check', 'appdb');
-like($r->{stdout}, qr/^\s*WARN\s+admin transport: admin reaches remote host db\.example/m, 'check warns instead of failing');
+like($r->{stdout}, qr/^\s*WARN\s+admin transport: admin reaches remote host "db\.example"/m, 'check warns instead of failing');
 $r = run_with($allowed, 'cycle', 'appdb');
 is($r->{exit}, 0, 'cycle with allow_insecure_transport runs') or diag($r->{stderr});
-like($r->{stderr}, qr/warning: .*allow_insecure_transport is true for target appdb: admin reaches remote host db\.example/,
+like($r->{stderr}, qr/warning: .*allow_insecure_transport is true for target "appdb": admin reaches remote host "db\.example"/,
 	'and warns');
 is((read_env_sink($t->{sink}))[0], 'app_user_b', 'the rotation happened');
 like($node->log_content, qr/\[(\d+)\] \S+ LOG:  connection received: host=127\.0\.0\.1 .*\n(?:.*\n)*?.*\[\1\] app_user_b\@appdb LOG:  connection authorized: user=app_user_b database=appdb application_name=pgrotate-verify/,
@@ -101,12 +101,12 @@ my $rep = conf('replica_far', replicas =>
 	  ["host=db2.example hostaddr=127.0.0.1 port=$port dbname=appdb user=pgrotate_admin sslmode=verify-full"]);
 $r = run_with($rep, 'check', 'appdb');
 like($r->{stdout}, qr/^\s*ok\s+replicas\[0\] transport$/m, 'the replica entry itself is fine');
-like($r->{stdout}, qr/^\s*FAIL\s+app on replicas\[0\] transport: app on replicas\[0\] reaches remote host db2\.example with sslmode=prefer/m,
+like($r->{stdout}, qr/^\s*FAIL\s+app on replicas\[0\] transport: app on replicas\[0\] reaches remote host "db2\.example" with sslmode=prefer/m,
 	'the verify login there is not');
 $sink_before = slurp_file($t->{sink});
 $r = run_with($rep, 'cycle', 'appdb');
 is($r->{exit}, 1, 'cycle refuses it');
-like($r->{stderr}, qr/insecure transport: app on replicas\[0\] reaches remote host db2\.example/, 'naming the verify on the replica');
+like($r->{stderr}, qr/insecure transport: app on replicas\[0\] reaches remote host "db2\.example"/, 'naming the verify on the replica');
 is(slurp_file($t->{sink}), $sink_before, 'nothing was published');
 
 # 5. A typo in a conninfo value is a config error with file and line.
@@ -158,7 +158,7 @@ my $authid = authid_row($old);
 like($authid, qr/^true\|SCRAM-SHA-256\$/, "$old can log in, with its password");
 $r = run_with($insecure, 'revoke', 'appdb', $old);
 is($r->{exit}, 1, 'revoke of the draining old role over an insecure conninfo: exit 1');
-like($r->{stderr}, qr/insecure transport: admin reaches remote host db\.example.*; nothing was revoked/,
+like($r->{stderr}, qr/insecure transport: admin reaches remote host "db\.example".*; nothing was revoked/,
 	'it names the conninfo and says nothing was revoked');
 is(authid_row($old), $authid, "pg_authid of $old is unchanged");
 ok(login_works($node, $old, $old_pw), "$old still logs in with its password");
@@ -182,7 +182,7 @@ my ($active) = read_env_sink($t->{sink});
 my %rows = map { $_ => role_row($node, $_) } qw(app_user_a app_user_b);
 $r = run_with($mixed, 'cycle', '--all');
 is($r->{exit}, 1, 'cycle --all with one insecure target: exit 1');
-like($r->{stderr}, qr/target appdb: refusing to connect, nothing was changed: insecure transport: app reaches remote host db\.example/,
+like($r->{stderr}, qr/target "appdb": refusing to connect, nothing was changed: insecure transport: app reaches remote host "db\.example"/,
 	'the insecure target is refused, by name');
 unlike($r->{stderr}, qr/target other: .*insecure/, 'the other target is not blamed');
 is(slurp_file($t->{sink}), $sink_before, 'the insecure target\'s sink is unchanged');
@@ -197,11 +197,11 @@ is(role_row($node, 'other_a'), 'f|f', 'and revoked its old role');
 my $far_pooler = conf('far_pooler',
 	poolers => ["host=db.example hostaddr=127.0.0.1 port=$port dbname=pgbouncer user=pgrotate_admin"]);
 $r = run_with($far_pooler, 'check', 'appdb');
-like($r->{stdout}, qr/^\s*FAIL\s+poolers\[0\] transport: poolers\[0\] reaches remote host db\.example with sslmode=prefer/m,
+like($r->{stdout}, qr/^\s*FAIL\s+poolers\[0\] transport: poolers\[0\] reaches remote host "db\.example" with sslmode=prefer/m,
 	'check fails the pooler entry');
 $r = run_with($far_pooler, 'cycle', 'appdb');
 is($r->{exit}, 1, 'cycle refuses an insecure pooler conninfo: exit 1');
-like($r->{stderr}, qr/refusing to connect, nothing was changed: insecure transport: poolers\[0\] reaches remote host db\.example/,
+like($r->{stderr}, qr/refusing to connect, nothing was changed: insecure transport: poolers\[0\] reaches remote host "db\.example"/,
 	'naming the pooler entry');
 unlike($r->{stderr}, qr/(?:admin|app) reaches/, 'and nothing else');
 is(slurp_file($t->{sink}), $sink_before, 'the sink is unchanged');

@@ -58,7 +58,7 @@ sub refused_cycle
 	isnt($r->{exit}, 0, "$what: the cycle fails");
 	like($r->{stderr}, qr/$node_re: the server let the role in without asking for its password \(pg_hba trust\/peer\/ident\/cert on that path\)/,
 		"$what: the message names the node and the cause");
-	like($r->{stderr}, qr/point the target's app conninfo at the path the applications use/, "$what: and the fix");
+	like($r->{stderr}, qr/HINT: Point the target's app conninfo at the path the applications use, where pg_hba asks for scram-sha-256\./, "$what: and the fix");
 	is(slurp_file($sink), $before, "$what: the sink is unchanged");
 	is(state_row(), $state, "$what: the active role and the phase are unchanged");
 	is(role_row($primary, $active), 't|t', "$what: the active role keeps LOGIN and its password");
@@ -79,7 +79,7 @@ is($ua, 'app_user_a', 'A is active');
 set_trust($primary, 1);
 $r = pgr($t, 'check', 'appdb');
 isnt($r->{exit}, 0, 'check fails with trust on the app path');
-like($r->{stdout}, qr/^\s*FAIL\s+app path asks for the password on primary: role "app_user_a" got past authentication without a password \(pg_hba trust\/peer\/ident\/cert on that path\): a verify there would prove nothing\n\s+fix: point the target's app conninfo at the path the applications use/m,
+like($r->{stdout}, qr/^\s*FAIL\s+app path asks for the password on primary: role "app_user_a" got past authentication without a password \(pg_hba trust\/peer\/ident\/cert on that path\): a verify there would prove nothing\n\s+fix: Point the target's app conninfo at the path the applications use/m,
 	'check names the cause and the fix');
 refused_cycle('trust on the primary', qr/primary/);
 set_trust($primary, 0);
@@ -89,9 +89,9 @@ $primary->wait_for_catchup($replica);
 set_trust($replica, 1);
 $r = pgr($t, 'check', 'appdb');
 isnt($r->{exit}, 0, 'check fails with trust on the replica');
-like($r->{stdout}, qr/^\s*FAIL\s+app path asks for the password on replica \Q$rnode\E: /m, 'check names the replica');
+like($r->{stdout}, qr/^\s*FAIL\s+app path asks for the password on replica "\Q$rnode\E": /m, 'check names the replica');
 like($r->{stdout}, qr/^\s*ok\s+app path asks for the password on primary$/m, 'and passes the primary');
-$r = refused_cycle('trust on the replica', qr/replica \Q$rnode\E/);
+$r = refused_cycle('trust on the replica', qr/replica "\Q$rnode\E"/);
 set_trust($replica, 0);
 
 # 3. The same with a libpq of 16 or later at run time (pgrotate links
@@ -113,7 +113,7 @@ SKIP:
 	set_trust($primary, 0);
 	$primary->wait_for_catchup($replica);
 	set_trust($replica, 1);
-	$r = refused_cycle('libpq 16+, trust on the replica', qr/replica \Q$rnode\E/, $t16);
+	$r = refused_cycle('libpq 16+, trust on the replica', qr/replica "\Q$rnode\E"/, $t16);
 	like($r->{stderr}, $scram_trust, 'libpq 16+: and on the replica');
 	set_trust($replica, 0);
 }

@@ -227,7 +227,7 @@ test_service_and_env(const char *dir)
 	unsetenv("PGSSLMODE");
 	unsetenv("PGHOST");
 	why = transport_problem("host=db.example hostaddr=127.0.0.1 dbname=appdb", "admin");
-	is_str(why ? why : "(null)", "admin reaches remote host db.example with sslmode=prefer: the credentials"
+	is_str(why ? why : "(null)", "admin reaches remote host \"db.example\" with sslmode=prefer: the credentials"
 		   " would travel without a verified TLS connection", "the problem names the conninfo, host and sslmode");
 	free(why);
 	ok(transport_problem("host=db.example sslmode=verify-full", "app") == NULL, "verified TLS: no problem");
