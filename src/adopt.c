@@ -43,15 +43,15 @@ adopt_refuse(CycleRun *run, const RoleInfo *group)
 	if (!group->exists)
 	{
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL,
-				 "check group_role in the configuration; without --adopt-group, init creates it",
-				 "group role %s does not exist: there is nothing to adopt", name);
+				 "Check group_role in the configuration; without --adopt-group, init creates it.",
+				 "group role \"%s\" does not exist: there is nothing to adopt", name);
 		return PGR_EXIT_FAIL;
 	}
 	if (group->superuser || group->replication || group->bypassrls)
 	{
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL,
-				 "remove the attribute (as a superuser: ALTER ROLE ... NO<attribute>) and run init again",
-				 "group role %s is %s; the login roles would act with it, and an application role must not",
+				 "Remove the attribute (as a superuser, run \"ALTER ROLE ... NO<attribute>\") and run init again.",
+				 "group role \"%s\" is %s; the login roles would act with it, and an application role must not",
 				 name, group->superuser ? "SUPERUSER" :
 				 group->replication ? "REPLICATION" : "BYPASSRLS");
 		return PGR_EXIT_FAIL;
@@ -61,8 +61,8 @@ adopt_refuse(CycleRun *run, const RoleInfo *group)
 	if (is_admin)
 	{
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL,
-				 "give pgrotate its own admin role (CREATEROLE) in the target's admin conninfo",
-				 "the admin conninfo logs in as the group role %s, which adoption makes NOLOGIN",
+				 "Give pgrotate its own admin role (CREATEROLE) in the target's admin conninfo.",
+				 "the admin conninfo logs in as the group role \"%s\", which adoption makes NOLOGIN",
 				 name);
 		return PGR_EXIT_FAIL;
 	}
@@ -117,8 +117,8 @@ adopt_check_setup(CycleRun *run)
 	if (failed > 0)
 	{
 		log_emit(LOG_LEVEL_ERROR, "setup", NULL,
-				 "fix the items above (\"pgrotate check\" lists them); the group role was not changed",
-				 "the setup of target %s has %d problem%s", run->t->name, failed,
+				 "Fix the items above (\"pgrotate check\" lists them); the group role was not changed.",
+				 "the setup of target \"%s\" has %d problem%s", run->t->name, failed,
 				 failed == 1 ? "" : "s");
 		return PGR_EXIT_FAIL;
 	}
@@ -149,8 +149,8 @@ published(CycleRun *run)
 		(run->st.phase != PHASE_IDLE && run->st.phase != PHASE_DRAINING))
 	{
 		log_emit(LOG_LEVEL_ERROR, "not_published", NULL,
-				 "run init --adopt-group again once the first credential is published",
-				 "group role %s stays valid: no credential of a login role is published yet (phase %s)",
+				 "Run \"pgrotate init TARGET --adopt-group\" again once the first credential is published.",
+				 "group role \"%s\" stays valid: no credential of a login role is published yet (phase %s)",
 				 run->t->group_role, phase_name(run->st.phase));
 		return PGR_EXIT_FAIL;
 	}
@@ -159,8 +159,8 @@ published(CycleRun *run)
 	if (!active.exists || !active.canlogin)
 	{
 		log_emit(LOG_LEVEL_ERROR, "active_nologin", NULL,
-				 "run pgrotate check; someone changed the active role by hand",
-				 "refusing to revoke group role %s: the active role %s cannot log in",
+				 "Run \"pgrotate check\": someone changed the active role by hand.",
+				 "refusing to revoke group role \"%s\": the active role \"%s\" cannot log in",
 				 run->t->group_role, run->st.active_role);
 		return PGR_EXIT_FAIL;
 	}
@@ -201,15 +201,15 @@ drain_group(CycleRun *run, const DrainNodes *w, int64_t overlap_ms)
 	else if (res == DRAIN_TIMEOUT)
 	{
 		log_emit(LOG_LEVEL_ERROR, "drain_timeout", who,
-				 "move those clients to the published credential (or end them), then run \"pgrotate init TARGET --adopt-group\" again to finish",
-				 "drain timeout: group role %s still has sessions of its own; the new credential is published and %s stays valid",
+				 "Move those clients to the published credential (or end them), then run \"pgrotate init TARGET --adopt-group\" again to finish.",
+				 "drain timeout: group role \"%s\" still has sessions of its own; the new credential is published and \"%s\" stays valid",
 				 group, group);
 		cycle_history(run, "drain_timeout", group, NULL, run->st.generation, who);
 	}
 	else if (res == DRAIN_INTERRUPTED)
 		log_emit(LOG_LEVEL_ERROR, "interrupted", NULL,
-				 "run \"pgrotate init TARGET --adopt-group\" again to finish",
-				 "interrupted while draining group role %s, which stays valid", group);
+				 "Run \"pgrotate init TARGET --adopt-group\" again to finish.",
+				 "interrupted while draining group role \"%s\", which stays valid", group);
 	free(who);
 	switch (res)
 	{
@@ -220,7 +220,7 @@ drain_group(CycleRun *run, const DrainNodes *w, int64_t overlap_ms)
 		case DRAIN_INTERRUPTED:
 			return PGR_EXIT_FAIL;
 		default:
-			return cycle_fail(err, "the group role stays valid; start that node (or remove it from the target's replicas or poolers) and run init --adopt-group again",
+			return cycle_fail(err, "The group role stays valid; start that node (or remove it from the target's replicas or poolers) and run \"pgrotate init TARGET --adopt-group\" again.",
 							  "cannot poll the sessions");
 	}
 }
@@ -245,11 +245,11 @@ revoke_group(CycleRun *run)
 	if (rc != 0)
 	{
 		db_rollback(run->admin);
-		return cycle_fail(err, "the group role stays valid; run init --adopt-group again",
+		return cycle_fail(err, "The group role stays valid; run \"pgrotate init TARGET --adopt-group\" again.",
 						  "cannot revoke the group role");
 	}
 	log_emit(LOG_LEVEL_INFO, "adopted", NULL, NULL,
-			 "adopted group role %s: it is NOLOGIN without a password and keeps its objects; applications log in as %s",
+			 "adopted group role \"%s\": it is NOLOGIN without a password and keeps its objects; applications log in as \"%s\"",
 			 group, run->st.active_role);
 	return PGR_EXIT_OK;
 }
@@ -266,15 +266,15 @@ report_stragglers(CycleRun *run, const DrainNodes *w)
 
 	if (drain_snapshot(w, group, false, false, &left, &err) != 0)
 	{
-		log_warning("could not re-check the sessions of %s: %s", group, err);
+		log_warning("could not re-check the sessions of \"%s\": %s", group, err);
 		free(err);
 	}
 	if (left.n > 0)
 	{
 		who = sessionlist_describe(&left, 10);
 		log_emit(LOG_LEVEL_WARNING, "stragglers", who, terminate ? NULL :
-				 "they keep working until they disconnect; pg_terminate_backend() ends them",
-				 "%d session%s of group role %s logged in before the revoke", left.n,
+				 "They keep working until they disconnect; pg_terminate_backend() ends them.",
+				 "%d session%s of group role \"%s\" logged in before the revoke", left.n,
 				 left.n == 1 ? "" : "s", group);
 		cycle_history(run, "stragglers", group, NULL, run->st.generation, who);
 		free(who);
@@ -303,10 +303,10 @@ adopt_finish(CycleRun *run)
 								 &overlap_ms, &err) != 0)
 		return cycle_fail(err, NULL, "cannot compute the overlap");
 	log_emit(LOG_LEVEL_INFO, "adopt_draining", NULL, NULL,
-			 "group role %s stays valid until its own sessions have ended%s",
+			 "group role \"%s\" stays valid until its own sessions have ended%s",
 			 run->t->group_role, overlap_ms > 0 ? " and min_overlap has passed" : "");
 	if (drain_nodes_open(run->t, run->admin, true, &w, &err) != 0)
-		return cycle_fail(err, "the group role stays valid; start that node, or remove it from the target's replicas or poolers, and run init --adopt-group again",
+		return cycle_fail(err, "The group role stays valid; start that node, or remove it from the target's replicas or poolers, and run \"pgrotate init TARGET --adopt-group\" again.",
 						  "cannot reach every node to drain");
 	rc = drain_group(run, &w, overlap_ms);
 	if (rc == PGR_EXIT_OK)

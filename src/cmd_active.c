@@ -49,7 +49,7 @@ load_active(const Target *t, StateRow *st)
 	db_close(c);
 	if (!found || st->generation == 0)
 	{
-		log_error("target %s has no published credential yet; run \"pgrotate init %s\"",
+		log_error("target \"%s\" has no published credential yet; run \"pgrotate init %s\"",
 				  t->name, t->name);
 		return PGR_EXIT_FAIL;
 	}
@@ -65,8 +65,8 @@ read_password(const Target *t, const StateRow *st, char **password)
 	if (sink_find_password(t, st->active_role, st->fingerprint, password, &why) != 1)
 	{
 		log_emit(LOG_LEVEL_ERROR, "no_password", why,
-				 "--with-password needs read access to one of the target's file sinks",
-				 "cannot read the active password of target %s", t->name);
+				 "The option --with-password needs read access to one of the target's file sinks.",
+				 "cannot read the active password of target \"%s\"", t->name);
 		free(why);
 		return PGR_EXIT_FAIL;
 	}
@@ -95,7 +95,7 @@ print_active(const Target *t, const StateRow *st, ActiveFormat f, const char *pw
 		out = xasprintf("%s\n", st->active_role);
 	else if ((out = sink_format(sink_fmt[f], &cred, &err)) == NULL)
 	{
-		log_error("cannot print the active credential of target %s as %s: %s",
+		log_error("cannot print the active credential of target \"%s\" as %s: %s",
 				  t->name, cfg_format_name(sink_fmt[f]), err);
 		free(err);
 		return PGR_EXIT_FAIL;

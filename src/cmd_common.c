@@ -115,8 +115,8 @@ cmd_load_config(const GlobalOpts *g, Config **cfg)
 	for (int i = 0; i < errs.n; i++)
 		log_emit(LOG_LEVEL_ERROR, "config", NULL, NULL, "%s", errs.items[i]);
 	log_emit(LOG_LEVEL_ERROR, "config", NULL,
-			 "fix the file, or name another with -c FILE or PGROTATE_CONFIG",
-			 "configuration %s is not valid (%d problem%s)", g->config_path,
+			 "Fix the file, or name another with -c FILE or PGROTATE_CONFIG.",
+			 "configuration \"%s\" is not valid (%d problem%s)", g->config_path,
 			 errs.n, errs.n == 1 ? "" : "s");
 	strlist_free(&errs);
 	return PGR_EXIT_USAGE;
@@ -147,9 +147,9 @@ cmd_resolve_targets(const Config *cfg, int n, char **names,
 
 			sb_init(&known);
 			for (int k = 0; k < cfg->ntargets; k++)
-				sb_appendf(&known, "%s%s", k ? ", " : "", cfg->targets[k].name);
+				sb_appendf(&known, "%s\"%s\"", k ? ", " : "", cfg->targets[k].name);
 			log_emit(LOG_LEVEL_ERROR, "usage", NULL, NULL,
-					 "unknown target \"%s\" (targets in %s: %s)", names[i],
+					 "unknown target \"%s\" (targets in \"%s\": %s)", names[i],
 					 cfg->path, known.data);
 			sb_free(&known);
 			free(list);

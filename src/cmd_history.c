@@ -144,7 +144,7 @@ read_history(const Target *t, int limit, HistoryRow **rows, int *n)
 	if (version == 0)
 	{
 		log_emit(LOG_LEVEL_ERROR, "not_initialised", NULL, NULL,
-				 "target %s is not initialised (no pgrotate schema in its database); run \"pgrotate init %s\"",
+				 "target \"%s\" is not initialised (no pgrotate schema in its database); run \"pgrotate init %s\"",
 				 t->name, t->name);
 		goto done;
 	}
@@ -178,7 +178,7 @@ print_history(const Target *t, const HistoryRow *rows, int n, bool json)
 		for (int i = 0; i < n; i++)
 			text_row(&sb, &rows[i]);
 	if (n == 0)
-		log_info("no events recorded for target %s", t->name);
+		log_info("no events recorded for target \"%s\"", t->name);
 	fputs(sb.data, stdout);
 	rc = fflush(stdout) == 0 ? PGR_EXIT_OK : PGR_EXIT_FAIL;
 	sb_free(&sb);

@@ -82,7 +82,7 @@ refuse_no_create(CycleRun *run)
 	if (rc == 1)
 		return PGR_EXIT_OK;
 	log_emit(LOG_LEVEL_ERROR, "refused", NULL, fix,
-			 "the admin may not create the pgrotate schema in the database of target %s; nothing was changed",
+			 "the admin may not create the pgrotate schema in the database of target \"%s\"; nothing was changed",
 			 run->t->name);
 	free(fix);
 	return PGR_EXIT_FAIL;
@@ -104,8 +104,8 @@ refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
 	if (plan->group.exists && plan->group.canlogin && !adopt)
 	{
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL,
-				 "if an application logs in as it, migrate with \"pgrotate init --adopt-group\"; else ALTER ROLE ... NOLOGIN",
-				 "group role %s can log in; pgrotate needs it NOLOGIN", t->group_role);
+				 "If an application logs in as it, migrate with \"pgrotate init --adopt-group\"; else run \"ALTER ROLE ... NOLOGIN\".",
+				 "group role \"%s\" can log in; pgrotate needs it NOLOGIN", t->group_role);
 		return PGR_EXIT_FAIL;
 	}
 	for (int i = 0; i < 2; i++)
@@ -114,8 +114,8 @@ refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
 
 		if (r->exists && (r->superuser || r->replication || r->bypassrls))
 		{
-			log_emit(LOG_LEVEL_ERROR, "refused", NULL, "use an ordinary role for the application",
-					 "login role %s is %s; an application role must not be", t->roles[i],
+			log_emit(LOG_LEVEL_ERROR, "refused", NULL, "Use an ordinary role for the application.",
+					 "login role \"%s\" is %s; an application role must not be", t->roles[i],
 					 r->superuser ? "SUPERUSER" : r->replication ? "REPLICATION" : "BYPASSRLS");
 			return PGR_EXIT_FAIL;
 		}
@@ -123,8 +123,8 @@ refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
 	if (plan->login[0].canlogin && plan->login[1].canlogin && !plan->have_state)
 	{
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL,
-				 "make the unused one NOLOGIN (ALTER ROLE ... NOLOGIN) and run init again",
-				 "both %s and %s can log in; init never changes the password of a role that may be in use",
+				 "Make the unused one NOLOGIN (run \"ALTER ROLE ... NOLOGIN\") and run init again.",
+				 "both \"%s\" and \"%s\" can log in; init never changes the password of a role that may be in use",
 				 t->roles[0], t->roles[1]);
 		return PGR_EXIT_FAIL;
 	}
@@ -134,8 +134,8 @@ refuse_unsafe(CycleRun *run, const InitPlan *plan, bool adopt)
 		return init_fail(err, "cannot read the state");
 	if (other)
 	{
-		log_emit(LOG_LEVEL_ERROR, "refused", NULL, "give each target its own roles",
-				 "target %s already uses one of the roles %s, %s, %s", other,
+		log_emit(LOG_LEVEL_ERROR, "refused", NULL, "Give each target its own roles.",
+				 "target \"%s\" already uses one of the roles \"%s\", \"%s\", \"%s\"", other,
 				 t->group_role, t->roles[0], t->roles[1]);
 		free(other);
 		return PGR_EXIT_FAIL;
@@ -262,7 +262,7 @@ first_credential(CycleRun *run, CycleOpts *o, const InitPlan *plan,
 	rc = cycle_execute(run);
 	if (rc == PGR_EXIT_OK && o->no_wait)
 		log_emit(LOG_LEVEL_INFO, "initialised", NULL, NULL,
-				 "role %s was in use: it stays valid until its sessions drain; \"pgrotate cycle %s\" finishes that",
+				 "role \"%s\" was in use: it stays valid until its sessions drain; \"pgrotate cycle %s\" finishes that",
 				 run->st.standby_role, run->t->name);
 	return rc;
 }
@@ -295,11 +295,14 @@ init_target(CycleRun *run, CycleOpts *o, bool print, bool adopt)
 		rc = adopt_check_setup(run);
 	else
 	{
-		log_emit(LOG_LEVEL_INFO, "initialised", NULL,
-				 run->st.phase == PHASE_IDLE ? NULL : "a cycle is in progress: pgrotate cycle TARGET finishes it",
-				 "%s: target %s is initialised (active role %s, generation %lld, phase %s)",
+		char	   *hint = run->st.phase == PHASE_IDLE ? NULL :
+			xasprintf("A cycle is in progress: \"pgrotate cycle %s\" finishes it.", run->t->name);
+
+		log_emit(LOG_LEVEL_INFO, "initialised", NULL, hint,
+				 "%s: target \"%s\" is initialised (active role \"%s\", generation %lld, phase %s)",
 				 changed ? "repaired" : "nothing to do", run->t->name, run->st.active_role,
 				 (long long) run->st.generation, phase_name(run->st.phase));
+		free(hint);
 		return PGR_EXIT_OK;
 	}
 	if (rc == PGR_EXIT_OK && adopting)

@@ -33,17 +33,17 @@ refuse_by_phase(const CycleRun *run)
 
 	if (st->generation == 0)
 	{
-		log_error("target %s has no published credential yet; run \"pgrotate init %s\"",
+		log_error("target \"%s\" has no published credential yet; run \"pgrotate init %s\"",
 				  run->t->name, run->t->name);
 		return PGR_EXIT_FAIL;
 	}
 	if (st->phase == PHASE_PROVISIONED || st->phase == PHASE_VERIFIED)
 	{
-		char	   *hint = xasprintf("run \"pgrotate cycle %s\": it finishes the cycle and publishes",
+		char	   *hint = xasprintf("Run \"pgrotate cycle %s\": it finishes the cycle and publishes.",
 									 run->t->name);
 
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL, hint,
-				 "target %s has a cycle in phase %s: the sinks are about to get role %s; nothing was written",
+				 "target \"%s\" has a cycle in phase %s: the sinks are about to get role \"%s\"; nothing was written",
 				 run->t->name, st->phase_text, st->pending_role);
 		free(hint);
 		return PGR_EXIT_FAIL;
@@ -70,7 +70,7 @@ new_verifier(CycleRun *run, const char *role)
 	if (run->verifier == NULL ||
 		rolesql_set_verifier(run->admin, role, run->verifier, &err) != 0)
 		return cycle_fail(err, NULL, "cannot set the SCRAM verifier the pgbouncer sinks need");
-	log_info("set a new SCRAM verifier of the same password for role %s (the pgbouncer format needs it)",
+	log_info("set a new SCRAM verifier of the same password for role \"%s\" (the pgbouncer format needs it)",
 			 role);
 	return PGR_EXIT_OK;
 }
@@ -89,10 +89,13 @@ publish_again(CycleRun *run)
 	run->republish = true;
 	if (sink_find_password(run->t, st->active_role, st->fingerprint, &run->password, &why) != 1)
 	{
-		log_emit(LOG_LEVEL_ERROR, "no_password", why,
-				 "restore a file sink that holds it, or run \"pgrotate cycle TARGET\" to rotate to a new credential",
-				 "no file sink of target %s holds the active credential of role %s (by its fingerprint); nothing was written",
+		char	   *hint = xasprintf("Restore a file sink that holds it, or run \"pgrotate cycle %s\" to rotate to a new credential.",
+									 run->t->name);
+
+		log_emit(LOG_LEVEL_ERROR, "no_password", why, hint,
+				 "no file sink of target \"%s\" holds the active credential of role \"%s\" (by its fingerprint); nothing was written",
 				 run->t->name, st->active_role);
+		free(hint);
 		free(why);
 		return PGR_EXIT_FAIL;
 	}
@@ -109,7 +112,7 @@ publish_again(CycleRun *run)
 		return PGR_EXIT_FAIL;
 	cycle_history(run, "republished", NULL, st->active_role, st->generation, NULL);
 	log_emit(LOG_LEVEL_INFO, "republished", NULL, NULL,
-			 "published the active credential of role %s (generation %lld) again to %d sink%s",
+			 "published the active credential of role \"%s\" (generation %lld) again to %d sink%s",
 			 st->active_role, (long long) st->generation, run->t->nsinks,
 			 run->t->nsinks == 1 ? "" : "s");
 	return PGR_EXIT_OK;

@@ -67,7 +67,7 @@ open_locked(Revoke *rv)
 			char	   *hint = check_admin_state_hint(so.c, rv->t->name);
 
 			log_emit(LOG_LEVEL_ERROR, "failed", NULL, hint,
-					 "cannot take the lock of target %s: %s; nothing was revoked",
+					 "cannot take the lock of target \"%s\": %s; nothing was revoked",
 					 rv->t->name, err);
 			free(hint);
 		}
@@ -77,15 +77,15 @@ open_locked(Revoke *rv)
 	if (rc == 2)
 	{
 		log_emit(LOG_LEVEL_ERROR, "not_initialised", NULL, NULL,
-				 "target %s has no state row, or a pgrotate schema older than this pgrotate; run \"pgrotate init %s\"; nothing was revoked",
+				 "target \"%s\" has no state row, or a pgrotate schema older than this pgrotate; run \"pgrotate init %s\"; nothing was revoked",
 				 rv->t->name, rv->t->name);
 		return PGR_EXIT_FAIL;
 	}
 	if (rc == 1)
 	{
 		log_emit(LOG_LEVEL_ERROR, "locked", NULL,
-				 "wait for that run to finish, then revoke again",
-				 "another pgrotate run holds target %s: %s; nothing was revoked",
+				 "Wait for that run to finish, then revoke again.",
+				 "another pgrotate run holds target \"%s\": %s; nothing was revoked",
 				 rv->t->name, so.holder);
 		free(so.holder);
 		return PGR_EXIT_LOCKED;
@@ -114,7 +114,7 @@ load_state(Revoke *rv)
 	if (!found)
 	{
 		log_emit(LOG_LEVEL_ERROR, "not_initialised", NULL, NULL,
-				 "target %s is not initialised; run \"pgrotate init %s\"",
+				 "target \"%s\" is not initialised; run \"pgrotate init %s\"",
 				 rv->t->name, rv->t->name);
 		return PGR_EXIT_FAIL;
 	}
@@ -122,7 +122,7 @@ load_state(Revoke *rv)
 						  rv->t->roles[1], &err) != 0)
 	{
 		log_emit(LOG_LEVEL_ERROR, "config_mismatch", NULL, NULL,
-				 "target %s: %s; nothing was revoked", rv->t->name, err);
+				 "target \"%s\": %s; nothing was revoked", rv->t->name, err);
 		free(err);
 		return PGR_EXIT_FAIL;
 	}
@@ -140,22 +140,22 @@ refuse_by_state(const Revoke *rv)
 
 	if (strcmp(rv->role, st->active_role) == 0)
 	{
-		hint = xasprintf("to replace it, run \"pgrotate cycle %s\" (with --emergency to end its sessions); then revoke the old role", name);
+		hint = xasprintf("To replace it, run \"pgrotate cycle %s\" (with --emergency to end its sessions); then revoke the old role.", name);
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL, hint,
-				 "refusing to revoke role %s: it is the active role of target %s (generation %lld), the one applications are given; nothing was changed",
+				 "refusing to revoke role \"%s\": it is the active role of target \"%s\" (generation %lld), the one applications are given; nothing was changed",
 				 rv->role, name, (long long) st->generation);
 	}
 	else if (strcmp(rv->role, st->standby_role) != 0)
 		log_emit(LOG_LEVEL_ERROR, "config_mismatch", NULL, NULL,
-				 "refusing to revoke role %s: the state of target %s names roles %s and %s",
+				 "refusing to revoke role \"%s\": the state of target \"%s\" names roles \"%s\" and \"%s\"",
 				 rv->role, name, st->active_role, st->standby_role);
 	else if ((st->phase == PHASE_PROVISIONED || st->phase == PHASE_VERIFIED) &&
 			 st->publish_started_ms != 0)
 	{
-		hint = xasprintf("run \"pgrotate cycle %s\" to finish publishing; then role %s is active and %s can be revoked",
+		hint = xasprintf("Run \"pgrotate cycle %s\" to finish publishing; then role \"%s\" is active and \"%s\" can be revoked.",
 						 name, rv->role, st->active_role);
 		log_emit(LOG_LEVEL_ERROR, "refused", NULL, hint,
-				 "refusing to revoke role %s: its new credential is being published (phase %s), so sinks may already hand it out; nothing was changed",
+				 "refusing to revoke role \"%s\": its new credential is being published (phase %s), so sinks may already hand it out; nothing was changed",
 				 rv->role, st->phase_text);
 	}
 	else
@@ -173,10 +173,10 @@ refuse_by_sinks(const Revoke *rv)
 
 	if (s == NULL)
 		return PGR_EXIT_OK;
-	hint = xasprintf("something rewrote the sink: run \"pgrotate cycle %s\" to publish a credential again, then revoke",
+	hint = xasprintf("Something rewrote the sink: run \"pgrotate cycle %s\" to publish a credential again, then revoke.",
 					 rv->t->name);
 	log_emit(LOG_LEVEL_ERROR, "refused", NULL, hint,
-			 "refusing to revoke role %s: sink %s hands it out to applications; nothing was changed",
+			 "refusing to revoke role \"%s\": sink \"%s\" hands it out to applications; nothing was changed",
 			 rv->role, s->path);
 	free(hint);
 	return PGR_EXIT_FAIL;
@@ -225,7 +225,7 @@ do_revoke(Revoke *rv)
 	{
 		db_rollback(rv->admin);
 		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL,
-				 "cannot revoke role %s: %s; nothing was changed", rv->role, err);
+				 "cannot revoke role \"%s\": %s; nothing was changed", rv->role, err);
 		free(err);
 		free(detail);
 		return PGR_EXIT_FAIL;
@@ -239,7 +239,7 @@ do_revoke(Revoke *rv)
 		}
 	}
 	log_emit(LOG_LEVEL_INFO, "revoked", detail, NULL,
-			 "revoked role %s of target %s (NOLOGIN, no password); the active role is %s",
+			 "revoked role \"%s\" of target \"%s\" (NOLOGIN, no password); the active role is \"%s\"",
 			 rv->role, rv->t->name, rv->st.active_role);
 	free(detail);
 	return PGR_EXIT_OK;
@@ -257,7 +257,7 @@ open_nodes(Revoke *rv)
 	if (drain_nodes_open(rv->t, rv->admin, true, &rv->where, &err) == 0)
 		return PGR_EXIT_OK;
 	log_emit(LOG_LEVEL_ERROR, "node_unreachable", err, NULL,
-			 "the sessions of role %s can only be %s on the primary",
+			 "the sessions of role \"%s\" can only be %s on the primary",
 			 rv->role, rv->terminate ? "terminated" : "listed");
 	free(err);
 	err = NULL;
@@ -277,7 +277,7 @@ sessions_left(Revoke *rv, int64_t wait_ms, SessionList *left)
 	{
 		if (drain_snapshot(&rv->where, rv->role, false, false, left, &err) != 0)
 		{
-			log_warning("cannot list the sessions of role %s: %s", rv->role, err);
+			log_warning("cannot list the sessions of role \"%s\": %s", rv->role, err);
 			free(err);
 			return -1;
 		}
@@ -300,7 +300,7 @@ terminate_sessions(Revoke *rv)
 		char	   *d = xasprintf("%d session%s", total, total == 1 ? "" : "s");
 		char	   *err = NULL;
 
-		log_emit(LOG_LEVEL_WARNING, "terminated", NULL, NULL, "terminated %s of role %s", d, rv->role);
+		log_emit(LOG_LEVEL_WARNING, "terminated", NULL, NULL, "terminated %s of role \"%s\"", d, rv->role);
 		if (state_history(rv->admin, rv->t->name, "terminated", rv->role, NULL,
 						  rv->st.generation, rv->reason, d, &err) != 0)
 		{
@@ -316,8 +316,8 @@ terminate_sessions(Revoke *rv)
 		char	   *who = sessionlist_describe(&left, 10);
 
 		log_emit(LOG_LEVEL_ERROR, "sessions_left", who,
-				 "the admin needs membership in pg_signal_backend; superuser sessions are never terminated",
-				 "%d session%s of role %s could not be terminated", left.n,
+				 "The admin needs membership in pg_signal_backend; superuser sessions are never terminated.",
+				 "%d session%s of role \"%s\" could not be terminated", left.n,
 				 left.n == 1 ? "" : "s", rv->role);
 		free(who);
 		rc = PGR_EXIT_FAIL;
@@ -335,11 +335,11 @@ report_sessions(Revoke *rv)
 	if (sessions_left(rv, 0, &l) == 0 && l.n > 0)
 	{
 		char	   *who = sessionlist_describe(&l, 10);
-		char	   *hint = xasprintf("they keep working until they disconnect; \"pgrotate revoke %s %s --terminate\" ends them",
+		char	   *hint = xasprintf("They keep working until they disconnect; \"pgrotate revoke %s %s --terminate\" ends them.",
 									 rv->t->name, rv->role);
 
 		log_emit(LOG_LEVEL_WARNING, "sessions_left", who, hint,
-				 "%d session%s of role %s still open", l.n, l.n == 1 ? "" : "s", rv->role);
+				 "%d session%s of role \"%s\" still open", l.n, l.n == 1 ? "" : "s", rv->role);
 		free(hint);
 		free(who);
 	}
@@ -428,7 +428,7 @@ cmd_revoke(int argc, char **argv, const GlobalOpts *g)
 		rv.t = targets[0];
 		rv.role = rest[1];
 		if (strcmp(rv.role, rv.t->roles[0]) != 0 && strcmp(rv.role, rv.t->roles[1]) != 0)
-			rc = cmd_usage_error("revoke", "role \"%s\" is not a login role of target %s (its roles: %s, %s)",
+			rc = cmd_usage_error("revoke", "role \"%s\" is not a login role of target \"%s\" (its roles: \"%s\", \"%s\")",
 								 rv.role, rv.t->name, rv.t->roles[0], rv.t->roles[1]);
 		else
 			rc = run_revoke(&rv);

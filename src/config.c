@@ -1272,7 +1272,7 @@ check_shared_roles(Loader *ld, const Config *cfg)
 						continue;
 					kpath = xasprintf("targets.%s.roles", ti->name);
 					add_err_at(ld, (unsigned) ti->line, kpath,
-							   "role \"%s\" is also a login role of target \"%s\" (line %d); targets %s and %s each need their own two roles",
+							   "role \"%s\" is also a login role of target \"%s\" (line %d); targets \"%s\" and \"%s\" each need their own two roles",
 							   ti->roles[a], tj->name, tj->line, tj->name, ti->name);
 					free(kpath);
 				}
@@ -1498,7 +1498,7 @@ static void
 check_file_mode(Loader *ld, const struct stat *st)
 {
 	if (ld->has_password && (st->st_mode & (S_IRWXG | S_IRWXO)))
-		add_err(ld, NULL, NULL, "contains a password but is readable by group or others (chmod 600 %s)",
+		add_err(ld, NULL, NULL, "contains a password but is readable by group or others (hint: Run \"chmod 600 %s\".)",
 				ld->path);
 }
 

@@ -56,7 +56,7 @@ lock_verdict(CycleRun *run, int rc, char *holder, char *err)
 	{
 		/* redundant runners (doc/fleet.md): the holder rotates it */
 		log_emit(LOG_LEVEL_INFO, "locked_elsewhere", NULL, NULL,
-				 "skipped: another pgrotate run holds target %s (%s); with --due that run rotates it",
+				 "skipped: another pgrotate run holds target \"%s\" (%s); with --due that run rotates it",
 				 run->t->name, holder);
 		free(holder);
 		return PGR_EXIT_LOCKED;
@@ -64,8 +64,8 @@ lock_verdict(CycleRun *run, int rc, char *holder, char *err)
 	if (rc == 1)
 	{
 		log_emit(LOG_LEVEL_ERROR, "locked", NULL,
-				 "wait for that run to finish; a cycle it leaves unfinished is resumed by the next run",
-				 "another pgrotate run holds target %s: %s", run->t->name, holder);
+				 "Wait for that run to finish; a cycle it leaves unfinished is resumed by the next run.",
+				 "another pgrotate run holds target \"%s\": %s", run->t->name, holder);
 		free(holder);
 		return PGR_EXIT_LOCKED;
 	}
@@ -84,7 +84,7 @@ cycle_claim(CycleRun *run)
 	if (rc == 2)
 	{
 		log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL,
-				 "cannot take the lock of target %s: its state row is missing", run->t->name);
+				 "cannot take the lock of target \"%s\": its state row is missing", run->t->name);
 		return PGR_EXIT_FAIL;
 	}
 	return lock_verdict(run, rc, holder, err);
@@ -96,7 +96,7 @@ cycle_require_lock(CycleRun *run)
 	if (run->locked || run->o->dry_run)
 		return PGR_EXIT_OK;
 	log_emit(LOG_LEVEL_ERROR, "schema_outdated", NULL, NULL,
-			 "the pgrotate schema of target %s predates this pgrotate's lock; run \"pgrotate init %s\" to upgrade it (it changes nothing else)",
+			 "the pgrotate schema of target \"%s\" predates this pgrotate's lock; run \"pgrotate init %s\" to upgrade it (it changes nothing else)",
 			 run->t->name, run->t->name);
 	return PGR_EXIT_FAIL;
 }
@@ -199,8 +199,8 @@ cycle_check_roles(CycleRun *run)
 	if (state_check_roles(&run->st, t->group_role, t->roles[0], t->roles[1], &why) == 0)
 		return PGR_EXIT_OK;
 	log_emit(LOG_LEVEL_ERROR, "config_mismatch", NULL,
-			 "restore the roles in the configuration; renaming roles needs a new target",
-			 "target %s: %s; nothing was changed", t->name, why);
+			 "Restore the roles in the configuration; renaming roles needs a new target.",
+			 "target \"%s\": %s; nothing was changed", t->name, why);
 	free(why);
 	return PGR_EXIT_FAIL;
 }
@@ -240,7 +240,7 @@ load_state(CycleRun *run)
 	if (!found)
 	{
 		log_emit(LOG_LEVEL_ERROR, "not_initialised", NULL, NULL,
-				 "target %s is not initialised%s; run \"pgrotate init %s\"", t->name,
+				 "target \"%s\" is not initialised%s; run \"pgrotate init %s\"", t->name,
 				 version == 0 ? " (no pgrotate schema in its database)" : "", t->name);
 		return PGR_EXIT_FAIL;
 	}
@@ -272,8 +272,8 @@ setup_verdict(CycleRun *run, CheckList *l)
 	if (failed > 0)
 		/* the first problem is named here too: this is what the state records */
 		log_emit(LOG_LEVEL_ERROR, "setup", NULL,
-				 "fix the items above (\"pgrotate check\" lists them); nothing was changed",
-				 "the setup of target %s has %d problem%s, first: %s%s%s", run->t->name,
+				 "Fix the items above (\"pgrotate check\" lists them); nothing was changed.",
+				 "the setup of target \"%s\" has %d problem%s, first: %s%s%s", run->t->name,
 				 failed, failed == 1 ? "" : "s", first->name,
 				 first->detail ? ": " : "", first->detail ? first->detail : "");
 	checklist_free(l);
@@ -316,12 +316,12 @@ cycle_interrupted(CycleRun *run)
 {
 	const StateRow *st = &run->st;
 	bool		published = st->phase == PHASE_DRAINING;
-	char	   *hint = xasprintf("run \"pgrotate cycle %s\" to %s", run->t->name,
+	char	   *hint = xasprintf("Run \"pgrotate cycle %s\" to %s.", run->t->name,
 								 published ? "finish the drain and revoke" : "resume it");
 
 	if (published)
 		log_emit(LOG_LEVEL_ERROR, "interrupted", NULL, hint,
-				 "interrupted while draining role %s: the new credential of role %s is published, %s stays valid",
+				 "interrupted while draining role \"%s\": the new credential of role \"%s\" is published, \"%s\" stays valid",
 				 st->standby_role, st->active_role, st->standby_role);
 	else
 		log_emit(LOG_LEVEL_ERROR, "interrupted", NULL, hint,
@@ -361,7 +361,7 @@ cycle_load_pending(CycleRun *run)
 	rc = pending_read(run->cfg->state_dir, run->t->name, &role, &gen, &pw, &err);
 	if (rc < 0)
 	{
-		cycle_fail(err, "a corrupt pending file can be removed; the next run repairs the state", "cannot read the pending credential");
+		cycle_fail(err, "A corrupt pending file can be removed; the next run repairs the state.", "cannot read the pending credential");
 		return -1;
 	}
 	if (rc == 1)
@@ -376,7 +376,7 @@ cycle_load_pending(CycleRun *run)
 			free(role);
 			return 1;
 		}
-		log_warning("the pending file of target %s (role %s, generation %lld) does not match the state",
+		log_warning("the pending file of target \"%s\" (role \"%s\", generation %lld) does not match the state",
 					run->t->name, role, (long long) gen);
 	}
 	free(role);
@@ -482,16 +482,16 @@ step_provision(CycleRun *run)
 	if (cycle_commit_or_rollback(run, rc, &err) != 0)
 	{
 		free(mirrored);
-		return cycle_fail(err, "the active role is untouched; fix the cause and run again",
+		return cycle_fail(err, "The active role is untouched; fix the cause and run again.",
 						  "cannot provision the standby role");
 	}
 	if (mirrored && mirrored[0])
 		log_emit(LOG_LEVEL_INFO, "settings_copied", NULL, NULL,
-				 "copied the per-role settings of %s to %s: %s", run->st.active_role,
+				 "copied the per-role settings of \"%s\" to \"%s\": %s", run->st.active_role,
 				 role, mirrored);
 	free(mirrored);
 	log_emit(LOG_LEVEL_INFO, "provisioned", NULL, NULL,
-			 "provisioned role %s with a new password (generation %lld)", role,
+			 "provisioned role \"%s\" with a new password (generation %lld)", role,
 			 (long long) gen);
 	FAULT_POINT("after-provision");
 	return PGR_EXIT_OK;
@@ -514,8 +514,8 @@ step_verify(CycleRun *run)
 	{
 		/* No verdict on the credential: keep it, the next run verifies again. */
 		log_emit(LOG_LEVEL_ERROR, "verify_incomplete", NULL,
-				 "bring the replica back (or remove it from the target's replicas) and run pgrotate cycle again: it resumes the verification",
-				 "%s; nothing was published, the active role %s is untouched", err,
+				 "Bring the replica back (or remove it from the target's replicas) and run \"pgrotate cycle\" again: it resumes the verification.",
+				 "%s; nothing was published, the active role \"%s\" is untouched", err,
 				 run->st.active_role);
 		cycle_history(run, "verify_incomplete", NULL, role, run->st.pending_generation, err);
 		free(err);
@@ -538,7 +538,7 @@ step_verify(CycleRun *run)
 			return cycle_fail(err, NULL, "cannot record the verification");
 	}
 	log_emit(LOG_LEVEL_INFO, "verified", NULL, NULL,
-			 "verified: role %s logs in and works as %s", role, run->t->group_role);
+			 "verified: role \"%s\" logs in and works as \"%s\"", role, run->t->group_role);
 	FAULT_POINT("after-verify");
 	return PGR_EXIT_OK;
 }
@@ -562,12 +562,12 @@ cycle_step_rollback(CycleRun *run, const char *why)
 		rc = state_rolled_back(run->admin, run->t->name, &ev, &run->next, &err);
 	}
 	if (cycle_commit_or_rollback(run, rc, &err) != 0)
-		return cycle_fail(err, "run pgrotate cycle again to finish the rollback", "cannot roll back");
+		return cycle_fail(err, "Run \"pgrotate cycle\" again to finish the rollback.", "cannot roll back");
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
 		cycle_fail(err, NULL, "cannot remove the pending file");
 	run->rolled_back = true;
 	log_emit(LOG_LEVEL_WARNING, "rolled_back", why, NULL,
-			 "rolled back: role %s is NOLOGIN again, nothing was published, active role %s is untouched",
+			 "rolled back: role \"%s\" is NOLOGIN again, nothing was published, active role \"%s\" is untouched",
 			 role, run->st.active_role);
 	return PGR_EXIT_OK;
 }
@@ -599,8 +599,8 @@ standby_verdict(CycleRun *run, SessionList *l)
 	}
 	who = sessionlist_describe(l, 10);
 	log_emit(LOG_LEVEL_ERROR, "standby_in_use", who,
-			 "find out who uses it; \"pgrotate revoke TARGET ROLE --terminate\" ends them",
-			 "the standby role %s has %d session%s although it should not be in use; nothing was changed",
+			 "Find out who uses it; \"pgrotate revoke TARGET ROLE --terminate\" ends them.",
+			 "the standby role \"%s\" has %d session%s although it should not be in use; nothing was changed",
 			 run->st.standby_role, l->n, l->n == 1 ? "" : "s");
 	free(who);
 	sessionlist_free(l);
@@ -643,8 +643,8 @@ execute_step(CycleRun *run, bool *finished)
 			}
 		default:
 			log_emit(LOG_LEVEL_ERROR, "bad_state", NULL,
-					 "someone edited pgrotate.state; restore the phase from pgrotate.history",
-					 "target %s is in unknown phase \"%s\"; nothing was changed",
+					 "Someone edited pgrotate.state; restore the phase from pgrotate.history.",
+					 "target \"%s\" is in unknown phase \"%s\"; nothing was changed",
 					 run->t->name, run->st.phase_text);
 			return PGR_EXIT_FAIL;
 	}
@@ -747,7 +747,7 @@ cycle_execute(CycleRun *run)
 	if (run->st.phase != PHASE_IDLE)
 	{
 		log_emit(LOG_LEVEL_INFO, "resumed", NULL, NULL,
-				 "resuming the cycle of target %s in phase %s", run->t->name,
+				 "resuming the cycle of target \"%s\" in phase %s", run->t->name,
 				 phase_name(run->st.phase));
 		cycle_history(run, "resumed", NULL, NULL, run->st.generation, phase_name(run->st.phase));
 	}
@@ -769,7 +769,7 @@ cycle_execute(CycleRun *run)
 			return report_draining(run);
 		if (run->st.phase == PHASE_DRAINING && run->o->no_wait)
 		{
-			log_info("--no-wait: stopping in phase draining; run pgrotate cycle %s later to finish",
+			log_info("--no-wait: stopping in phase draining; run \"pgrotate cycle %s\" later to finish",
 					 run->t->name);
 			return PGR_EXIT_OK;
 		}
@@ -869,7 +869,7 @@ cycle_require_signal(CycleRun *run)
 	if (rc == 1)
 		return PGR_EXIT_OK;
 	log_emit(LOG_LEVEL_ERROR, "refused", NULL, fix,
-			 "%s terminates sessions, but the admin of target %s may not (pg_signal_backend); nothing was changed",
+			 "%s terminates sessions, but the admin of target \"%s\" may not (pg_signal_backend); nothing was changed",
 			 run->o->emergency ? "--emergency" : "on_drain_timeout = \"terminate\"", run->t->name);
 	free(fix);
 	return PGR_EXIT_FAIL;

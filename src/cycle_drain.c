@@ -31,8 +31,8 @@ sinks_hand_out(CycleRun *run, const char *role)
 	if (s == NULL)
 		return 0;
 	log_emit(LOG_LEVEL_ERROR, "sink_holds_old", NULL,
-			 "something rewrote the sink; run pgrotate cycle again after checking it",
-			 "refusing to revoke role %s: sink %s still hands it out", role, s->path);
+			 "Something rewrote the sink; run \"pgrotate cycle\" again after checking it.",
+			 "refusing to revoke role \"%s\": sink \"%s\" still hands it out", role, s->path);
 	return 1;
 }
 
@@ -46,7 +46,7 @@ record_terminated(CycleRun *run, const char *role, const char *kind,
 		char	   *d = xasprintf("%d session%s", total, total == 1 ? "" : "s");
 
 		log_emit(LOG_LEVEL_WARNING, "terminated", NULL, NULL,
-				 "terminated %s of %s %s", d, kind, role);
+				 "terminated %s of %s \"%s\"", d, kind, role);
 		cycle_history(run, "terminated", role, NULL, run->st.generation, d);
 		free(d);
 	}
@@ -116,7 +116,7 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 		 */
 		if (res == DRAIN_TIMEOUT)
 		{
-			log_warning("role %s logged in again after its sessions were terminated: revoking it now, then ending its sessions",
+			log_warning("role \"%s\" logged in again after its sessions were terminated: revoking it now, then ending its sessions",
 						old);
 			res = DRAIN_DONE;
 		}
@@ -132,8 +132,8 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 			return PGR_EXIT_OK;
 		case DRAIN_TIMEOUT:
 			log_emit(LOG_LEVEL_ERROR, "drain_timeout", who,
-					 "end those sessions (or set on_drain_timeout = \"terminate\") and run pgrotate cycle again to finish",
-					 "drain timeout: role %s still has sessions; the new credential is published and %s stays valid",
+					 "End those sessions (or set on_drain_timeout = \"terminate\") and run \"pgrotate cycle\" again to finish.",
+					 "drain timeout: role \"%s\" still has sessions; the new credential is published and \"%s\" stays valid",
 					 old, old);
 			cycle_history(run, "drain_timeout", old, NULL, run->st.generation, who);
 			free(who);
@@ -143,7 +143,7 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 			return cycle_interrupted(run);
 		default:
 			free(who);
-			return cycle_fail(err, "the error names the node: bring it back (a replica or pooler may also be removed from the target) and run pgrotate cycle again; nothing was revoked",
+			return cycle_fail(err, "The error names the node: bring it back (a replica or pooler may also be removed from the target) and run \"pgrotate cycle\" again; nothing was revoked.",
 							  "cannot poll the sessions");
 	}
 }
@@ -160,7 +160,7 @@ report_stragglers(CycleRun *run, const DrainNodes *w, const char *old)
 		if ((k < w->nnodes ? drain_list_sessions(w->nodes[k], old, &left, &err)
 			 : pooler_poll(w->poolers[k - w->nnodes], old, false, false, &left, &err)) != 0)
 		{
-			log_warning("could not re-check the sessions of %s: %s", old, err);
+			log_warning("could not re-check the sessions of \"%s\": %s", old, err);
 			free(err);
 			err = NULL;
 		}
@@ -169,8 +169,8 @@ report_stragglers(CycleRun *run, const DrainNodes *w, const char *old)
 		who = sessionlist_describe(&left, 10);
 		log_emit(LOG_LEVEL_WARNING, "stragglers", who,
 				 run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE ? NULL :
-				 "they keep working until they disconnect; \"pgrotate revoke TARGET ROLE --terminate\" ends them",
-				 "%d session%s of role %s logged in before the revoke", left.n,
+				 "They keep working until they disconnect; \"pgrotate revoke TARGET ROLE --terminate\" ends them.",
+				 "%d session%s of role \"%s\" logged in before the revoke", left.n,
 				 left.n == 1 ? "" : "s", old);
 		cycle_history(run, "stragglers", old, NULL, run->st.generation, who);
 		free(who);
@@ -206,7 +206,7 @@ cycle_step_drain_revoke(CycleRun *run)
 	}
 	/* A role that never could log in has nothing to drain (first init). */
 	if (drain_nodes_open(t, run->admin, info.exists && info.canlogin, &w, &err) != 0)
-		return cycle_fail(err, "start that node, or remove it from the target's replicas or poolers, and run pgrotate cycle again; nothing was revoked",
+		return cycle_fail(err, "Start that node, or remove it from the target's replicas or poolers, and run \"pgrotate cycle\" again; nothing was revoked.",
 						  "cannot reach every node to drain");
 	if (info.exists && info.canlogin && (rc = wait_drained(run, &w, old)) != PGR_EXIT_OK)
 		goto done;
@@ -227,17 +227,17 @@ cycle_step_drain_revoke(CycleRun *run)
 	}
 	if (cycle_commit_or_rollback(run, rc, &err) != 0)
 	{
-		rc = cycle_fail(err, "run pgrotate cycle again to finish", "cannot revoke the old role");
+		rc = cycle_fail(err, "Run \"pgrotate cycle\" again to finish.", "cannot revoke the old role");
 		goto done;
 	}
 	FAULT_POINT("after-revoke");
 	if (info.canlogin)
 		log_emit(LOG_LEVEL_INFO, "revoked", NULL, NULL,
-				 "revoked role %s (NOLOGIN, no password); active role is %s, generation %lld",
+				 "revoked role \"%s\" (NOLOGIN, no password); active role is \"%s\", generation %lld",
 				 old, run->st.active_role, (long long) run->st.generation);
 	else
 		log_emit(LOG_LEVEL_INFO, "completed", NULL, NULL,
-				 "role %s could not log in, nothing to drain; it is the standby now; active role is %s, generation %lld",
+				 "role \"%s\" could not log in, nothing to drain; it is the standby now; active role is \"%s\", generation %lld",
 				 old, run->st.active_role, (long long) run->st.generation);
 	report_stragglers(run, &w, old);
 	rc = PGR_EXIT_OK;

@@ -48,13 +48,13 @@ plan_settings(CycleRun *run, const char *role, char **detail)
 	if (parity_mirror_plan(run->admin, run->st.active_role, role, &stmts,
 						   &refused, &err) != 0)
 	{
-		log_error("cannot compare the settings of %s and %s: %s",
+		log_error("cannot compare the settings of \"%s\" and \"%s\": %s",
 				  run->st.active_role, role, err);
 		free(err);
 		return -1;
 	}
 	if (stmts.n > 0)
-		printf("   -- copy the per-role settings of %s to %s:\n", run->st.active_role, role);
+		printf("   -- copy the per-role settings of \"%s\" to \"%s\":\n", run->st.active_role, role);
 	sb_init(&sb);
 	sb_appendf(&sb, "settings copied from %s: ", run->st.active_role);
 	for (int i = 0; i < stmts.n; i++)
@@ -103,7 +103,7 @@ plan_provision(CycleRun *run, const char *role, int64_t gen)
 	int			rc;
 
 	step("provision");
-	printf("   generate a %d-character password; save it to %s (0600) before touching the server\n",
+	printf("   generate a %d-character password; save it to \"%s\" (0600) before touching the server\n",
 		   run->t->s.password_length, path);
 	free(path);
 	if (rolesql_provision(run->admin, role, NULL, run->t->s.password_expiry_ms, &sql, &err) != 0)
@@ -134,8 +134,8 @@ plan_verify(CycleRun *run, const char *role)
 		return -1;
 	}
 	step("verify");
-	printf("   log in as %s with the new password over the app conninfo \"%s\"\n", role, run->t->app);
-	printf("   check session_user = %s and current_user = %s, then run: %s\n",
+	printf("   log in as \"%s\" with the new password over the app conninfo \"%s\"\n", role, run->t->app);
+	printf("   check session_user = \"%s\" and current_user = \"%s\", then run: %s\n",
 		   role, run->t->group_role, run->t->s.verify_query);
 	for (int i = 0; i < run->t->replicas.n; i++)
 		printf("   the same on replica \"%s\" once it has replayed the commit\n",
@@ -156,7 +156,7 @@ plan_publish(CycleRun *run, const char *role, const char *old)
 		printf("   write %s\n", d);
 		free(d);
 	}
-	printf("   then record %s as the active role (phase draining); %s stays valid\n", role, old);
+	printf("   then record \"%s\" as the active role (phase draining); \"%s\" stays valid\n", role, old);
 }
 
 static int
@@ -177,7 +177,7 @@ plan_drain(CycleRun *run, const char *old, bool published)
 	if (drain_nodes_open(run->t, run->admin, true, &w, &err) != 0 ||
 		drain_snapshot(&w, old, false, false, &l, &err) != 0)
 	{
-		log_error("cannot list the sessions of %s on every node: %s", old, err);
+		log_error("cannot list the sessions of \"%s\" on every node: %s", old, err);
 		free(err);
 		drain_nodes_close(&w);
 		sessionlist_free(&l);
@@ -185,10 +185,10 @@ plan_drain(CycleRun *run, const char *old, bool published)
 	}
 	drain_nodes_close(&w);
 	step("drain");
-	printf("   wait %s of min_overlap%s and until no session of %s remains (at most %s)\n",
+	printf("   wait %s of min_overlap%s and until no session of \"%s\" remains (at most %s)\n",
 		   run->o->emergency ? "none" : overlap, run->o->emergency ? " (--emergency)" : "",
 		   old, timeout);
-	printf("   sessions of %s now, on the primary, replicas and poolers: %d\n", old, l.n);
+	printf("   sessions of \"%s\" now, on the primary, replicas and poolers: %d\n", old, l.n);
 	if (l.n > 0)
 	{
 		char	   *who = sessionlist_describe(&l, 10);
@@ -261,11 +261,11 @@ cycle_print_plan(CycleRun *run)
 	int			rc = 0;
 
 	step_no = 0;
-	printf("dry run of target %s: phase %s, active role %s, generation %lld; nothing will be changed\n",
+	printf("dry run of target \"%s\": phase %s, active role \"%s\", generation %lld; nothing will be changed\n",
 		   run->t->name, phase_name(st->phase), st->active_role, (long long) st->generation);
 	if (st->phase == PHASE_UNKNOWN)
 	{
-		log_error("target %s is in unknown phase \"%s\"", run->t->name, st->phase_text);
+		log_error("target \"%s\" is in unknown phase \"%s\"", run->t->name, st->phase_text);
 		return PGR_EXIT_FAIL;
 	}
 	if (idle)
@@ -275,7 +275,7 @@ cycle_print_plan(CycleRun *run)
 	if (rc == 0 && st->phase != PHASE_DRAINING)
 		plan_publish(run, newrole, old);
 	if (rc == 0 && run->o->no_wait)
-		printf("%d. stop (--no-wait): a later cycle drains and revokes %s\n", ++step_no, old);
+		printf("%d. stop (--no-wait): a later cycle drains and revokes \"%s\"\n", ++step_no, old);
 	else
 	{
 		if (rc == 0)

@@ -32,13 +32,13 @@ publish_failed(CycleRun *run, const Credential *cred, const char *what, char *er
 	free(err);
 	if (run->republish)
 		log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
-				 "fix the sink and run pgrotate publish again",
-				 "%s; role %s stays active and valid, the sinks written before keep its credential",
+				 "Fix the sink and run \"pgrotate publish\" again.",
+				 "%s; role \"%s\" stays active and valid, the sinks written before keep its credential",
 				 msg, cred->role);
 	else
 		log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
-				 "fix the sink and run pgrotate cycle again: it publishes the same pending credential",
-				 "%s; the old role %s stays active and valid", msg, run->st.active_role);
+				 "Fix the sink and run \"pgrotate cycle\" again: it publishes the same pending credential.",
+				 "%s; the old role \"%s\" stays active and valid", msg, run->st.active_role);
 	cycle_history(run, "publish_failed", run->republish ? NULL : run->st.active_role,
 				  cred->role, cred->generation, msg);
 	free(msg);
@@ -70,7 +70,7 @@ ensure_verifier(CycleRun *run, char **err)
 			rolesql_provision(run->admin, role, run->verifier,
 							  run->t->s.password_expiry_ms, NULL, err) != 0)
 			return -1;
-		log_info("set a new SCRAM verifier of the same password for role %s (the pgbouncer format needs it)",
+		log_info("set a new SCRAM verifier of the same password for role \"%s\" (the pgbouncer format needs it)",
 				 role);
 	}
 	return pending_set_verifier(run->cfg->state_dir, run->t->name, run->verifier, err);
@@ -84,7 +84,7 @@ reload_poolers(CycleRun *run, const Credential *cred)
 
 	if (run->t->poolers.n == 0)
 	{
-		log_warning("target %s has a pgbouncer sink but no poolers: PgBouncer reads the new auth_file at its next RELOAD",
+		log_warning("target \"%s\" has a pgbouncer sink but no poolers: PgBouncer reads the new auth_file at its next RELOAD",
 					run->t->name);
 		return 0;
 	}
@@ -166,8 +166,8 @@ cycle_step_publish(CycleRun *run)
 		if (run->st.publish_started_ms == 0)
 			return cycle_step_rollback(run, "the pending credential was lost before publishing");
 		log_emit(LOG_LEVEL_ERROR, "pending_lost", NULL,
-				 "restore the pending file from a backup, or finish by hand: the sinks may hand out the new password",
-				 "the pending credential of role %s was lost while it was being published",
+				 "Restore the pending file from a backup, or finish by hand: the sinks may hand out the new password.",
+				 "the pending credential of role \"%s\" was lost while it was being published",
 				 run->st.pending_role);
 		return PGR_EXIT_FAIL;
 	}
@@ -181,13 +181,13 @@ cycle_step_publish(CycleRun *run)
 
 		/* one statement: no transaction block needed */
 		if (state_published(run->admin, run->t->name, &ev, &run->next, &err) != 0)
-			return cycle_fail(err, "run pgrotate cycle again: it publishes the same credential",
+			return cycle_fail(err, "Run \"pgrotate cycle\" again: it publishes the same credential.",
 							  "cannot record the publication");
 	}
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
 		cycle_fail(err, NULL, "cannot remove the pending file");
 	log_emit(LOG_LEVEL_INFO, "published", NULL, NULL,
-			 "published role %s (generation %lld) to %d sink%s",
+			 "published role \"%s\" (generation %lld) to %d sink%s",
 			 run->st.pending_role, (long long) run->st.pending_generation, run->t->nsinks,
 			 run->t->nsinks == 1 ? "" : "s");
 	FAULT_POINT("after-publish");

@@ -86,7 +86,7 @@ drain_nodes_open(const Target *t, DbConn *primary, bool with_others,
 	for (int i = 0; i < t->replicas.n; i++)
 	{
 		char	   *node = db_conninfo_node(t->replicas.items[i]);
-		char	   *label = xasprintf("replica %s", node);
+		char	   *label = xasprintf("replica \"%s\"", node);
 
 		w->nodes[w->nnodes] = db_connect(t->replicas.items[i], label, NULL, err);
 		free(node);
@@ -177,14 +177,14 @@ show_progress(const DrainSpec *spec, const SessionList *l, int64_t elapsed,
 					o, sizeof(o));
 	if (live)
 	{
-		log_live("draining %s: sessions %s; overlap %s left; %s/%s",
+		log_live("draining \"%s\": sessions %s; overlap %s left; %s/%s",
 				 spec->role, counts, o, e, t);
 		if (final)
 			log_live_end();
 	}
 	else
 		log_emit(LOG_LEVEL_INFO, "drain_progress", who, NULL,
-				 "draining %s: sessions %s; min_overlap %s left; waited %s of %s",
+				 "draining \"%s\": sessions %s; min_overlap %s left; waited %s of %s",
 				 spec->role, counts, o, e, t);
 	free(counts);
 	free(who);
@@ -296,7 +296,7 @@ drain_kill_pooler_clients(Pooler *p, const char *role, int *killed, int *unkilla
 
 	if (rc < 0)
 	{
-		log_warning("could not disconnect the clients of %s from %s: %s",
+		log_warning("could not disconnect the clients of \"%s\" from %s: %s",
 					role, pooler_label(p), err);
 		free(err);
 		return -1;
@@ -307,8 +307,8 @@ drain_kill_pooler_clients(Pooler *p, const char *role, int *killed, int *unkilla
 	{
 		*unkillable += n;
 		log_emit(LOG_LEVEL_WARNING, "pooler_cannot_kill", NULL,
-				 "once the role is revoked their next transaction fails: PgBouncer cannot log in to the server for them (PgBouncer 1.24 and later can disconnect them with KILL_CLIENT)",
-				 "%s (%s) cannot disconnect a single client: %d client%s of role %s %s connected to it; only server connections are terminated",
+				 "Once the role is revoked their next transaction fails: PgBouncer cannot log in to the server for them (PgBouncer 1.24 and later can disconnect them with KILL_CLIENT).",
+				 "%s (%s) cannot disconnect a single client: %d client%s of role \"%s\" %s connected to it; only server connections are terminated",
 				 pooler_label(p), pooler_version(p), n, n == 1 ? "" : "s", role,
 				 n == 1 ? "stays" : "stay");
 	}
@@ -340,7 +340,7 @@ drain_terminate_all(const DrainNodes *w, const char *role, int *unkillable)
 
 		if (drain_terminate(w->nodes[k], role, &n, &err) != 0)
 		{
-			log_warning("could not terminate the sessions of %s on %s: %s", role,
+			log_warning("could not terminate the sessions of \"%s\" on %s: %s", role,
 						db_label(w->nodes[k]), err);
 			free(err);
 		}

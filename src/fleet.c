@@ -202,8 +202,8 @@ open_consoles(Fleet *f, FTarget *ft)
 		if ((ft->consoles[k] = console_for(f, t->poolers.items[k], &err)) < 0)
 		{
 			log_emit(LOG_LEVEL_ERROR, "failed", NULL,
-					 "start that pooler, or remove it from the target's poolers; nothing was changed",
-					 "cannot open the fleet's console connection for target %s: %s", t->name, err);
+					 "Start that pooler, or remove it from the target's poolers; nothing was changed.",
+					 "cannot open the fleet's console connection for target \"%s\": %s", t->name, err);
 			free(err);
 			return -1;
 		}
@@ -225,7 +225,7 @@ transport_allowed(FTarget *ft)
 	if (transport_enforce(ft->t, &err) == 0)
 		return true;
 	log_emit(LOG_LEVEL_ERROR, "failed", NULL, NULL,
-			 "target %s: refusing to connect, nothing was changed: %s", ft->t->name, err);
+			 "target \"%s\": refusing to connect, nothing was changed: %s", ft->t->name, err);
 	free(err);
 	ft->st = F_DONE;
 	ft->rc = PGR_EXIT_FAIL;
@@ -255,8 +255,8 @@ open_hubs(Fleet *f)
 			if (h < 0)
 			{
 				log_emit(LOG_LEVEL_ERROR, "failed", NULL,
-						 "check the admin conninfo of that node; nothing was changed",
-						 "cannot open the fleet's connection for target %s: %s", t->name, err);
+						 "Check the admin conninfo of that node; nothing was changed.",
+						 "cannot open the fleet's connection for target \"%s\": %s", t->name, err);
 				free(err);
 				return -1;
 			}
@@ -322,7 +322,7 @@ start_worker(Fleet *f, int i)
 		pid = fork();
 	if (pid < 0)
 	{
-		log_error("cannot start a process for target %s: %s", ft->t->name, strerror(errno));
+		log_error("cannot start a process for target \"%s\": %s", ft->t->name, strerror(errno));
 		close_fd(&reply[0]);
 		close_fd(&reply[1]);
 		ft->st = F_DONE;
@@ -417,7 +417,7 @@ reload_for(Fleet *f, int i)
 		if (*c == '\n')
 			*c = ' ';
 	if (ft->reply_fd < 0 || write(ft->reply_fd, reply, strlen(reply)) < 0)
-		log_warning("cannot answer the worker of target %s", ft->t->name);
+		log_warning("cannot answer the worker of target \"%s\"", ft->t->name);
 	free(reply);
 	free(err);
 }
@@ -749,7 +749,7 @@ progress_per_target(const Fleet *f)
 		char		detail[128] = "";
 
 		if (ft->st == F_DRAINING && ft->sessions >= 0)
-			snprintf(detail, sizeof(detail), "%lld session%s of role %s left",
+			snprintf(detail, sizeof(detail), "%lld session%s of role \"%s\" left.",
 					 (long long) ft->sessions, ft->sessions == 1 ? "" : "s", ft->old);
 		log_set_target(ft->t->name);
 		log_emit(LOG_LEVEL_INFO, "fleet_target", detail[0] ? detail : NULL, NULL,
@@ -911,7 +911,7 @@ stop_all(Fleet *f)
 		}
 	if (left > 0)
 		log_emit(LOG_LEVEL_ERROR, "interrupted", NULL,
-				 "run \"pgrotate cycle --all\" to finish them",
+				 "Run \"pgrotate cycle --all\" to finish them.",
 				 "interrupted with %d target%s draining: their new credentials are published, their old roles stay valid",
 				 left, left == 1 ? "" : "s");
 }

@@ -85,13 +85,13 @@ start(Par *p, int i)
 	p->started[i] = true;
 	if ((p->out[i] = tmpfile()) == NULL)
 	{
-		log_error("cannot make a temporary file for target %s: %s", p->targets[i]->name, strerror(errno));
+		log_error("cannot make a temporary file for target \"%s\": %s", p->targets[i]->name, strerror(errno));
 		return -1;
 	}
 	fflush(NULL);
 	if ((p->pids[i] = fork()) < 0)
 	{
-		log_error("cannot start a process for target %s: %s", p->targets[i]->name, strerror(errno));
+		log_error("cannot start a process for target \"%s\": %s", p->targets[i]->name, strerror(errno));
 		p->pids[i] = 0;
 		fclose(p->out[i]);
 		p->out[i] = NULL;

@@ -47,7 +47,7 @@ pooler_open(const char *conninfo, char **err)
 	DbRes	   *r = NULL;
 	char	   *e = NULL;
 
-	p->label = xasprintf("pooler %s", node);
+	p->label = xasprintf("pooler \"%s\"", node);
 	free(node);
 	p->conn = db_connect_console(conninfo, p->label, err);
 	if (p->conn == NULL)
@@ -55,9 +55,9 @@ pooler_open(const char *conninfo, char **err)
 	if (db_exec(p->conn, "SHOW VERSION", 0, NULL, -1, &r, &e) != 0 ||
 		db_nrows(r) < 1)
 	{
-		*err = xasprintf("%s (hint: poolers entries must connect to a PgBouncer"
+		*err = xasprintf("%s (hint: Entries of poolers must connect to a PgBouncer"
 						 " admin console, dbname=pgbouncer, as one of its"
-						 " admin_users)", e ? e : "SHOW VERSION returned nothing");
+						 " admin_users.)", e ? e : "SHOW VERSION returned nothing");
 		free(e);
 		goto fail;
 	}
@@ -237,11 +237,11 @@ reconnect_db(Pooler *p, const char *db, const char *role,
 	word = console_word(db);
 	cmd = xasprintf("RECONNECT %s", word);
 	if (db_cmd(p->conn, cmd, &err) == 0)
-		log_info("%s: asked to RECONNECT database %s: server connections of role %s close as they are released",
+		log_info("%s: asked to RECONNECT database \"%s\": server connections of role \"%s\" close as they are released",
 				 p->label, db, role);
 	else
 	{
-		log_warning("%s: RECONNECT %s failed (idle server connections of role %s stay until server_idle_timeout): %s",
+		log_warning("%s: RECONNECT %s failed (idle server connections of role \"%s\" stay until server_idle_timeout): %s",
 					p->label, word, role, err);
 		p->reconnect_failed = true;
 		free(err);

@@ -49,7 +49,7 @@ sessionlist_describe(const SessionList *l, int max)
 		{
 			sb_appendf(&sb, "%s %s", s->node, s->kind);
 			if (s->database)
-				sb_appendf(&sb, " of database %s", s->database);
+				sb_appendf(&sb, " of database \"%s\"", s->database);
 			if (s->pid > 0)
 				sb_appendf(&sb, " (%s pid %d)", strcmp(s->kind, "client") == 0 ?
 						   "client" : "backend", s->pid);

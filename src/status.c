@@ -158,15 +158,15 @@ collect_poolers(TargetStatus *ts, int first)
 		char	   *err = NULL;
 
 		ns->node = xasprintf("pooler %s", node);
-		free(node);
 		ns->reachable = count_pooler(ts->t->poolers.items[k], ts, ns, &err) == 0;
 		if (!ns->reachable)
 		{
 			ns->error = err ? err : xstrdup("unknown error");
 			add_problem(ts, STATUS_CRITICAL,
-						"%s unreachable, its clients are unknown and the next cycle cannot drain there: %s",
-						ns->node, ns->error);
+						"pooler \"%s\" unreachable, its clients are unknown and the next cycle cannot drain there: %s",
+						node, ns->error);
 		}
+		free(node);
 	}
 }
 
@@ -191,7 +191,7 @@ collect_nodes(TargetStatus *ts, DbConn *admin)
 		else
 		{
 			ns->node = db_conninfo_node(t->replicas.items[k - 1]);
-			label = xasprintf("replica %s", ns->node);
+			label = xasprintf("replica \"%s\"", ns->node);
 			c = db_connect(t->replicas.items[k - 1], label, over, &err);
 		}
 		ns->reachable = c != NULL && count_sessions(c, ts, ns, &err) == 0;
@@ -239,10 +239,10 @@ judge_sink_credential(const TargetStatus *ts, SinkStatus *out, const char *fp)
 		out->state = SINK_ST_STALE;
 	if (out->state == SINK_ST_STALE && out->detail == NULL)
 		out->detail = strcmp(out->role, st->active_role) == 0
-			? xasprintf("holds role %s with another password than the active credential", out->role)
-			: xasprintf("holds role %s, not the active role %s", out->role, st->active_role);
+			? xasprintf("holds role \"%s\" with another password than the active credential", out->role)
+			: xasprintf("holds role \"%s\", not the active role \"%s\"", out->role, st->active_role);
 	else if (out->state == SINK_ST_PENDING && out->detail == NULL)
-		out->detail = xasprintf("holds the credential of role %s being published", out->role);
+		out->detail = xasprintf("holds the credential of role \"%s\" being published", out->role);
 }
 
 static void
@@ -299,10 +299,10 @@ collect_sinks(TargetStatus *ts)
 
 		check_sink(ts, &ts->t->sinks[i], ss);
 		if (ss->state == SINK_ST_UNREADABLE)
-			add_problem(ts, STATUS_UNKNOWN, "sink %s cannot be checked: %s", ss->name, ss->detail);
+			add_problem(ts, STATUS_UNKNOWN, "sink \"%s\" cannot be checked: %s", ss->name, ss->detail);
 		else if (ss->state != SINK_ST_OK && ss->state != SINK_ST_PENDING &&
 				 ss->state != SINK_ST_NOT_CHECKED)
-			add_problem(ts, STATUS_CRITICAL, "sink %s does not hold the active credential (%s): %s",
+			add_problem(ts, STATUS_CRITICAL, "sink \"%s\" does not hold the active credential (%s): %s",
 						ss->name, sink_state_name(ss->state), ss->detail);
 	}
 }
@@ -375,7 +375,7 @@ judge_phase(TargetStatus *ts)
 	duration_format(s->drain_timeout_ms, d, sizeof(d));
 	if (!ts->active_can_login)
 		add_problem(ts, STATUS_CRITICAL,
-					"the active role %s cannot log in (NOLOGIN or missing): applications cannot connect",
+					"the active role \"%s\" cannot log in (NOLOGIN or missing): applications cannot connect",
 					st->active_role);
 	if (ts->last_error.msg)
 	{
@@ -402,7 +402,7 @@ judge_phase(TargetStatus *ts)
 		char	   *todo = next_step(ts, "finish");
 
 		add_problem(ts, late ? STATUS_CRITICAL : STATUS_WARNING,
-					"draining for %s%s: old role %s stays valid until its sessions end; %s",
+					"draining for %s%s: old role \"%s\" stays valid until its sessions end; %s",
 					a, late ? " (longer than drain_timeout)" : "", st->standby_role, todo);
 		free(todo);
 	}
@@ -438,11 +438,11 @@ judge_due(TargetStatus *ts)
 	format_utc(ts->valid_until, a);
 	format_utc(ts->next_due, b);
 	if (ts->valid_until <= ts->now)
-		add_problem(ts, STATUS_CRITICAL, "the password of the active role %s expired at %s (VALID UNTIL)",
+		add_problem(ts, STATUS_CRITICAL, "the password of the active role \"%s\" expired at %s (VALID UNTIL)",
 					ts->st.active_role, a);
 	else if (ts->valid_until < ts->next_due)
 		add_problem(ts, STATUS_CRITICAL,
-					"the password of the active role %s expires at %s, before the next due rotation at %s: rotate now, and make password_expiry longer than rotation_interval",
+					"the password of the active role \"%s\" expires at %s, before the next due rotation at %s: rotate now, and make password_expiry longer than rotation_interval",
 					ts->st.active_role, a, b);
 }
 

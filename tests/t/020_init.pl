@@ -53,7 +53,7 @@ my $hist = $node->safe_psql('SELECT count(*) FROM pgrotate.history', dbname => '
 my $before = slurp_file($t->{sink});
 $r = pgr($t, 'init', 'appdb');
 is($r->{exit}, 0, 'second init exits 0');
-like($r->{stderr}, qr/nothing to do: target appdb is initialised \(active role app_user_a, generation 1/, 'second init says nothing to do');
+like($r->{stderr}, qr/nothing to do: target "appdb" is initialised \(active role "app_user_a", generation 1/, 'second init says nothing to do');
 is(slurp_file($t->{sink}), $before, 'second init left the sink alone');
 is($node->safe_psql('SELECT count(*) FROM pgrotate.history', dbname => 'appdb'), $hist, 'and wrote no history');
 ok(login_works($node, $user, $pw), 'the credential still logs in');
@@ -126,18 +126,18 @@ sub second_target
 $node->safe_psql('CREATE ROLE legacy LOGIN');
 $r = second_target(group_role => 'legacy', roles => [ 'o_a', 'o_b' ]);
 is($r->{exit}, 1, 'init refuses a group role that can log in');
-like($r->{stderr}, qr/group role legacy can log in/, '... and says why');
+like($r->{stderr}, qr/group role "legacy" can log in/, '... and says why');
 like($r->{stderr}, qr/--adopt-group/, '... and names the way out');
 is($node->safe_psql("SELECT count(*) FROM pg_roles WHERE rolname IN ('o_a', 'o_b')"), '0', '... and created nothing');
 
 $node->safe_psql('CREATE ROLE o_bypass NOLOGIN BYPASSRLS');
 $r = second_target(group_role => 'ogroup', roles => [ 'o_bypass', 'o_b' ]);
 is($r->{exit}, 1, 'init refuses a BYPASSRLS login role');
-like($r->{stderr}, qr/login role o_bypass is BYPASSRLS/, '... naming it');
+like($r->{stderr}, qr/login role "o_bypass" is BYPASSRLS/, '... naming it');
 
 $r = second_target(group_role => 'app2', roles => [ 'app_user_a', 'x_b' ]);
 is($r->{exit}, 1, 'init refuses a role that another target uses');
-like($r->{stderr}, qr/target appdb already uses one of the roles/, '... naming that target');
+like($r->{stderr}, qr/target "appdb" already uses one of the roles/, '... naming that target');
 
 # init over a live role A: never changes its password; B is published and
 # A is left to drain.
@@ -160,7 +160,7 @@ is($u3, 'live_b', 'role B is published');
 ok(login_works($node, $u3, $p3), 'and logs in');
 is($node->safe_psql("SELECT phase FROM pgrotate.state WHERE target = 'live'", dbname => 'appdb'),
 	'draining', 'the live role is left draining');
-like($r->{stderr}, qr/role live_a was in use/, 'init says the live role drains later');
+like($r->{stderr}, qr/role "live_a" was in use/, 'init says the live role drains later');
 $hold->quit;
 $r = run_pgrotate(args => [ 'cycle', 'live' ], config => $conf3, env => $t->{env});
 is($r->{exit}, 0, 'a cycle finishes the drain');

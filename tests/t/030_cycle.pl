@@ -47,9 +47,9 @@ my $held2 = $node->background_session(user => $ua, password => $pa, dbname => 'a
 	application_name => 'held-app-2');
 $r = run_cycle();
 is($r->{exit}, 3, 'cycle with a held session exits 3 (drain timeout)');
-like($r->{stderr}, qr/draining app_user_a: sessions primary 2/, 'progress names the role and the sessions');
+like($r->{stderr}, qr/draining "app_user_a": sessions primary 2/, 'progress names the role and the sessions');
 like($r->{stderr}, qr/held-app/, 'the straggler is named by application_name');
-like($r->{stderr}, qr/drain timeout: role app_user_a still has sessions/, 'the timeout is explained');
+like($r->{stderr}, qr/drain timeout: role "app_user_a" still has sessions/, 'the timeout is explained');
 like($r->{stderr}, qr/still has sessions.*\nDETAIL: primary pid \d+ "held-app"[^\n]*\n {8}primary pid \d+ "held-app-2"/,
 	'one session per DETAIL line');
 {
@@ -70,7 +70,7 @@ r_active('app_user_b', 'active names the new role while draining');
 $held->quit;
 $r = run_cycle();
 is($r->{exit}, 0, 'resumed cycle exits 0') or diag($r->{stderr});
-like($r->{stderr}, qr/resuming the cycle of target appdb in phase draining/, 'it says it resumes');
+like($r->{stderr}, qr/resuming the cycle of target "appdb" in phase draining/, 'it says it resumes');
 is(role_row($node, 'app_user_a'), 'f|f', 'old role NOLOGIN with no password');
 ok(!login_works($node, $ua, $pa), 'the old credential no longer logs in');
 is(phase(), 'idle', 'phase idle');
@@ -111,7 +111,7 @@ sub r_active
 	$r = run_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env});
 	$outputs .= $r->{stderr};
 	is($r->{exit}, 0, 'terminate policy: cycle exits 0') or diag($r->{stderr});
-	like($r->{stderr}, qr/terminated 1 session of role app_user_a/, 'it says what it terminated');
+	like($r->{stderr}, qr/terminated 1 session of role "app_user_a"/, 'it says what it terminated');
 	poll_until(sub {
 			$node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'doomed-app'") eq '0'
 		}, what => 'the held session is gone');
@@ -131,7 +131,7 @@ sub r_active
 	$r = run_cycle();
 	is($r->{exit}, 4, 'a second run exits 4');
 	my $pid = $bg->pid;
-	like($r->{stderr}, qr/another pgrotate run holds target appdb: host \S+, pgrotate pid $pid, since \d{4}-/,
+	like($r->{stderr}, qr/another pgrotate run holds target "appdb": host \S+, pgrotate pid $pid, since \d{4}-/,
 		'it names host, pid and start time of the holder');
 	$s->quit;
 	my $res = $bg->finish;
@@ -152,7 +152,7 @@ sub r_active
 	$outputs .= $r->{stderr};
 	is($r->{exit}, 1, 'failed verify exits 1');
 	like($r->{stderr}, qr/no_such_table/, 'the verify error is shown');
-	like($r->{stderr}, qr/rolled back: role $standby is NOLOGIN again/, 'it says it rolled back');
+	like($r->{stderr}, qr/rolled back: role "$standby" is NOLOGIN again/, 'it says it rolled back');
 	is(role_row($node, $standby), 'f|f', 'the standby is NOLOGIN without a password again');
 	is(slurp_file($t->{sink}), $before, 'nothing was published');
 	is(phase(), 'idle', 'phase idle');
@@ -198,7 +198,7 @@ sub r_active
 	$outputs .= $r->{stderr};
 	is($r->{exit}, 1, 'a failed publish exits 1');
 	like($r->{stderr}, qr/publishing to .*sinkdir\/app\.env.* failed/, 'the sink is named');
-	like($r->{stderr}, qr/old role $active stays active and valid/, 'and the old role stays');
+	like($r->{stderr}, qr/old role "$active" stays active and valid/, 'and the old role stays');
 	is(role_row($node, $active), 't|t', 'the active role is untouched');
 	ok(login_works($node, $active, $apw), 'the old credential logs in');
 	is(phase(), 'verified', 'phase verified: provisioned and proven, not published');
@@ -237,12 +237,12 @@ sub r_active
 	$r = run_cycle();
 	is($r->{exit}, 1, 'a setup problem: exit 1');
 	like($r->{stderr}, qr/can log in/, 'it names the problem');
-	like($r->{stderr}, qr/the setup of target appdb has 1 problem/, 'and refuses');
+	like($r->{stderr}, qr/the setup of target "appdb" has 1 problem/, 'and refuses');
 	is($snapshot->(), $before, 'roles, state and history unchanged');
 	like($node->safe_psql("SELECT last_error_step || ': ' || last_error || ' / '"
 			  . " || (SELECT event || ' ' || detail FROM pgrotate.history ORDER BY id DESC LIMIT 1)"
 			  . " FROM pgrotate.state", dbname => 'appdb'),
-		qr{^setup: the setup of target appdb has 1 problem, first: group role "app" is NOLOGIN: role "app" can log in: applications may log in as it / failed setup$},
+		qr{^setup: the setup of target "appdb" has 1 problem, first: group role "app" is NOLOGIN: role "app" can log in: applications may log in as it / failed setup$},
 		'the refusal is recorded: state (step, message) and a history row');
 	ok(!-e $pending, 'no pending password left behind');
 	$node->safe_psql('ALTER ROLE app NOLOGIN');
@@ -255,7 +255,7 @@ sub r_active
 	$before = $snapshot->();
 	$r = run_cycle();
 	is($r->{exit}, 1, 'a standby in use: exit 1');
-	like($r->{stderr}, qr/the standby role \Q$st\E has 1 session although it should not be in use/,
+	like($r->{stderr}, qr/the standby role "\Q$st\E" has 1 session although it should not be in use/,
 		'it names the standby');
 	like($r->{stderr}, qr/"by-hand"/, '... and the session');
 	is($snapshot->(), $before, 'roles, state and history unchanged');

@@ -28,12 +28,12 @@ my $s = $node->background_session(user => $u, password => $p, dbname => 'appdb',
 my $before = snapshot();
 my $r = pgr($t, 'cycle', 'appdb', '--dry-run');
 is($r->{exit}, 0, '--dry-run exits 0') or diag($r->{stderr});
-like($r->{stdout}, qr/dry run of target appdb: phase idle, active role app_user_a, generation 1; nothing will be changed/,
+like($r->{stdout}, qr/dry run of target "appdb": phase idle, active role "app_user_a", generation 1; nothing will be changed/,
 	'the plan starts with the current state');
 like($r->{stdout}, qr/ALTER ROLE "app_user_b" LOGIN PASSWORD '<redacted>' VALID UNTIL 'infinity'/,
 	'the plan shows the SQL with the password redacted');
 like($r->{stdout}, qr/write file "\S+appdb\.env"/, 'the plan names the sink');
-like($r->{stdout}, qr/sessions of app_user_a now, on the primary, replicas and poolers: 1\n {5}primary pid \d+ "emerg-app"/, 'and the sessions the drain would wait on, one per line');
+like($r->{stdout}, qr/sessions of "app_user_a" now, on the primary, replicas and poolers: 1\n {5}primary pid \d+ "emerg-app"/, 'and the sessions the drain would wait on, one per line');
 like($r->{stdout}, qr/ALTER ROLE "app_user_a" NOLOGIN PASSWORD NULL/, 'and the revoke');
 unlike($r->{stdout} . $r->{stderr}, qr/\Q$p\E/, 'no password in the plan');
 is(snapshot(), $before, 'roles, state, history, sink and state_dir are byte-identical afterwards');
@@ -43,7 +43,7 @@ is(snapshot(), $before, 'roles, state, history, sink and state_dir are byte-iden
 $r = pgr($t, [ 'cycle', 'appdb', '--emergency', '--reason', 'leaked in a paste' ], timeout => 60);
 is($r->{exit}, 0, '--emergency exits 0') or diag($r->{stderr});
 cmp_ok($r->{elapsed}, '<', 30, 'it did not wait for min_overlap');
-like($r->{stderr}, qr/terminated 1 session of role app_user_a/, 'the held session was terminated');
+like($r->{stderr}, qr/terminated 1 session of role "app_user_a"/, 'the held session was terminated');
 poll_until(sub {
 		$node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'emerg-app'") eq '0'
 	}, what => 'the held session is gone');

@@ -70,7 +70,7 @@ for my $point (qw(after-pending after-provision after-verify mid-publish after-p
 	my ($u, $p) = read_env_sink($t->{sink});
 	my $s = $node->background_session(user => $u, password => $p, dbname => 'appdb', application_name => 'mid-drain');
 	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => $t->{conf}, env => $t->{env}, timeout => 90);
-	$bg->wait_for(qr/draining $u: sessions primary 1/, stream => 'stderr');
+	$bg->wait_for(qr/draining "$u": sessions primary 1/, stream => 'stderr');
 	my $res = $bg->kill;
 	is($res->{signal}, 9, 'mid-drain: killed');
 	sinks_log_in('mid-drain');

@@ -52,11 +52,11 @@ sub phase
 # 1. init verifies on the replica too; check reports it.
 my $r = pgr($t, 'init', 'appdb');
 is($r->{exit}, 0, 'init with a replica') or BAIL_OUT($r->{stderr});
-like($r->{stderr}, qr/verified role app_user_a on 1 replica/, 'the first credential is verified on the replica');
+like($r->{stderr}, qr/verified role "app_user_a" on 1 replica/, 'the first credential is verified on the replica');
 my ($ua, $pa) = read_env_sink($sink);
 $r = pgr($t, 'check', 'appdb');
 is($r->{exit}, 0, 'check passes') or diag($r->{stdout});
-like($r->{stdout}, qr/ok\s+replica \Q$rnode\E reachable: in recovery, replay lag 0\.0s$/m,
+like($r->{stdout}, qr/ok\s+replica "\Q$rnode\E" reachable: in recovery, replay lag 0\.0s$/m,
 	'check reports the replica in recovery, caught up');
 
 # 2. A session on the replica holds the old role.
@@ -64,8 +64,8 @@ my $held = $replica->background_session(user => $ua, password => $pa, dbname => 
 	application_name => 'replica-reader');
 $r = cycle();
 is($r->{exit}, 3, 'a session on the replica: drain timeout, exit 3');
-like($r->{stderr}, qr/sessions primary 0, replica \Q$rnode\E 1/, 'progress counts sessions per node');
-like($r->{stderr}, qr/replica \Q$rnode\E pid \d+ "replica-reader"/, 'the straggler is named with its node');
+like($r->{stderr}, qr/sessions primary 0, replica "\Q$rnode\E" 1/, 'progress counts sessions per node');
+like($r->{stderr}, qr/replica "\Q$rnode\E" pid \d+ "replica-reader"/, 'the straggler is named with its node');
 is(role_row($primary, $ua), 't|t', 'the old role stays LOGIN');
 is(phase(), 'draining', 'phase draining');
 my ($ub, $pb) = read_env_sink($sink);
@@ -88,18 +88,18 @@ ok(!login_works($replica, $ua, $pa), 'the old credential no longer logs in on th
 	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => conf('long', drain_timeout => '30s'),
 		env => $t->{env}, timeout => 60);
 	poll_until(sub { phase() eq 'draining' }, what => 'the cycle to be draining');
-	$bg->wait_for(qr/draining app_user_b: sessions primary 1, replica/, stream => 'stderr');
+	$bg->wait_for(qr/draining "app_user_b": sessions primary 1, replica/, stream => 'stderr');
 	$replica->stop;
 	my $res = $bg->finish;
 	is($res->{exit}, 1, 'a replica lost mid-drain: exit 1');
-	like($res->{stderr}, qr/cannot poll the sessions: replica \Q$rnode\E: /, 'the error names the replica');
+	like($res->{stderr}, qr/cannot poll the sessions: replica "\Q$rnode\E": /, 'the error names the replica');
 	like($res->{stderr}, qr/nothing was revoked/, 'and says nothing was revoked');
 	is(role_row($primary, $ub), 't|t', 'the old role is still LOGIN');
 	is(phase(), 'draining', 'phase still draining');
 	$s->quit;
 	$r = cycle();
 	is($r->{exit}, 1, 'with the replica down the drain cannot start');
-	like($r->{stderr}, qr/cannot reach every node to drain: replica \Q$rnode\E: could not connect/,
+	like($r->{stderr}, qr/cannot reach every node to drain: replica "\Q$rnode\E": could not connect/,
 		'the unreachable replica is named');
 	is(role_row($primary, $ub), 't|t', 'nothing revoked');
 	$replica->start;
@@ -116,18 +116,18 @@ ok(!login_works($replica, $ua, $pa), 'the old credential no longer logs in on th
 	$replica->stop;
 	$r = cycle();
 	is($r->{exit}, 1, 'replica down at verify: exit 1');
-	like($r->{stderr}, qr/replica \Q$rnode\E: could not connect/, 'the replica is named');
-	like($r->{stderr}, qr/nothing was published, the active role \Q$active\E is untouched/, 'nothing was published');
+	like($r->{stderr}, qr/replica "\Q$rnode\E": could not connect/, 'the replica is named');
+	like($r->{stderr}, qr/nothing was published, the active role "\Q$active\E" is untouched/, 'nothing was published');
 	is(slurp_file($sink), $before, 'the sink is unchanged');
 	ok(login_works($primary, $active, $apw), 'the active credential works');
 	is(phase(), 'provisioned', 'the standby stays provisioned for a retry');
 	like($primary->safe_psql("SELECT detail FROM pgrotate.history WHERE event = 'verify_incomplete'"
-			  . " ORDER BY id DESC LIMIT 1", dbname => 'appdb'), qr/replica \Q$rnode\E/,
+			  . " ORDER BY id DESC LIMIT 1", dbname => 'appdb'), qr/replica "\Q$rnode\E"/,
 		'the history records why, naming the replica');
 	$replica->start;
 	$r = cycle();
 	is($r->{exit}, 0, 'with the replica back the cycle resumes and completes') or diag($r->{stderr});
-	like($r->{stderr}, qr/resuming the cycle of target appdb in phase provisioned/, 'it resumed the verification');
+	like($r->{stderr}, qr/resuming the cycle of target "appdb" in phase provisioned/, 'it resumed the verification');
 	is(role_row($primary, $active), 'f|f', 'the old role is revoked in the end');
 }
 
@@ -138,11 +138,11 @@ ok(!login_works($replica, $ua, $pa), 'the old credential no longer logs in on th
 	$replica->safe_psql('SELECT pg_wal_replay_pause()');
 	$r = cycle(conf('lag', drain_timeout => '1s'));
 	my $c = pgr($t, 'check', 'appdb');
-	like($c->{stdout}, qr/ok\s+replica \Q$rnode\E reachable: in recovery, (?:replay lag \d+\.\ds|no transaction replayed yet)$/m,
+	like($c->{stdout}, qr/ok\s+replica "\Q$rnode\E" reachable: in recovery, (?:replay lag \d+\.\ds|no transaction replayed yet)$/m,
 		'check reports the lag of a paused replica');
 	unlike($c->{stdout}, qr/replay lag 0\.0s/, 'not as caught up');
 	is($r->{exit}, 1, 'a lagging replica: exit 1');
-	like($r->{stderr}, qr/replicas did not replay the new password \(WAL [0-9A-F\/]+\) within drain_timeout \(1s\): replica \Q$rnode\E \d+ bytes behind/,
+	like($r->{stderr}, qr/replicas did not replay the new password \(WAL [0-9A-F\/]+\) within drain_timeout \(1s\): replica "\Q$rnode\E" \d+ bytes behind/,
 		'the lagging replica is named with its lag');
 	is(slurp_file($sink), $before, 'nothing was published');
 	is(role_row($primary, $active), 't|t', 'the active role is untouched');
@@ -160,7 +160,7 @@ ok(!login_works($replica, $ua, $pa), 'the old credential no longer logs in on th
 		application_name => 'doomed-reader');
 	$r = cycle(conf('terminate', on_drain_timeout => 'terminate', drain_timeout => '1s'));
 	is($r->{exit}, 0, 'terminate policy with a replica session: exit 0') or diag($r->{stderr});
-	like($r->{stderr}, qr/terminated 1 session of role \Q$u\E/, 'it terminated the session');
+	like($r->{stderr}, qr/terminated 1 session of role "\Q$u\E"/, 'it terminated the session');
 	poll_until(sub {
 			$replica->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'doomed-reader'") eq '0'
 		}, what => 'the session on the replica is gone');

@@ -93,7 +93,7 @@ sub backends_of
 # 1. init writes the auth_file line and reloads PgBouncer.
 my $r = pgr($t, 'init', 'appdb');
 is($r->{exit}, 0, 'init') or BAIL_OUT($r->{stderr});
-like($r->{stderr}, qr/pooler \Q$pnode\E reloaded its auth_file/, 'PgBouncer was told to RELOAD');
+like($r->{stderr}, qr/pooler "\Q$pnode\E" reloaded its auth_file/, 'PgBouncer was told to RELOAD');
 my ($ua, $pa) = read_env_sink($sink);
 my @lines = split /\n/, slurp_file($auth);
 is($lines[0], qq("$ua" ") . verifier_of($ua) . '"', 'first line: the new role with its verifier as stored on the server');
@@ -103,7 +103,7 @@ is(through_pooler($ua, $pa), $ua, 'the new role logs in through PgBouncer (sessi
 is(through_pooler($ua, $pa, 'appdb_tx'), $ua, 'and through transaction pooling');
 $r = pgr($t, 'check', 'appdb');
 is($r->{exit}, 0, 'check passes') or diag($r->{stdout});
-like($r->{stdout}, qr/ok\s+pooler \Q$pnode\E reachable: PgBouncer \d+\.\d+/, 'check reports the pooler and its version');
+like($r->{stdout}, qr/ok\s+pooler "\Q$pnode\E" reachable: PgBouncer \d+\.\d+/, 'check reports the pooler and its version');
 
 # 2. Transaction pooling: an idle client has no server connection, yet it
 # holds the drain.
@@ -112,10 +112,10 @@ my $other_tx = $pgb->client(user => 'other_app', password => $other_pw, dbname =
 	application_name => 'other-tx');
 $r = cycle();
 is($r->{exit}, 3, 'an idle transaction-pooling client holds the drain: exit 3');
-like($r->{stderr}, qr/sessions primary 0, pooler \Q$pnode\E [12]\b/, 'progress counts the pooler');
-like($r->{stderr}, qr/pooler \Q$pnode\E client of database appdb_tx \(client pid \d+\) "tx-idle"/,
+like($r->{stderr}, qr/sessions primary 0, pooler "\Q$pnode\E" [12]\b/, 'progress counts the pooler');
+like($r->{stderr}, qr/pooler "\Q$pnode\E" client of database "appdb_tx" \(client pid \d+\) "tx-idle"/,
 	'the pooler client is named');
-like($r->{stderr}, qr/asked to RECONNECT database appdb_tx/, 'the pooler was asked to RECONNECT');
+like($r->{stderr}, qr/asked to RECONNECT database "appdb_tx"/, 'the pooler was asked to RECONNECT');
 is(backends_of($ua), '0', 'the primary has no backend of the old role: pg_stat_activity alone would revoke');
 is(scalar @{ $pgb->clients_of($ua) }, 1, 'SHOW CLIENTS has the old role\'s client');
 is(role_row($primary, $ua), 't|t', 'the old role stays LOGIN');
@@ -149,11 +149,11 @@ is($other_tx->query_safe('SELECT session_user'), 'other_app', 'the other applica
 	my $s = $pgb->client(user => $ub, password => $pb, dbname => 'appdb', application_name => 'session-idle');
 	$r = cycle();
 	is($r->{exit}, 3, 'an idle session-pooling client holds the drain: exit 3');
-	like($r->{stderr}, qr/sessions primary 1, pooler \Q$pnode\E 2\b/,
+	like($r->{stderr}, qr/sessions primary 1, pooler "\Q$pnode\E" 2\b/,
 		'its backend on the primary, its client and server connection on the pooler');
-	like($r->{stderr}, qr/pooler \Q$pnode\E server connection of database appdb \(backend pid \d+\)/,
+	like($r->{stderr}, qr/pooler "\Q$pnode\E" server connection of database "appdb" \(backend pid \d+\)/,
 		'the server connection is named');
-	like($r->{stderr}, qr/pooler \Q$pnode\E server connection of database appdb \(backend pid \d+\) "session-idle" since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m,
+	like($r->{stderr}, qr/pooler "\Q$pnode\E" server connection of database "appdb" \(backend pid \d+\) "session-idle" since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m,
 		'with its connect time in ISO 8601 UTC');
 	$s->quit;
 	$r = cycle();
@@ -196,7 +196,7 @@ is($other_tx->query_safe('SELECT session_user'), 'other_app', 'the other applica
 		application_name => 'other-session');
 	$r = cycle(conf('emergency', emergency_grace => '1s'), '--emergency');
 	is($r->{exit}, 0, '--emergency with pooler clients: exit 0') or diag($r->{stderr});
-	like($r->{stderr}, qr/terminated \d+ sessions? of role \Q$u\E/, 'it terminated the backends');
+	like($r->{stderr}, qr/terminated \d+ sessions? of role "\Q$u\E"/, 'it terminated the backends');
 	is(role_row($primary, $u), 'f|f', 'the old role is revoked');
 	poll_until(sub { @{ $pgb->clients_of($u, 'appdb') } == 0 },
 		what => 'the session-pooling client to be disconnected with its backend');
@@ -206,7 +206,7 @@ is($other_tx->query_safe('SELECT session_user'), 'other_app', 'the other applica
 	}
 	else
 	{
-		like($r->{stderr}, qr/pooler \Q$pnode\E \(PgBouncer [\d.]+\) cannot disconnect a single client: 1 client of role \Q$u\E stays connected/,
+		like($r->{stderr}, qr/pooler "\Q$pnode\E" \(PgBouncer [\d.]+\) cannot disconnect a single client: 1 client of role "\Q$u\E" stays connected/,
 			'it says plainly what this PgBouncer cannot do');
 		is(scalar @{ $pgb->clients_of($u, 'appdb_tx') }, 1, 'the idle transaction-pooling client is still connected');
 		is($primary->safe_psql("SELECT count(*) > 0 FROM pgrotate.history WHERE event = 'pooler_clients_left'",
@@ -241,7 +241,7 @@ SKIP:
 		is($first, qq("$u" ") . verifier_of($u) . '"', "$point: the auth_file has the server's verifier");
 		if ($point eq 'after-verify')
 		{
-			like($r->{stderr}, qr/set a new SCRAM verifier of the same password for role \Q$u\E/,
+			like($r->{stderr}, qr/set a new SCRAM verifier of the same password for role "\Q$u\E"/,
 				'without a saved verifier a new one was set');
 		}
 		else
@@ -263,7 +263,7 @@ SKIP:
 	my $holder = $pgb->client(user => $old, password => $oldpw, dbname => 'appdb', application_name => 'holder');
 	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => conf('frozen', drain_timeout => '3s'),
 		env => $t->{env}, timeout => 90);
-	$bg->wait_for(qr/draining \Q$old\E: sessions/, stream => 'stderr');
+	$bg->wait_for(qr/draining "\Q$old\E": sessions/, stream => 'stderr');
 	my $pid = slurp_file($pgb->{base_dir} . '/pgbouncer.pid');
 	$pid =~ s/\s+//g;
 	ok(kill('STOP', $pid), "$name: froze PgBouncer");

@@ -206,7 +206,7 @@ sub set_rotated_at
 		'while a run holds the lock, status does not advise another cycle');
 	unlike($res->{stdout}, qr/run "pgrotate cycle appdb"/, '(no "run pgrotate cycle" advice)');
 	like($res->{stdout}, qr/^  phase: +draining for /m, 'phase draining');
-	like($res->{stdout}, qr/WARNING: +draining for \S+: old role app_user_a stays valid/, 'the warning names the old role');
+	like($res->{stdout}, qr/WARNING: +draining for \S+: old role "app_user_a" stays valid/, 'the warning names the old role');
 	like($res->{stdout}, qr/sessions: +primary: app_user_a 1, app_user_b 0/, 'the straggler is counted');
 	my ($jres, $d) = status_json(undef);
 	like($d->{targets}[0]{lock_holder}, qr/pgrotate pid $pid/, 'json: lock holder');
@@ -242,7 +242,7 @@ is($ub, 'app_user_b', 'B is active');
 	PgRotateTest::_write_file($t->{sink}, "PGUSER=app_user_a\nPGPASSWORD=$pa\n", 0600);
 	$res = status(undef);
 	is($res->{exit}, 2, 'a sink with the old role: CRITICAL');
-	like($res->{stdout}, qr/holds role app_user_a, not the active role app_user_b/, 'and why');
+	like($res->{stdout}, qr/holds role "app_user_a", not the active role "app_user_b"/, 'and why');
 	unlink $t->{sink};
 	$res = status(undef);
 	is($res->{exit}, 2, 'a missing sink: CRITICAL');
@@ -270,7 +270,7 @@ is($ub, 'app_user_b', 'B is active');
 	$node->safe_psql("ALTER ROLE app_user_b VALID UNTIL '2001-01-01 00:00:00+00'");
 	my $res = status(undef);
 	is($res->{exit}, 2, 'expired password: CRITICAL');
-	like($res->{stdout}, qr/password of the active role app_user_b expired at 2001-01-01T00:00:00Z/, 'expired, named');
+	like($res->{stdout}, qr/password of the active role "app_user_b" expired at 2001-01-01T00:00:00Z/, 'expired, named');
 	$node->safe_psql('DO $$ BEGIN EXECUTE format(\'ALTER ROLE app_user_b VALID UNTIL %L\', now() + interval \'1 day\'); END $$');
 	($res, my $d) = status_json(undef);
 	is($res->{exit}, 2, 'expiring before the next rotation: CRITICAL');
@@ -281,7 +281,7 @@ is($ub, 'app_user_b', 'B is active');
 	$node->safe_psql('ALTER ROLE app_user_b NOLOGIN');
 	$res = status(undef);
 	is($res->{exit}, 2, 'the active role NOLOGIN: CRITICAL');
-	like($res->{stdout}, qr/CRITICAL: +the active role app_user_b cannot log in/, 'and why');
+	like($res->{stdout}, qr/CRITICAL: +the active role "app_user_b" cannot log in/, 'and why');
 	$node->safe_psql('ALTER ROLE app_user_b LOGIN');
 }
 
@@ -396,8 +396,8 @@ is(status(undef, 'nosuchtarget')->{exit}, 3, 'unknown target: exit 3');
 	$res = status($bad);
 	is($res->{exit}, 2, 'an unreachable replica: CRITICAL');
 	like($res->{stdout}, qr/sessions: +primary: .*\n +\/nonexistent:1: unreachable/, 'text: the replica is unreachable');
-	like($res->{stdout}, qr/CRITICAL: +replica \/nonexistent:1 unreachable/, 'and the problem names it');
-	like($res->{stdout}, qr/CRITICAL: +replica \/nonexistent:1 unreachable.*No such file or directory\n {19}Is the server running locally/,
+	like($res->{stdout}, qr/CRITICAL: +replica "\/nonexistent:1" unreachable/, 'and the problem names it');
+	like($res->{stdout}, qr/CRITICAL: +replica "\/nonexistent:1" unreachable.*No such file or directory\n {19}Is the server running locally/,
 		'the second line of the server error is indented under its item');
 	unlike($res->{stdout}, qr/\n\tIs the server/, 'no raw tab-indented line breaks the layout');
 }

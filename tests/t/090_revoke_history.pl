@@ -73,7 +73,7 @@ is_deeply([ map { $_->{event} } @$h ], [qw(published completed)], '--limit 2: th
 	my ($before, $hc) = (authid(), history_count());
 	$r = run('revoke', 'appdb', 'app_user_a', '--terminate', '--reason', 'oops');
 	is($r->{exit}, 1, 'revoke of the active role exits 1');
-	like($r->{stderr}, qr/refusing to revoke role app_user_a: it is the active role of target appdb \(generation 1\)/,
+	like($r->{stderr}, qr/refusing to revoke role "app_user_a": it is the active role of target "appdb" \(generation 1\)/,
 		'and says why');
 	like($r->{stderr}, qr/HINT: .*pgrotate cycle/, 'with what to do instead');
 	is(authid(), $before, 'pg_authid unchanged');
@@ -88,7 +88,7 @@ is_deeply([ map { $_->{event} } @$h ], [qw(published completed)], '--limit 2: th
 	my $before = authid();
 	$r = run('revoke', 'appdb', 'app_user_b');
 	is($r->{exit}, 1, 'revoke of a role a sink hands out exits 1');
-	like($r->{stderr}, qr/refusing to revoke role app_user_b: sink \S+appdb\.env hands it out/, 'the sink is named');
+	like($r->{stderr}, qr/refusing to revoke role "app_user_b": sink "\S+appdb\.env" hands it out/, 'the sink is named');
 	is(authid(), $before, 'pg_authid unchanged');
 	PgRotateTest::_write_file($t->{sink}, $orig, 0600);
 }
@@ -123,9 +123,9 @@ is(phase(), 'idle', 'still idle');
 	push @secrets, $pb;
 	$r = run('revoke', 'appdb', 'app_user_a', '--terminate', '--reason', 'incident 42');
 	is($r->{exit}, 0, 'revoke --terminate of the draining old role exits 0') or diag($r->{stderr});
-	like($r->{stderr}, qr/revoked role app_user_a of target appdb \(NOLOGIN, no password\); the active role is app_user_b/,
+	like($r->{stderr}, qr/revoked role "app_user_a" of target "appdb" \(NOLOGIN, no password\); the active role is "app_user_b"/,
 		'it says what it did');
-	like($r->{stderr}, qr/terminated 1 session of role app_user_a/, 'and what it terminated');
+	like($r->{stderr}, qr/terminated 1 session of role "app_user_a"/, 'and what it terminated');
 	poll_until(sub {
 			$node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'leaky-app'") eq '0'
 		}, what => 'the session of the revoked role is gone');
@@ -163,7 +163,7 @@ is(phase(), 'idle', 'still idle');
 	push @secrets, (read_env_sink($t->{sink}))[1];
 	$r = run('revoke', 'appdb', $u);
 	is($r->{exit}, 0, 'revoke without --terminate exits 0');
-	like($r->{stderr}, qr/12 sessions of role $u still open\nDETAIL: primary pid \d+ "slow-app-\d+"/, 'the sessions are named');
+	like($r->{stderr}, qr/12 sessions of role "$u" still open\nDETAIL: primary pid \d+ "slow-app-\d+"/, 'the sessions are named');
 	my ($detail) = $r->{stderr} =~ /still open\n(DETAIL: .*?)\n(?=HINT|pgrotate|\z)/s;
 	my @lines = split /\n/, $detail // '';
 	is(scalar @lines, 11, 'DETAIL: 10 session lines and one "and 2 more"') or diag($r->{stderr});
@@ -187,7 +187,7 @@ is(phase(), 'idle', 'still idle');
 	$r = run('revoke', 'appdb', $u, '--terminate');
 	is($r->{exit}, 4, 'revoke under another run\'s lock exits 4');
 	my $pid = $bg->pid;
-	like($r->{stderr}, qr/another pgrotate run holds target appdb: host \S+, pgrotate pid $pid, since \d{4}-/,
+	like($r->{stderr}, qr/another pgrotate run holds target "appdb": host \S+, pgrotate pid $pid, since \d{4}-/,
 		'it names the holder');
 	is(authid(), $before, 'nothing was revoked');
 	is($s->query('SELECT 1'), '1', 'nothing was terminated');

@@ -183,7 +183,7 @@ push @secrets, $pa;
 	is($r->{exit}, 1, 'a command exiting 3 fails the cycle: exit 1');
 	like($r->{stderr}, qr/command sink "\Q$hook\E" exited with status 3/, 'the error names the command and status');
 	like($r->{stderr}, qr/failing on purpose/, 'its output is logged');
-	like($r->{stderr}, qr/the old role $u stays active and valid/, 'the old role stays');
+	like($r->{stderr}, qr/the old role "$u" stays active and valid/, 'the old role stays');
 	is(state(), "$u|verified", 'state: the old role is active, the new one not published');
 	is(pgr($t, 'active', 'appdb')->{stdout}, "$u\n", 'pgrotate active names the old role');
 	is(role_row($node, $u), 't|t', 'the old role is untouched');

@@ -82,7 +82,7 @@ sub start_draining
 {
 	my ($old) = @_;
 	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => $slow, env => $t->{env}, timeout => 90);
-	$bg->wait_for(qr/draining \Q$old\E: sessions primary 0/, stream => 'stderr', timeout => 60);
+	$bg->wait_for(qr/draining "\Q$old\E": sessions primary 0/, stream => 'stderr', timeout => 60);
 	return $bg;
 }
 
@@ -97,8 +97,8 @@ for my $sig (qw(TERM INT))
 	my $r = $bg->finish(timeout => 30);
 	is($r->{exit}, 3, "$name: exits 3 (published, the old role still valid, a re-run resumes)") or diag($r->{stderr});
 	is($r->{signal}, 0, "$name: handled, not killed by the signal");
-	like($r->{stderr}, qr/interrupted while draining role \Q$old\E/, "$name: says what it was doing");
-	like($r->{stderr}, qr/run "pgrotate cycle appdb" to finish the drain/, "$name: says how to finish, naming the target");
+	like($r->{stderr}, qr/interrupted while draining role "\Q$old\E"/, "$name: says what it was doing");
+	like($r->{stderr}, qr/Run "pgrotate cycle appdb" to finish the drain/, "$name: says how to finish, naming the target");
 	is($node->safe_psql("SELECT event || ' ' || detail FROM pgrotate.history ORDER BY id DESC LIMIT 1", dbname => 'appdb'),
 		'interrupted drain', "$name: the interruption is in the history");
 	is(phase(), 'draining', "$name: the state stays draining");

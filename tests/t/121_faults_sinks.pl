@@ -85,7 +85,7 @@ sub publish_failed
 	my ($name, $r, $active, $apw, $re) = @_;
 	is($r->{exit}, 1, "$name: exits 1") or diag($r->{stderr});
 	like($r->{stderr}, $re, "$name: a clear error naming the problem");
-	like($r->{stderr}, qr/old role \Q$active\E stays active and valid/, "$name: the old role stays valid");
+	like($r->{stderr}, qr/old role "\Q$active\E" stays active and valid/, "$name: the old role stays valid");
 	is(phase(), 'verified', "$name: the state waits in verified for a re-run");
 	is(role_row($node, $active), 't|t', "$name: the active role is untouched");
 	ok(login_works($node, $active, $apw), "$name: the active credential logs in");

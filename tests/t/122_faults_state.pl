@@ -101,7 +101,7 @@ sub pending_deleted
 	my $id = max_history_id();
 	my $r = pgr($t, 'cycle', 'appdb');
 	is($r->{exit}, 0, "$name: the next run repairs it") or diag($r->{stderr});
-	like($r->{stderr}, qr/rolled back: role \Q$standby\E is NOLOGIN again/, "$name: it says it rolled back");
+	like($r->{stderr}, qr/rolled back: role "\Q$standby\E" is NOLOGIN again/, "$name: it says it rolled back");
 	like(last_events($id), qr/^resumed,rolled_back/, "$name: the history records the rollback");
 	ok(login_works($node, $active, $apw) || (read_env_sink($t->{sink}))[0] ne $active,
 		"$name: the role the sink handed out was not revoked under it");
@@ -147,7 +147,7 @@ sub pending_corrupt
 		$r = pgr($t, 'cycle', 'appdb');
 		is($r->{exit}, 0, "$name: repaired") or diag($r->{stderr});
 		like($r->{stderr}, qr/does not match the state/, "$name: it says the file does not match");
-		like($r->{stderr}, qr/rolled back: role \Q$standby\E/, "$name: and rolled back");
+		like($r->{stderr}, qr/rolled back: role "\Q$standby\E"/, "$name: and rolled back");
 		unlike(slurp_file($t->{sink}), qr/\Q$foreign\E/, "$name: the foreign password was not published");
 	}
 	finish_plain($name);
@@ -217,7 +217,7 @@ SKIP:
 		application_name => 'hand-made');
 	my $r = pgr($t, 'cycle', 'appdb');
 	is($r->{exit}, 1, "$name: refused while the standby has a session") or diag($r->{stderr});
-	like($r->{stderr}, qr/standby role \Q$standby\E has 1 session/, "$name: a clear error");
+	like($r->{stderr}, qr/standby role "\Q$standby\E" has 1 session/, "$name: a clear error");
 	like($r->{stderr}, qr/hand-made/, "$name: naming the session");
 	ok(login_works($node, $standby, $handpw), "$name: the hand-set password was not changed");
 	is(role_row($node, $active), 't|t', "$name: the active role is untouched");
@@ -242,7 +242,7 @@ SKIP:
 	write_file($t->{sink}, $old_text);
 	$r = pgr($t, 'cycle', 'appdb');
 	is($r->{exit}, 1, "$name: exits 1") or diag($r->{stderr});
-	like($r->{stderr}, qr/refusing to revoke role \Q$old\E: sink \Q$t->{sink}\E still hands it out/,
+	like($r->{stderr}, qr/refusing to revoke role "\Q$old\E": sink "\Q$t->{sink}\E" still hands it out/,
 		"$name: a clear error");
 	is(role_row($node, $old), 't|t', "$name: the role the sink hands out is not revoked");
 	ok(login_works($node, $old, $oldpw), "$name: its credential logs in");

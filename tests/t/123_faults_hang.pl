@@ -85,7 +85,7 @@ sub pgrotate_backend
 	my $s = $node->background_session(user => $old, password => $oldpw, dbname => 'appdb',
 		application_name => 'holder');
 	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env}, timeout => 90);
-	$bg->wait_for(qr/draining \Q$old\E: sessions primary 1/, stream => 'stderr');
+	$bg->wait_for(qr/draining "\Q$old\E": sessions primary 1/, stream => 'stderr');
 	my $backend = pgrotate_backend();
 	like($backend, qr/^\d+$/, "$name: found pgrotate's backend");
 	push @frozen, $backend;
@@ -147,7 +147,7 @@ sub pgrotate_backend
 			defaults => { min_overlap => '45s', drain_timeout => '60s', poll_interval => '200ms' }));
 	my ($old, $oldpw) = read_env_sink($t->{sink});
 	my $bg = start_pgrotate(args => [ 'cycle', 'appdb' ], config => $conf, env => $t->{env}, timeout => 90);
-	$bg->wait_for(qr/draining \Q$old\E: sessions primary 0/, stream => 'stderr');
+	$bg->wait_for(qr/draining "\Q$old\E": sessions primary 0/, stream => 'stderr');
 	my $backend = pgrotate_backend();
 	push @frozen, $backend;
 	ok(kill('STOP', $backend), "$name: froze pgrotate's backend");

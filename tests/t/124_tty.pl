@@ -21,7 +21,7 @@ my $cmd = join ' ', map { PgRotateTest::quote_literal($_) } ($ENV{PGROTATE_BIN},
 my ($in, $out) = ('', '');
 my $h = start([ '/usr/bin/script', '-qfec', $cmd, '/dev/null' ], '<', \$in, '>', \$out, '2>&1',
 	init => sub { PgRotateTest::_apply_env($t->{env}); }, IPC::Run::timeout(90));
-ok(poll_until(sub { $h->pump_nb; $out =~ /\r\e\[Kdraining app_user_[ab]: sessions/ },
+ok(poll_until(sub { $h->pump_nb; $out =~ /\r\e\[Kdraining "app_user_[ab]": sessions/ },
 		what => 'the live progress line on the terminal', timeout => 60), 'a live progress line is drawn');
 my $apps = $node->safe_psql("SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'pgrotate:%'",
 	dbname => 'appdb');
@@ -32,9 +32,9 @@ eval { $h->finish; };
 my $exit = $h->result(0);
 is($exit, 3, 'Ctrl-C while draining exits 3: published, the old role valid, a re-run resumes');
 unlike($out, qr{\d+s/\S+pgrotate: error}, 'the error is not glued to the live line');
-like($out, qr/\r\e\[Kpgrotate: error: appdb: interrupted while draining role app_user_[ab]/,
+like($out, qr/\r\e\[Kpgrotate: error: appdb: interrupted while draining role "app_user_[ab]"/,
 	'the live line is cleared before the error');
-like($out, qr/HINT: run "pgrotate cycle appdb" to finish the drain and revoke/, 'the hint names the target');
+like($out, qr/HINT: Run "pgrotate cycle appdb" to finish the drain and revoke\./, 'the hint names the target');
 is($node->safe_psql("SELECT event FROM pgrotate.history ORDER BY id DESC LIMIT 1", dbname => 'appdb'),
 	'interrupted', 'the interruption is in the history');
 is(pgr($t, 'cycle', 'appdb', '--emergency')->{exit}, 0, 'a later run finishes the cycle');

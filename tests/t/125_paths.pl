@@ -74,7 +74,7 @@ sub refused_at_publish
 	my $r = pgr($c, 'cycle', 'appdb');
 	is($r->{exit}, 1, "$name: exits 1") or diag($r->{stderr});
 	like($r->{stderr}, $re, "$name: the error names the folder and the problem");
-	like($r->{stderr}, qr/old role \Q$active\E stays active and valid/, "$name: the old role stays valid");
+	like($r->{stderr}, qr/old role "\Q$active\E" stays active and valid/, "$name: the old role stays valid");
 	is(phase(), 'verified', "$name: the state waits in verified");
 	ok(login_works($node, $active, $apw), "$name: the active credential logs in");
 	return $r;
@@ -205,7 +205,7 @@ sub finish
 	chmod 0644, $ssl;
 	$r = $check->($ssl);
 	is($r->{exit}, 2, 'sslpassword in a world-readable config: exit 2');
-	like($r->{stderr}, qr/contains a password but is readable by group or others \(chmod 600 \Q$ssl\E\)/,
+	like($r->{stderr}, qr/contains a password but is readable by group or others\n(?:DETAIL: .*\n)*HINT: Run "chmod 600 \Q$ssl\E"\./,
 		'sslpassword in a world-readable config: refused like a password');
 	unlike($r->{stderr}, qr/KeyPassphrase0/, 'the message does not show it');
 }

@@ -214,7 +214,7 @@ su("UPDATE pgrotate.state SET generation = 0, pending_generation = 1");
 my $log_pos = $node->log_position;
 $r = run('init', 'appdb');
 is($r->{exit}, 1, 'init refuses the tampered state of an unfinished first init');
-like($r->{stderr}, qr/target appdb: the state's pending role "victim" is not the standby role "app_user_[ab]"; nothing was changed/,
+like($r->{stderr}, qr/target "appdb": the state's pending role "victim" is not the standby role "app_user_[ab]"; nothing was changed/,
 	'it says so, as cycle does');
 is(role_row($node, 'victim'), 't|t', 'the role named by the state kept LOGIN and a password');
 is(su("SELECT rolpassword FROM pg_authid WHERE rolname = 'victim'"), $victim_pw, 'its own password');
@@ -255,7 +255,7 @@ is(su('SELECT phase FROM pgrotate.state'), 'draining', 'and leaves the leaked ro
 $r = run('revoke', 'appdb', $user, '--terminate', '--reason', 'leaked');
 is($r->{exit}, 0, 'revoke --terminate is not blocked by the spoofed lock') or diag($r->{stderr});
 unlike($r->{stderr}, qr/holds target|ops-bastion|pgrotate pid 4242/, 'the spoofing session is not taken for a lock holder');
-like($r->{stderr}, qr/terminated 1 session of role \Q$user\E/, 'it terminates the leaked role\'s session');
+like($r->{stderr}, qr/terminated 1 session of role "\Q$user\E"/, 'it terminates the leaked role\'s session');
 is(role_row($node, $user), 'f|f', 'the leaked role is revoked: NOLOGIN, no password');
 is(su('SELECT phase FROM pgrotate.state'), 'idle', 'the draining cycle is finished');
 poll_until(sub { su("SELECT count(*) FROM pg_stat_activity WHERE pid = " . $spoof->backend_pid) eq '0' },
@@ -271,7 +271,7 @@ poll_until(sub { su("SELECT count(*) FROM pg_stat_activity WHERE pid = " . $spoo
 	$r = run('cycle', 'appdb');
 	is($r->{exit}, 4, 'a second run exits 4');
 	my $pid = $bg->pid;
-	like($r->{stderr}, qr/holds target appdb: host \S+, pgrotate pid $pid, since \d{4}-\d\d-\d\dT\S+Z \(database role pgrotate_admin, client local socket, backend pid \d+ started \d{4}-/,
+	like($r->{stderr}, qr/holds target "appdb": host \S+, pgrotate pid $pid, since \d{4}-\d\d-\d\dT\S+Z \(database role pgrotate_admin, client local socket, backend pid \d+ started \d{4}-/,
 		'it names the holder: host, pid, since, and the database role, client and backend from the server');
 	$r = run('status', 'appdb');
 	like($r->{stdout}, qr/lock: +held by host \S+, pgrotate pid $pid/, 'status shows the holder');

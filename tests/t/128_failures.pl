@@ -60,7 +60,7 @@ $node->safe_psql('ALTER ROLE app LOGIN');
 $r = pgr($t, 'cycle', 'appdb');
 is($r->{exit}, 1, 'a setup problem refuses');
 $r = pgr($t, 'status', 'appdb');
-like($r->{stdout}, qr/CRITICAL: +the last run failed at \S+ in step setup: the setup of target appdb has 1 problem, first: group role "app" is NOLOGIN/,
+like($r->{stdout}, qr/CRITICAL: +the last run failed at \S+ in step setup: the setup of target "appdb" has 1 problem, first: group role "app" is NOLOGIN/,
 	'status shows the refusal');
 $node->safe_psql('ALTER ROLE app NOLOGIN');
 

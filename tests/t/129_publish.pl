@@ -32,7 +32,7 @@ write_config($conf2, target_config(node => $node, sink_path => $t->{sink},
 my $authid_before = $authid->();
 $r = run_pgrotate(args => [ 'publish', 'appdb' ], config => $conf2, env => $t->{env});
 is($r->{exit}, 0, 'publish exits 0') or diag($r->{stderr});
-like($r->{stderr}, qr/published the active credential of role \Q$role\E \(generation \d+\) again to 2 sinks/,
+like($r->{stderr}, qr/published the active credential of role "\Q$role\E" \(generation \d+\) again to 2 sinks/,
 	'it says what it did');
 my $doc = eval { JSON::PP->new->decode(slurp_file($json)) };
 is($doc->{role}, $role, 'the new sink names the active role');
@@ -69,7 +69,7 @@ close $fh;
 chmod 0600, $other;
 $r = run_pgrotate(args => [ 'publish', 'appdb' ], config => $conf4, env => $t->{env});
 is($r->{exit}, 1, 'publish refuses when no sink holds the active credential');
-like($r->{stderr}, qr/no file sink of target appdb holds the active credential of role \Q$role\E/, 'it says why');
+like($r->{stderr}, qr/no file sink of target "appdb" holds the active credential of role "\Q$role\E"/, 'it says why');
 like($r->{stderr}, qr/does not hold the active credential/, 'naming what the sink holds');
 like($r->{stderr}, qr/pgrotate cycle/, 'and what to do');
 ok(!-e "$dir/lost.json", 'no sink was written');

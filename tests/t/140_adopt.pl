@@ -65,7 +65,7 @@ my $held = $node->background_session(user => 'app', password => $legacy_pw, dbna
 	application_name => 'legacy-app');
 my $run = start_pgrotate(args => [ 'init', 'appdb', '--adopt-group' ], config => $t->{conf},
 	env => $t->{env}, timeout => 90);
-poll_until(sub { app_login(); -e $t->{sink} && $run->stderr =~ /draining app: sessions primary 1/ },
+poll_until(sub { app_login(); -e $t->{sink} && $run->stderr =~ /draining "app": sessions primary 1/ },
 	timeout => 30, what => 'the first credential to be published and the group to drain');
 my ($ua, $pa) = read_env_sink($t->{sink});
 push @secrets, $pa;
@@ -91,7 +91,7 @@ poll_until(sub { app_login(); !$run->is_running }, timeout => 30,
 	what => 'init to finish once the legacy session has ended');
 $r = $run->finish;
 is($r->{exit}, 0, 'init --adopt-group exits 0') or diag($r->{stderr});
-like($r->{stderr}, qr/adopted group role app: it is NOLOGIN without a password/, 'and says so');
+like($r->{stderr}, qr/adopted group role "app": it is NOLOGIN without a password/, 'and says so');
 ok(app_login(), 'the application logs in after the migration');
 is(scalar(failed_attempts()), 0, 'no login of the application failed (' . scalar(@attempts) . ' attempts)')
   or diag(explain([ failed_attempts() ]));
@@ -138,7 +138,7 @@ my $held2 = $node->background_session(user => 'legacy2', password => $legacy2_pw
 	application_name => 'legacy-two');
 $r = run_pgrotate(args => [ 'init', 'second', '--adopt-group' ], config => $conf2, env => $t->{env});
 is($r->{exit}, 3, 'init --adopt-group with a session past drain_timeout exits 3');
-like($r->{stderr}, qr/drain timeout: group role legacy2 still has sessions/, '... explains it');
+like($r->{stderr}, qr/drain timeout: group role "legacy2" still has sessions/, '... explains it');
 like($r->{stderr}, qr/legacy-two/, '... names the session');
 like($r->{stderr}, qr/init TARGET --adopt-group" again/, '... and how to finish');
 my ($u2, $p2) = read_env_sink($sink2);
@@ -168,7 +168,7 @@ my $held3 = $node->background_session(user => 'legacy3', password => $legacy3_pw
 $node->safe_psql('REVOKE pg_signal_backend FROM pgrotate_admin');
 $r = run_pgrotate(args => [ 'init', 'third', '--adopt-group' ], config => $conf3, env => $t->{env});
 is($r->{exit}, 1, 'without pg_signal_backend, init --adopt-group under the terminate policy refuses');
-like($r->{stderr}, qr/on_drain_timeout = "terminate" terminates sessions, but the admin of target third may not \(pg_signal_backend\); nothing was changed\nHINT: GRANT pg_signal_backend TO pgrotate_admin;/,
+like($r->{stderr}, qr/on_drain_timeout = "terminate" terminates sessions, but the admin of target "third" may not \(pg_signal_backend\); nothing was changed\nHINT: Run as a superuser:\n {6}GRANT pg_signal_backend TO pgrotate_admin;/,
 	'... naming the GRANT');
 is($node->safe_psql("SELECT count(*) FROM pg_roles WHERE rolname IN ('l3_a', 'l3_b')"), '0', '... creating no role');
 is(role_row($node, 'legacy3'), 't|t', '... leaving the group as it was');
@@ -179,7 +179,7 @@ is($node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_nam
 $node->safe_psql('GRANT pg_signal_backend TO pgrotate_admin');
 $r = run_pgrotate(args => [ 'init', 'third', '--adopt-group' ], config => $conf3, env => $t->{env});
 is($r->{exit}, 0, 'under the terminate policy init --adopt-group exits 0') or diag($r->{stderr});
-like($r->{stderr}, qr/terminated 1 session of group role legacy3/, '... after terminating the session');
+like($r->{stderr}, qr/terminated 1 session of group role "legacy3"/, '... after terminating the session');
 is(role_row($node, 'legacy3'), 'f|f', 'the group is revoked');
 is($node->safe_psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'legacy-three'"), '0',
 	'the legacy session is gone');
@@ -250,10 +250,10 @@ sub refused
 		"... and creates nothing ($name)");
 	return $res->{stderr};
 }
-like(refused('nosuch', 'a missing group'), qr/group role nosuch does not exist: there is nothing to adopt/,
+like(refused('nosuch', 'a missing group'), qr/group role "nosuch" does not exist: there is nothing to adopt/,
 	'... saying there is nothing to adopt');
 $node->safe_psql('CREATE ROLE bypass_grp LOGIN BYPASSRLS');
-like(refused('bypass_grp', 'a BYPASSRLS group'), qr/group role bypass_grp is BYPASSRLS/, '... naming the attribute');
+like(refused('bypass_grp', 'a BYPASSRLS group'), qr/group role "bypass_grp" is BYPASSRLS/, '... naming the attribute');
 like(refused('pgrotate_admin', 'the admin role as group'), qr/admin conninfo logs in as the group role/,
 	'... explaining the lock-out');
 

@@ -101,7 +101,7 @@ ok(login_works($node, $u3, $p3), "t3's published credential still logs in");
 	my $pid = $bg->pid;
 	$r = run_pgrotate(args => [ 'cycle', 't1' ], config => $long, env => $t->{env});
 	is($r->{exit}, 4, 'a second run of a target that cycle --all holds exits 4');
-	like($r->{stderr}, qr/another pgrotate run holds target t1: host \S+, pgrotate pid $pid, since \S+Z \(database role pgrotate_admin, client local socket, backend pid \d+ started /,
+	like($r->{stderr}, qr/another pgrotate run holds target "t1": host \S+, pgrotate pid $pid, since \S+Z \(database role pgrotate_admin, client local socket, backend pid \d+ started /,
 		'it names the real holder: the fleet run\'s pid and its hub\'s database role');
 	unlike($r->{stderr}, qr/ops-bastion|pgrotate pid 4242/, 'not the spoofing session');
 	$spoof->quit;

@@ -124,7 +124,7 @@ sub hold
 		"$names[3] drains in a fleet run");
 	my $r = pgr($t, 'cycle', $names[3], '--due');
 	is($r->{exit}, 0, 'cycle --due of a target another run holds: exit 0');
-	like($r->{stderr}, qr/skipped: another pgrotate run holds target $names[3] \(.*pid \d+/,
+	like($r->{stderr}, qr/skipped: another pgrotate run holds target "$names[3]" \(.*pid \d+/,
 		'it says so, naming the holder');
 	$r = pgr($t, 'cycle', $names[3]);
 	is($r->{exit}, 4, 'without --due: exit 4');

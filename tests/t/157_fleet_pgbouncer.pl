@@ -102,8 +102,8 @@ is(q1("SELECT string_agg(DISTINCT generation::text, ',') FROM pgrotate.state"), 
 is("@bad", '', 'every target\'s new credential logs in through the pooler');
 my ($u1) = read_env_sink("$dir/$names[0].env");
 like(slurp_file($auth), qr/\A"\Q$u1\E" "SCRAM-SHA-256/, "$names[0]'s new role leads its auth_file");
-like($r->{stderr}, qr/$names[0]: pooler \S+ reloaded its auth_file/, "the pooler reloaded $names[0]'s auth_file");
-like($r->{stderr}, qr/asked to RECONNECT database appdb/, 'the run asked the pooler to RECONNECT');
+like($r->{stderr}, qr/$names[0]: pooler "\S+" reloaded its auth_file/, "the pooler reloaded $names[0]'s auth_file");
+like($r->{stderr}, qr/asked to RECONNECT database "appdb"/, 'the run asked the pooler to RECONNECT');
 
 # A drain that times out under on_drain_timeout = "terminate": the run ends
 # the pooler clients of the old role on its own console (KILL_CLIENT where
@@ -133,7 +133,7 @@ like(q1("SELECT string_agg(event || ' ' || coalesce(detail, ''), '; ' ORDER BY i
 	qr/terminated \d+ sessions?/, "${victim}'s history records what the terminate ended");
 if ((PgBouncerTest::version() // 0) < 12400)
 {
-	like($r->{stderr}, qr/cannot disconnect a single client: 1 client of role \Q$vu\E stays/,
+	like($r->{stderr}, qr/cannot disconnect a single client: 1 client of role "\Q$vu\E" stays/,
 		'PgBouncer without KILL_CLIENT: the run says the client stays connected');
 }
 else

@@ -620,7 +620,7 @@ static void
 test_permissions(void)
 {
 	char	   *path = xasprintf("%s/secret.conf", tmpdir);
-	char	   *msg = xasprintf("%s: contains a password but is readable by group or others (chmod 600 %s)",
+	char	   *msg = xasprintf("%s: contains a password but is readable by group or others (hint: Run \"chmod 600 %s\".)",
 								path, path);
 	StrList		errs = {0};
 	Config	   *cfg = NULL;

@@ -248,29 +248,29 @@ test_names(void)
 	free(d);
 
 	s = sessionlist_add(&l);
-	s->node = "pooler db1:6432";
+	s->node = "pooler \"db1:6432\"";
 	s->kind = "client";
 	s->pid = 0;
 	s->application_name = xstrdup("web");
 	s->client_addr = xstrdup("10.1.2.3");
 	s->database = xstrdup("appdb");
 	s = sessionlist_add(&l);
-	s->node = "pooler db1:6432";
+	s->node = "pooler \"db1:6432\"";
 	s->kind = "server connection";
 	s->pid = 4242;
 	s->database = xstrdup("appdb");
 	s->backend_start = xstrdup("2026-01-01 00:00:00 UTC");
 	s = sessionlist_add(&l);
-	s->node = "replica db2:5432";
+	s->node = "replica \"db2:5432\"";
 	s->pid = 77;
 	d = sessionlist_describe(&l, 10);
-	is_str(d, "pooler db1:6432 client of database appdb \"web\" from 10.1.2.3\n"
-		   "pooler db1:6432 server connection of database appdb (backend pid 4242) since 2026-01-01 00:00:00 UTC\n"
-		   "replica db2:5432 pid 77 from (hidden)",
+	is_str(d, "pooler \"db1:6432\" client of database \"appdb\" \"web\" from 10.1.2.3\n"
+		   "pooler \"db1:6432\" server connection of database \"appdb\" (backend pid 4242) since 2026-01-01 00:00:00 UTC\n"
+		   "replica \"db2:5432\" pid 77 from (hidden)",
 		   "pooler sessions are described with their node, one per line");
 	free(d);
 	d = sessionlist_describe(&l, 1);
-	is_str(d, "pooler db1:6432 client of database appdb \"web\" from 10.1.2.3\n"
+	is_str(d, "pooler \"db1:6432\" client of database \"appdb\" \"web\" from 10.1.2.3\n"
 		   "and 2 more", "at most max sessions, then \"and N more\"");
 	free(d);
 	sessionlist_free(&l);
