@@ -95,8 +95,8 @@ statedir_open(const char *dir, bool create, char **err)
 
 	if (dir == NULL || dir[0] == '\0')
 	{
-		*err = xstrdup("state_dir is empty (hint: set state_dir to an "
-					   "absolute path)");
+		*err = xstrdup("state_dir is empty (hint: Set state_dir to an "
+					   "absolute path.)");
 		errno = EINVAL;
 		return -1;
 	}

@@ -97,7 +97,7 @@ sink_write_file(const char *path, const char *content, size_t len,
 
 	if (path == NULL || path[0] == '\0')
 	{
-		*err = xstrdup("file sink without a path (hint: set \"path\")");
+		*err = xstrdup("file sink without a path (hint: Set \"path\".)");
 		return -1;
 	}
 	if (sink_file_ids(path, owner, group, &o.uid, &o.gid, err) != 0)
