@@ -148,10 +148,13 @@ published(CycleRun *run)
 	if (run->st.generation == 0 ||
 		(run->st.phase != PHASE_IDLE && run->st.phase != PHASE_DRAINING))
 	{
-		log_emit(LOG_LEVEL_ERROR, "not_published", NULL,
-				 "Run \"pgrotate init TARGET --adopt-group\" again once the first credential is published.",
+		char	   *hint = xasprintf("Run \"pgrotate init %s --adopt-group\" again once the first credential is published.",
+									 run->t->name);
+
+		log_emit(LOG_LEVEL_ERROR, "not_published", NULL, hint,
 				 "group role \"%s\" stays valid: no credential of a login role is published yet (phase %s)",
 				 run->t->group_role, phase_name(run->st.phase));
+		free(hint);
 		return PGR_EXIT_FAIL;
 	}
 	if (roles_get(run->admin, run->st.active_role, &active, &err) != 0)
@@ -200,16 +203,24 @@ drain_group(CycleRun *run, const DrainNodes *w, int64_t overlap_ms)
 		cycle_history(run, "drained", group, NULL, run->st.generation, NULL);
 	else if (res == DRAIN_TIMEOUT)
 	{
-		log_emit(LOG_LEVEL_ERROR, "drain_timeout", who,
-				 "Move those clients to the published credential (or end them), then run \"pgrotate init TARGET --adopt-group\" again to finish.",
+		char	   *hint = xasprintf("Move those clients to the published credential (or end them), then run \"pgrotate init %s --adopt-group\" again to finish.",
+									 run->t->name);
+
+		log_emit(LOG_LEVEL_ERROR, "drain_timeout", who, hint,
 				 "drain timeout: group role \"%s\" still has sessions of its own; the new credential is published and \"%s\" stays valid",
 				 group, group);
+		free(hint);
 		cycle_history(run, "drain_timeout", group, NULL, run->st.generation, who);
 	}
 	else if (res == DRAIN_INTERRUPTED)
-		log_emit(LOG_LEVEL_ERROR, "interrupted", NULL,
-				 "Run \"pgrotate init TARGET --adopt-group\" again to finish.",
+	{
+		char	   *hint = xasprintf("Run \"pgrotate init %s --adopt-group\" again to finish.",
+									 run->t->name);
+
+		log_emit(LOG_LEVEL_ERROR, "interrupted", NULL, hint,
 				 "interrupted while draining group role \"%s\", which stays valid", group);
+		free(hint);
+	}
 	free(who);
 	switch (res)
 	{
@@ -220,8 +231,8 @@ drain_group(CycleRun *run, const DrainNodes *w, int64_t overlap_ms)
 		case DRAIN_INTERRUPTED:
 			return PGR_EXIT_FAIL;
 		default:
-			return cycle_fail(err, "The group role stays valid; start that node (or remove it from the target's replicas or poolers) and run \"pgrotate init TARGET --adopt-group\" again.",
-							  "cannot poll the sessions");
+			return cycle_failf(err, "cannot poll the sessions", "The group role stays valid; start that node (or remove it from the target's replicas or poolers) and run \"pgrotate init %s --adopt-group\" again.",
+							   run->t->name);
 	}
 }
 
@@ -245,8 +256,8 @@ revoke_group(CycleRun *run)
 	if (rc != 0)
 	{
 		db_rollback(run->admin);
-		return cycle_fail(err, "The group role stays valid; run \"pgrotate init TARGET --adopt-group\" again.",
-						  "cannot revoke the group role");
+		return cycle_failf(err, "cannot revoke the group role", "The group role stays valid; run \"pgrotate init %s --adopt-group\" again.",
+						   run->t->name);
 	}
 	log_emit(LOG_LEVEL_INFO, "adopted", NULL, NULL,
 			 "adopted group role \"%s\": it is NOLOGIN without a password and keeps its objects; applications log in as \"%s\"",
@@ -306,8 +317,8 @@ adopt_finish(CycleRun *run)
 			 "group role \"%s\" stays valid until its own sessions have ended%s",
 			 run->t->group_role, overlap_ms > 0 ? " and min_overlap has passed" : "");
 	if (drain_nodes_open(run->t, run->admin, true, &w, &err) != 0)
-		return cycle_fail(err, "The group role stays valid; start that node, or remove it from the target's replicas or poolers, and run \"pgrotate init TARGET --adopt-group\" again.",
-						  "cannot reach every node to drain");
+		return cycle_failf(err, "cannot reach every node to drain", "The group role stays valid; start that node, or remove it from the target's replicas or poolers, and run \"pgrotate init %s --adopt-group\" again.",
+						   run->t->name);
 	rc = drain_group(run, &w, overlap_ms);
 	if (rc == PGR_EXIT_OK)
 		rc = revoke_group(run);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,22 @@ cycle_fail(char *err, const char *hint, const char *what)
 			 err ? err : "unknown error");
 	free(err);
 	return PGR_EXIT_FAIL;
+}
+
+int
+cycle_failf(char *err, const char *what, const char *hint_fmt,...)
+{
+	va_list		ap;
+	char	   *hint;
+	int			rc;
+
+	va_start(ap, hint_fmt);
+	if (vasprintf(&hint, hint_fmt, ap) < 0)
+		hint = NULL;
+	va_end(ap);
+	rc = cycle_fail(err, hint, what);
+	free(hint);
+	return rc;
 }
 
 /* The lock's answer rc (state_lock) as an exit code, logged. */
@@ -513,10 +530,13 @@ step_verify(CycleRun *run)
 	if (rc == VERIFY_UNAVAILABLE)
 	{
 		/* No verdict on the credential: keep it, the next run verifies again. */
-		log_emit(LOG_LEVEL_ERROR, "verify_incomplete", NULL,
-				 "Bring the replica back (or remove it from the target's replicas) and run \"pgrotate cycle\" again: it resumes the verification.",
+		char	   *hint = xasprintf("Bring the replica back (or remove it from the target's replicas) and run \"pgrotate cycle %s\" again: it resumes the verification.",
+									 run->t->name);
+
+		log_emit(LOG_LEVEL_ERROR, "verify_incomplete", NULL, hint,
 				 "%s; nothing was published, the active role \"%s\" is untouched", err,
 				 run->st.active_role);
+		free(hint);
 		cycle_history(run, "verify_incomplete", NULL, role, run->st.pending_generation, err);
 		free(err);
 		return PGR_EXIT_FAIL;
@@ -562,7 +582,8 @@ cycle_step_rollback(CycleRun *run, const char *why)
 		rc = state_rolled_back(run->admin, run->t->name, &ev, &run->next, &err);
 	}
 	if (cycle_commit_or_rollback(run, rc, &err) != 0)
-		return cycle_fail(err, "Run \"pgrotate cycle\" again to finish the rollback.", "cannot roll back");
+		return cycle_failf(err, "cannot roll back", "Run \"pgrotate cycle %s\" again to finish the rollback.",
+						   run->t->name);
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
 		cycle_fail(err, NULL, "cannot remove the pending file");
 	run->rolled_back = true;
@@ -591,6 +612,7 @@ static int
 standby_verdict(CycleRun *run, SessionList *l)
 {
 	char	   *who;
+	char	   *hint;
 
 	if (l->n == 0)
 	{
@@ -598,10 +620,12 @@ standby_verdict(CycleRun *run, SessionList *l)
 		return PGR_EXIT_OK;
 	}
 	who = sessionlist_describe(l, 10);
-	log_emit(LOG_LEVEL_ERROR, "standby_in_use", who,
-			 "Find out who uses it; \"pgrotate revoke TARGET ROLE --terminate\" ends them.",
+	hint = xasprintf("Find out who uses it; \"pgrotate revoke %s %s --terminate\" ends them.",
+					 run->t->name, run->st.standby_role);
+	log_emit(LOG_LEVEL_ERROR, "standby_in_use", who, hint,
 			 "the standby role \"%s\" has %d session%s although it should not be in use; nothing was changed",
 			 run->st.standby_role, l->n, l->n == 1 ? "" : "s");
+	free(hint);
 	free(who);
 	sessionlist_free(l);
 	return PGR_EXIT_FAIL;

@@ -27,12 +27,15 @@ static int
 sinks_hand_out(CycleRun *run, const char *role)
 {
 	const SinkCfg *s = sink_handing_out(run->t, role);
+	char	   *hint;
 
 	if (s == NULL)
 		return 0;
-	log_emit(LOG_LEVEL_ERROR, "sink_holds_old", NULL,
-			 "Something rewrote the sink; run \"pgrotate cycle\" again after checking it.",
+	hint = xasprintf("Something rewrote the sink; run \"pgrotate cycle %s\" again after checking it.",
+					 run->t->name);
+	log_emit(LOG_LEVEL_ERROR, "sink_holds_old", NULL, hint,
 			 "refusing to revoke role \"%s\": sink \"%s\" still hands it out", role, s->path);
+	free(hint);
 	return 1;
 }
 
@@ -131,10 +134,15 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 			cycle_history(run, "drained", old, NULL, run->st.generation, NULL);
 			return PGR_EXIT_OK;
 		case DRAIN_TIMEOUT:
-			log_emit(LOG_LEVEL_ERROR, "drain_timeout", who,
-					 "End those sessions (or set on_drain_timeout = \"terminate\") and run \"pgrotate cycle\" again to finish.",
-					 "drain timeout: role \"%s\" still has sessions; the new credential is published and \"%s\" stays valid",
-					 old, old);
+			{
+				char	   *hint = xasprintf("End those sessions (or set on_drain_timeout = \"terminate\") and run \"pgrotate cycle %s\" again to finish.",
+										 run->t->name);
+
+				log_emit(LOG_LEVEL_ERROR, "drain_timeout", who, hint,
+						 "drain timeout: role \"%s\" still has sessions; the new credential is published and \"%s\" stays valid",
+						 old, old);
+				free(hint);
+			}
 			cycle_history(run, "drain_timeout", old, NULL, run->st.generation, who);
 			free(who);
 			return PGR_EXIT_DRAIN_TIMEOUT;
@@ -143,8 +151,8 @@ wait_drained(CycleRun *run, const DrainNodes *w, const char *old)
 			return cycle_interrupted(run);
 		default:
 			free(who);
-			return cycle_fail(err, "The error names the node: bring it back (a replica or pooler may also be removed from the target) and run \"pgrotate cycle\" again; nothing was revoked.",
-							  "cannot poll the sessions");
+			return cycle_failf(err, "cannot poll the sessions", "The error names the node: bring it back (a replica or pooler may also be removed from the target) and run \"pgrotate cycle %s\" again; nothing was revoked.",
+							   run->t->name);
 	}
 }
 
@@ -166,12 +174,15 @@ report_stragglers(CycleRun *run, const DrainNodes *w, const char *old)
 		}
 	if (left.n > 0)
 	{
+		char	   *hint = run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE ? NULL :
+			xasprintf("They keep working until they disconnect; \"pgrotate revoke %s %s --terminate\" ends them.",
+					  run->t->name, old);
+
 		who = sessionlist_describe(&left, 10);
-		log_emit(LOG_LEVEL_WARNING, "stragglers", who,
-				 run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE ? NULL :
-				 "They keep working until they disconnect; \"pgrotate revoke TARGET ROLE --terminate\" ends them.",
+		log_emit(LOG_LEVEL_WARNING, "stragglers", who, hint,
 				 "%d session%s of role \"%s\" logged in before the revoke", left.n,
 				 left.n == 1 ? "" : "s", old);
+		free(hint);
 		cycle_history(run, "stragglers", old, NULL, run->st.generation, who);
 		free(who);
 		if (run->o->emergency || run->t->s.on_drain_timeout == DRAIN_TERMINATE)
@@ -206,8 +217,8 @@ cycle_step_drain_revoke(CycleRun *run)
 	}
 	/* A role that never could log in has nothing to drain (first init). */
 	if (drain_nodes_open(t, run->admin, info.exists && info.canlogin, &w, &err) != 0)
-		return cycle_fail(err, "Start that node, or remove it from the target's replicas or poolers, and run \"pgrotate cycle\" again; nothing was revoked.",
-						  "cannot reach every node to drain");
+		return cycle_failf(err, "cannot reach every node to drain", "Start that node, or remove it from the target's replicas or poolers, and run \"pgrotate cycle %s\" again; nothing was revoked.",
+						   t->name);
 	if (info.exists && info.canlogin && (rc = wait_drained(run, &w, old)) != PGR_EXIT_OK)
 		goto done;
 	rc = PGR_EXIT_FAIL;
@@ -227,7 +238,7 @@ cycle_step_drain_revoke(CycleRun *run)
 	}
 	if (cycle_commit_or_rollback(run, rc, &err) != 0)
 	{
-		rc = cycle_fail(err, "Run \"pgrotate cycle\" again to finish.", "cannot revoke the old role");
+		rc = cycle_failf(err, "cannot revoke the old role", "Run \"pgrotate cycle %s\" again to finish.", t->name);
 		goto done;
 	}
 	FAULT_POINT("after-revoke");

@@ -29,18 +29,21 @@ publish_failed(CycleRun *run, const Credential *cred, const char *what, char *er
 {
 	char	   *msg = xasprintf("publishing to %s failed: %s", what, err);
 
+	char	   *hint = xasprintf(run->republish ? "Fix the sink and run \"pgrotate publish %s\" again." :
+							   "Fix the sink and run \"pgrotate cycle %s\" again: it publishes the same pending credential.",
+							   run->t->name);
+
 	free(err);
 	if (run->republish)
-		log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
-				 "Fix the sink and run \"pgrotate publish\" again.",
+		log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL, hint,
 				 "%s; role \"%s\" stays active and valid, the sinks written before keep its credential",
 				 msg, cred->role);
 	else
-		log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL,
-				 "Fix the sink and run \"pgrotate cycle\" again: it publishes the same pending credential.",
+		log_emit(LOG_LEVEL_ERROR, "publish_failed", NULL, hint,
 				 "%s; the old role \"%s\" stays active and valid", msg, run->st.active_role);
 	cycle_history(run, "publish_failed", run->republish ? NULL : run->st.active_role,
 				  cred->role, cred->generation, msg);
+	free(hint);
 	free(msg);
 	return -1;
 }
@@ -181,8 +184,8 @@ cycle_step_publish(CycleRun *run)
 
 		/* one statement: no transaction block needed */
 		if (state_published(run->admin, run->t->name, &ev, &run->next, &err) != 0)
-			return cycle_fail(err, "Run \"pgrotate cycle\" again: it publishes the same credential.",
-							  "cannot record the publication");
+			return cycle_failf(err, "cannot record the publication", "Run \"pgrotate cycle %s\" again: it publishes the same credential.",
+							   run->t->name);
 	}
 	if (pending_remove(run->cfg->state_dir, run->t->name, &err) != 0)
 		cycle_fail(err, NULL, "cannot remove the pending file");

@@ -16,6 +16,9 @@
 /* Log err (and free it) as an error with a hint; return PGR_EXIT_FAIL. */
 int			cycle_fail(char *err, const char *hint, const char *what);
 
+/* The same with the hint formatted (to name the target in its command). */
+int			cycle_failf(char *err, const char *what, const char *hint_fmt,...) PGR_PRINTF(3, 4);
+
 /* Append an event to the history; a failure is only a warning (-1). */
 int			cycle_history(CycleRun *run, const char *event, const char *from,
 						  const char *to, int64_t gen, const char *detail);

@@ -52,7 +52,7 @@ typedef struct SetupCtx
 	DbRes	   *deps;			/* role settings and owned objects (DEPS_SQL) */
 	DbRes	   *parity;			/* what one login role has, the other not */
 	int			active;			/* index of the active login role, -1 unknown */
-	char	   *init_fix;		/* "run pgrotate init TARGET" */
+	char	   *init_fix;		/* Run "pgrotate init TARGET". */
 } SetupCtx;
 
 /* The statements that fix one item, and what was found, as they grow. */

@@ -140,7 +140,7 @@ $r = run_pgrotate(args => [ 'init', 'second', '--adopt-group' ], config => $conf
 is($r->{exit}, 3, 'init --adopt-group with a session past drain_timeout exits 3');
 like($r->{stderr}, qr/drain timeout: group role "legacy2" still has sessions/, '... explains it');
 like($r->{stderr}, qr/legacy-two/, '... names the session');
-like($r->{stderr}, qr/init TARGET --adopt-group" again/, '... and how to finish');
+like($r->{stderr}, qr/init second --adopt-group" again/, '... and how to finish');
 my ($u2, $p2) = read_env_sink($sink2);
 push @secrets, $p2;
 is($u2, 'l2_a', 'role A of the second target is published');
