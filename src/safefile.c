@@ -374,12 +374,17 @@ file_problems(int dirfd, const char *path, SafeRule rule, const SafeRead *o,
 						 "links, or copy the file.)", o->what, path,
 						 (unsigned long) st->st_nlink);
 	else if (o->check_owner && !trusted_uid(st->st_uid) && st->st_uid != o->owner)
+	{
+		char	   *who = o->owner != (uid_t) -1 ?
+			xasprintf("%u", (unsigned int) o->owner) : chown_to();
+
 		msg = xasprintf("%s \"%s\" belongs to uid %u, not to root, to uid %u "
 						 "that pgrotate runs as or to the configured owner "
-						 "(hint: Run \"chown %u %s\", after checking who changed it.)",
+						 "(hint: Run \"chown %s %s\", after checking who changed it.)",
 						 o->what, path, (unsigned int) st->st_uid,
-						 (unsigned int) geteuid(), (unsigned int) (o->owner != (uid_t) -1 ? o->owner : geteuid()),
-						 path);
+						 (unsigned int) geteuid(), who, path);
+		free(who);
+	}
 	else if (st->st_mode & o->forbidden)
 		msg = xasprintf("%s \"%s\" can be accessed by group or others (mode "
 						 "%04o) (hint: Run \"chmod %s %s\".%s%s)", o->what, path,
