@@ -109,7 +109,10 @@ static const char TRUST_SQL[] =
 	 * members of the predefined roles that reach every table: pg_write_all_data
 	 * writes it, pg_maintain (PostgreSQL 17+) may LOCK it. Direct members
 	 * only: every chain of membership starts with one, and the REVOKE that
-	 * ends the chain names it.
+	 * ends the chain names it. Not a role with CREATEROLE, a peer of the
+	 * admin that manages roles itself: managed services give their
+	 * administrator role such memberships, and before PostgreSQL 16 it
+	 * could grant them to itself anyway.
 	 */
 	"  UNION ALL SELECT 13, pg_catalog.format('role %I is a member of %s, which may %s every table, pgrotate''s included',"
 	"   pg_catalog.pg_get_userbyid(m.member), g.rolname, CASE g.rolname WHEN 'pg_maintain' THEN 'lock' ELSE 'write' END),"
@@ -117,6 +120,7 @@ static const char TRUST_SQL[] =
 	"   FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid"
 	"   WHERE g.rolname IN ('pg_write_all_data', 'pg_maintain')"
 	"   AND m.member NOT IN (SELECT oid FROM trusted)"
+	"   AND NOT (SELECT r.rolcreaterole FROM pg_catalog.pg_roles r WHERE r.oid = m.member)"
 	" ) p ORDER BY o, what";
 
 /* Who runs the statements that fix what the trust query finds. */
