@@ -234,9 +234,9 @@ sub pg16_tests
 	is($r->{exit}, 1, 'check with the mismatched grants: exit 1');
 	my $fix_a = 'GRANT "app" TO "app_user_a" WITH INHERIT TRUE, SET TRUE;';
 	my $fix_b = 'GRANT "app" TO "app_user_b" WITH INHERIT TRUE, SET TRUE;';
-	like($r->{stdout}, qr/^  FAIL  login role "app_user_a" is a member of "app": the membership of "app_user_a" in "app" lacks SET\n        fix: \Q$fix_a\E$/m,
+	like($r->{stdout}, qr/^  FAIL  login role "app_user_a" is a member of "app": the membership of "app_user_a" in "app" lacks SET\n        fix: Run as the target's admin or as a superuser:\n        fix: \Q$fix_a\E$/m,
 		'A: lacks SET, with the fix');
-	like($r->{stdout}, qr/^  FAIL  login role "app_user_b" is a member of "app": the membership of "app_user_b" in "app" lacks INHERIT\n        fix: \Q$fix_b\E$/m,
+	like($r->{stdout}, qr/^  FAIL  login role "app_user_b" is a member of "app": the membership of "app_user_b" in "app" lacks INHERIT\n        fix: Run as the target's admin or as a superuser:\n        fix: \Q$fix_b\E$/m,
 		'B: lacks INHERIT, with the fix');
 	$before = authid_snapshot(@roles);
 	$pos = $node->log_position;
