@@ -91,6 +91,21 @@ text_nodes_sinks(StrBuf *sb, const TargetStatus *ts)
 	}
 }
 
+/* "DETAIL: " or "HINT: " and its lines under a problem, if any. */
+static void
+text_part(StrBuf *sb, const char *label, const char *text)
+{
+	char	   *indent;
+
+	if (text == NULL)
+		return;
+	indent = xasprintf("%s%*s", STATUS_INDENT, (int) strlen(label), "");
+	sb_appendf(sb, "%s%s", STATUS_INDENT, label);
+	sb_append_indented(sb, text, indent);
+	sb_appendc(sb, '\n');
+	free(indent);
+}
+
 static void
 print_text(const TargetStatus *all, int n, StrBuf *sb)
 {
@@ -116,6 +131,8 @@ print_text(const TargetStatus *all, int n, StrBuf *sb)
 			sb_appendf(sb, "  %-17s", label);
 			sb_append_indented(sb, ts->problems[k].msg, STATUS_INDENT);
 			sb_appendc(sb, '\n');
+			text_part(sb, "DETAIL: ", ts->problems[k].detail);
+			text_part(sb, "HINT: ", ts->problems[k].hint);
 		}
 	}
 }
@@ -227,6 +244,10 @@ print_json(const TargetStatus *all, int n, StatusLevel worst, StrBuf *sb)
 			sb_appendf(sb, "%s{\"level\":\"%s\",\"message\":", k ? "," : "",
 					   status_level_name(ts->problems[k].level));
 			sb_append_json(sb, ts->problems[k].msg);
+			if (ts->problems[k].detail)
+				sb_append_json_field(sb, "detail", ts->problems[k].detail);
+			if (ts->problems[k].hint)
+				sb_append_json_field(sb, "hint", ts->problems[k].hint);
 			sb_appendc(sb, '}');
 		}
 		sb_append(sb, "]}");

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "message.h"
 
 #define MAX_SECRETS 16
 
@@ -246,102 +247,13 @@ emit_json(LogLevel level, const char *event, const char *detail,
 	sb_free(&sb);
 }
 
-/*
- * Take every " (MARK T)" out of msg, balanced parentheses: *rest is msg
- * without them, and each T goes to taken, one per line.
- */
-static void
-split_mark(const char *msg, const char *mark, char **rest, StrBuf *taken)
-{
-	StrBuf		p;
-	const char *s = msg;
-	const char *at;
-
-	sb_init(&p);
-	while ((at = strstr(s, mark)) != NULL)
-	{
-		const char *start = at + strlen(mark);
-		const char *c = start;
-		int			depth = 1;
-
-		for (; *c && depth > 0; c++)
-			depth += (*c == '(') - (*c == ')');
-		if (depth > 0)
-			break;
-		sb_appendn(&p, s, (size_t) (at - s));
-		if (taken->len)
-			sb_appendc(taken, '\n');
-		sb_appendn(taken, start, (size_t) (c - 1 - start));
-		s = c;
-	}
-	sb_append(&p, s);
-	*rest = sb_steal(&p);
-}
-
-/* Add line (if any) to sb, on a line of its own. */
-static void
-add_line(StrBuf *sb, const char *line)
-{
-	if (line == NULL || line[0] == '\0')
-		return;
-	if (sb->len)
-		sb_appendc(sb, '\n');
-	sb_append(sb, line);
-}
-
-/*
- * Messages built far from here (an error passed up in *err, a server's
- * error from db.c) carry their detail and hint inline: "M (detail: D)
- * (hint: H)", in the message or in the detail a caller gives. Split them:
- * the primary message; the detail (the message's, then the caller's); the
- * hint (the message's, the detail's, then the caller's). Each is then its
- * own DETAIL and HINT line (its own JSON field), as in PostgreSQL. An
- * unbalanced mark stays where it is.
- */
-static void
-split_parts(const char *msg, const char *detail, const char *hint, char **primary,
-			char **details, char **hints)
-{
-	StrBuf		d,
-				h;
-	char	   *rest;
-
-	sb_init(&d);
-	sb_init(&h);
-	split_mark(msg, " (hint: ", &rest, &h);
-	split_mark(rest, " (detail: ", primary, &d);
-	free(rest);
-	if (detail)
-	{
-		StrBuf		dd;
-		char	   *r1,
-				   *r2;
-
-		sb_init(&dd);
-		split_mark(detail, " (hint: ", &r1, &h);
-		split_mark(r1, " (detail: ", &r2, &dd);
-		add_line(&d, r2);
-		add_line(&d, dd.data);
-		free(r1);
-		free(r2);
-		sb_free(&dd);
-	}
-	add_line(&h, hint);
-	*details = d.len ? sb_steal(&d) : NULL;
-	*hints = h.len ? sb_steal(&h) : NULL;
-	sb_free(&d);
-	sb_free(&h);
-}
-
 void
 log_emit(LogLevel level, const char *event, const char *detail,
 		 const char *hint, const char *fmt,...)
 {
 	va_list		ap;
 	char	   *msg;
-	char	   *primary;
-	char	   *details;
-	char	   *hints;
+	Message		m;
 
 	if (!log_enabled(level))
 		return;
@@ -351,15 +263,13 @@ log_emit(LogLevel level, const char *event, const char *detail,
 	va_end(ap);
 	if (msg == NULL)
 		return;
-	split_parts(msg, detail, hint, &primary, &details, &hints);
+	message_split(msg, detail, hint, &m);
 	free(msg);
 	if (level == LOG_LEVEL_ERROR)
-		remember_error(primary, details);
+		remember_error(m.primary, m.detail);
 	if (log_json)
-		emit_json(level, event, details, hints, primary);
+		emit_json(level, event, m.detail, m.hint, m.primary);
 	else
-		emit_text(level, details, hints, primary);
-	free(primary);
-	free(details);
-	free(hints);
+		emit_text(level, m.detail, m.hint, m.primary);
+	message_free(&m);
 }

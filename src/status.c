@@ -18,6 +18,7 @@
 #include "pooler.h"
 #include "roles.h"
 #include "safefile.h"
+#include "message.h"
 #include "status.h"
 #include "util.h"
 
@@ -66,25 +67,38 @@ sink_state_name(SinkState s)
 }
 
 static void
-add_problem(TargetStatus *ts, StatusLevel level, const char *fmt,...)
-PGR_PRINTF(3, 4);
+add_problem_hint(TargetStatus *ts, StatusLevel level, const char *hint,
+				 const char *fmt,...) PGR_PRINTF(4, 5);
 
+/*
+ * A problem, its message split into its three parts (an error passed up
+ * carries its server's DETAIL and HINT inline), hint (NULL for none) added.
+ */
 static void
-add_problem(TargetStatus *ts, StatusLevel level, const char *fmt,...)
+add_problem_hint(TargetStatus *ts, StatusLevel level, const char *hint,
+				 const char *fmt,...)
 {
 	va_list		ap;
 	char	   *msg;
+	Message		m;
+	Problem    *p;
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = xstrdup("(out of memory)");
 	va_end(ap);
+	message_split(msg, NULL, hint, &m);
+	free(msg);
 	ts->problems = xrealloc(ts->problems, sizeof(Problem) * (ts->nproblems + 1));
-	ts->problems[ts->nproblems].level = level;
-	ts->problems[ts->nproblems].msg = msg;
-	ts->nproblems++;
+	p = &ts->problems[ts->nproblems++];
+	p->level = level;
+	p->msg = m.primary;
+	p->detail = m.detail;
+	p->hint = m.hint;
 	ts->level = status_worse(ts->level, level);
 }
+
+#define add_problem(ts, level, ...) add_problem_hint(ts, level, NULL, __VA_ARGS__)
 
 /* A number of seconds as a compact duration ("2h13m") in out (32 bytes). */
 static const char *
@@ -322,8 +336,7 @@ load_state(TargetStatus *ts, DbConn *c)
 	{
 		char	   *hint = check_admin_state_hint(c, t->name);
 
-		add_problem(ts, STATUS_UNKNOWN, "cannot read the state: %s%s%s", err,
-					hint ? "\nHINT: " : "", hint ? hint : "");
+		add_problem_hint(ts, STATUS_UNKNOWN, hint, "cannot read the state: %s", err);
 		free(hint);
 		free(err);
 		return false;
@@ -520,7 +533,11 @@ status_free(TargetStatus *ts)
 	}
 	free(ts->sinks);
 	for (int i = 0; i < ts->nproblems; i++)
+	{
 		free(ts->problems[i].msg);
+		free(ts->problems[i].detail);
+		free(ts->problems[i].hint);
+	}
 	free(ts->problems);
 	memset(ts, 0, sizeof(*ts));
 }

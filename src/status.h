@@ -67,6 +67,8 @@ typedef struct Problem
 {
 	StatusLevel level;
 	char	   *msg;
+	char	   *detail;			/* its DETAIL lines, or NULL */
+	char	   *hint;			/* its HINT lines, or NULL */
 } Problem;
 
 typedef struct TargetStatus

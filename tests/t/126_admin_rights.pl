@@ -106,6 +106,16 @@ is($node->safe_psql('SELECT generation FROM pgrotate.state', dbname => 'appdb'),
 $r = pgr($t, 'status', 'appdb');
 like($r->{stdout}, qr/cannot read the state: .*permission denied for schema pgrotate.*\n\s+HINT: The admin lacks rights on the pgrotate schema \("pgrotate check appdb" names them\)\.\n\s+Run as the schema's owner \(or run pgrotate as the admin that ran init\):\n\s+GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin;/,
 	'status says so with the GRANT');
+like($r->{stdout}, qr/^ {19}HINT: The admin lacks rights/m, 'the HINT is its own line under the problem');
+{
+	require JSON::PP;
+	my $j = pgr($t, 'status', 'appdb', '--format=json');
+	my $doc = eval { JSON::PP::decode_json($j->{stdout}) } // {};
+	my ($p) = grep { ($_->{message} // '') =~ /cannot read the state/ } @{ $doc->{targets}[0]{problems} // [] };
+	like($p->{hint} // '', qr/^The admin lacks rights on the pgrotate schema .*\nRun as the schema's owner/s,
+		'status json: the hint is the problem\'s own field') or diag($j->{stdout});
+	unlike($p->{message} // '', qr/HINT|\(hint:/, 'and not in its message');
+}
 $r = pgr($t, 'active', 'appdb');
 is($r->{exit}, 1, 'active fails');
 like($r->{stderr}, qr/\nHINT: The admin lacks rights on the pgrotate schema \("pgrotate check appdb" names them\)\.\n {6}Run as the schema's owner \(or run pgrotate as the admin that ran init\):\n {6}GRANT USAGE ON SCHEMA pgrotate TO pgrotate_admin;/,
