@@ -39,7 +39,7 @@ set -- -g -O1 -std=c11 -D_GNU_SOURCE -fno-omit-frame-pointer \
 	-I"$srcdir/src"
 
 # What each target links, besides its own file.
-common="util log duration secret safefile scram transport checklist config config_keys db sink sink_format sink_file sink_command sink_output sink_pgbouncer"
+common="util log message duration secret safefile scram transport checklist config config_keys db sink sink_format sink_file sink_command sink_output sink_pgbouncer"
 sources_of() {
 	case $1 in
 		duration) echo duration ;;
