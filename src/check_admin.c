@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check_admin.h"
+#include "checklist.h"
 #include "util.h"
 
 /*
@@ -63,7 +64,7 @@ check_signal(const Target *t, const DbRes *r, CheckList *l)
 					   "%s is not a member of pg_signal_backend, and on_drain_timeout = \"terminate\" needs it" :
 					   "%s is not a member of pg_signal_backend: cycle --emergency and revoke --terminate would fail to end sessions",
 					   admin);
-	fix = xasprintf("Run as a superuser:\nGRANT pg_signal_backend TO %s;", db_val(r, 0, 0));
+	fix = xasprintf(FIX_AS_SUPERUSER "\nGRANT pg_signal_backend TO %s;", db_val(r, 0, 0));
 	checklist_add(l, needed ? CHECK_FAIL : CHECK_WARN, name, detail, fix);
 	free(admin);
 	free(detail);
@@ -179,7 +180,7 @@ check_admin_can_signal(DbConn *c, char **fix, char **err)
 	return ask(c, "SELECT coalesce(pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'USAGE'), false)"
 			   " OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),"
 			   " pg_catalog.format('GRANT pg_signal_backend TO %I;', current_user)",
-			   "Run as a superuser:", fix, err);
+			   FIX_AS_SUPERUSER, fix, err);
 }
 
 char *

@@ -181,7 +181,7 @@ check_stats_visible(DbConn *c, CheckList *l)
 	detail = xasprintf("%s is neither superuser nor a member of pg_read_all_stats:"
 					   " the drain counts other roles' sessions but cannot"
 					   " name their clients", qadmin);
-	fix = xasprintf("Run as a superuser:\nGRANT pg_read_all_stats TO %s;", qadmin);
+	fix = xasprintf(FIX_AS_SUPERUSER "\nGRANT pg_read_all_stats TO %s;", qadmin);
 	checklist_add(l, CHECK_WARN, name, detail, fix);
 done:
 	free(admin);

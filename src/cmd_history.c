@@ -53,7 +53,7 @@ append_oneline(StrBuf *sb, const char *s)
 				sb_appendc(sb, ' ');
 		}
 		else
-			sb_appendc(sb, *p < 0x20 || *p == 0x7f ? '?' : (char) *p);
+			sb_appendc(sb, is_terminal_control(*p) ? '?' : (char) *p);
 	}
 }
 

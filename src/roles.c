@@ -742,12 +742,7 @@ read_facts(SetupCtx *x, const DbRes *res, char **err)
 	" WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass" \
 	" AND s.refobjid IN (SELECT oid FROM r) AND s.deptype = 'o'" \
 	" AND s.classid <> 'pg_catalog.pg_default_acl'::pg_catalog.regclass" \
-	" AND NOT (d.datname = pg_catalog.current_database()" \
-	"  AND s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND EXISTS (" \
-	"  SELECT 1 FROM pg_catalog.pg_depend k JOIN pg_catalog.pg_class t ON t.oid = k.refobjid" \
-	"  WHERE k.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND k.objid = s.objid" \
-	"  AND k.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
-	"  AND k.deptype IN ('a', 'i') AND t.relowner = s.refobjid))" \
+	" AND NOT (d.datname = pg_catalog.current_database() AND " LINKED_SEQUENCE ")" \
 	" GROUP BY s.refobjid, d.datname" \
 	" ORDER BY 1, 2, 6, 4"
 

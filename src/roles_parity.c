@@ -110,19 +110,6 @@ enum
 	" WHERE a.attnum > 0 AND NOT a.attisdropped AND x.grantee <> c.relowner"
 
 /*
- * Owned-object row s (pg_shdepend) is a sequence linked to a table of the
- * same owner (serial: deptype 'a', identity: 'i'): ALTER TABLE ... OWNER
- * moves it with its table, and ALTER SEQUENCE ... OWNER refuses it.
- */
-#define LINKED_SEQUENCE \
-	"EXISTS (SELECT 1 FROM pg_catalog.pg_depend k" \
-	" JOIN pg_catalog.pg_class t ON t.oid = k.refobjid" \
-	" WHERE s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
-	" AND k.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND k.objid = s.objid" \
-	" AND k.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
-	" AND k.deptype IN ('a', 'i') AND t.relowner = s.refobjid)"
-
-/*
  * Default privileges defined FOR ROLE a login role (pg_default_acl), as
  * they apply: for all schemas, the row, else the built-in default
  * (acldefault; its 's' is pg_default_acl's 'S'); in a schema, the row's

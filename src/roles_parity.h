@@ -17,6 +17,20 @@
 #include "util.h"
 
 /*
+ * SQL: owned-object row s (pg_shdepend) of this database is a sequence
+ * linked to a table of the same owner (serial: deptype 'a', identity:
+ * 'i'). ALTER TABLE ... OWNER moves it with its table, and ALTER
+ * SEQUENCE ... OWNER refuses it, so it is not counted or fixed on its own.
+ */
+#define LINKED_SEQUENCE \
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_depend k" \
+	" JOIN pg_catalog.pg_class t ON t.oid = k.refobjid" \
+	" WHERE s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	" AND k.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND k.objid = s.objid" \
+	" AND k.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	" AND k.deptype IN ('a', 'i') AND t.relowner = s.refobjid)"
+
+/*
  * The parity query for a server of this version. Parameters: $1 the group,
  * $2 and $3 the login roles. Rows: what one login role has that the other
  * lacks (role index 1 or 2, kind, ...), then the objects each login role
